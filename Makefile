@@ -1,0 +1,40 @@
+# Verbs: setup build test demo bench check clean.
+# `make demo` and `make test` work on a fresh Debian 12 machine as root.
+JOBS ?= 2
+BUILD ?= build
+ASAN_BUILD ?= build-asan
+CMAKE_FLAGS ?= -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDUENDE_WERROR=ON
+export CCACHE_DIR ?= $(CURDIR)/.ccache
+
+.PHONY: setup build build-asan test test-fast test-asan demo bench check clean
+
+setup:
+	@bash scripts/setup.sh
+
+build: setup
+	cmake -S . -B $(BUILD) $(CMAKE_FLAGS)
+	cmake --build $(BUILD) -j$(JOBS)
+
+build-asan: setup
+	cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DDUENDE_WERROR=ON -DDUENDE_SANITIZE=ON -DDUENDE_BENCH=OFF
+	cmake --build $(ASAN_BUILD) -j$(JOBS)
+
+# Every test, in the release build and again under ASan+UBSan.
+test: build build-asan
+	cd $(BUILD) && ctest -j$(JOBS) --output-on-failure
+	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest -j$(JOBS) --output-on-failure -LE e2e
+
+test-fast: build
+	cd $(BUILD) && ctest -j$(JOBS) --output-on-failure -L fast
+
+demo: build
+	bash scripts/demo.sh $(BUILD)
+
+bench: build
+	bash bench/run.sh $(BUILD)
+
+check:
+	clang-format --dry-run --Werror $$(git ls-files 'src/*.cc' 'src/*.h')
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Duende needs to build, test and run the demo.
+# Idempotent: only missing packages are installed. Needs root (or sudo).
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build ccache pkg-config
+  libboost-dev nlohmann-json3-dev libsqlite3-dev sqlite3 libyaml-cpp-dev
+  libspdlog-dev libfmt-dev libcli11-dev libcurl4-openssl-dev zlib1g-dev libsodium-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  blender ffmpeg python3 curl procps
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
+  sudo_cmd=()
+  if [ "$(id -u)" != 0 ]; then sudo_cmd=(sudo); fi
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo_cmd[@]}" apt-get update -qq
+  "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+else
+  echo "setup: all packages present"
+fi
