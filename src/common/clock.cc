@@ -2,9 +2,9 @@
 
 namespace duende {
 
-bool SystemClock::WaitUntil(SteadyTime deadline, std::stop_token stop) {
+bool SystemClock::WaitUntil(SteadyTime deadline, std::stop_token stop, uint64_t since) {
   std::unique_lock lock(mu_);
-  const unsigned long gen = generation_;
+  const uint64_t gen = since == kNow ? generation_ : since;
   cv_.wait_until(lock, stop, deadline, [&] { return generation_ != gen; });
   return !stop.stop_requested();
 }
@@ -17,4 +17,11 @@ void SystemClock::NotifyAll() {
   cv_.notify_all();
 }
 
+}  // namespace duende
+
+namespace duende {
+uint64_t SystemClock::Generation() const {
+  std::lock_guard lock(mu_);
+  return generation_;
+}
 }  // namespace duende

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <condition_variable>
 #include <mutex>
 #include <stop_token>
@@ -23,11 +24,17 @@ class Clock {
   virtual SystemTime Now() const = 0;
   // Monotonic time, for measuring intervals and deadlines.
   virtual SteadyTime SteadyNow() const = 0;
-  // Blocks until `deadline` (steady) or until `stop` is requested or Notify()
-  // is called. Returns false when stopped. Thread-safe.
-  virtual bool WaitUntil(SteadyTime deadline, std::stop_token stop) = 0;
+  static constexpr uint64_t kNow = ~uint64_t{0};
+  // Blocks until `deadline` (steady), until `stop` is requested, or until
+  // NotifyAll() has been called after generation `since` (default: after
+  // this call began). Passing a generation read with Generation() before
+  // checking for work closes the lost-wakeup window. Returns false when
+  // stopped. Thread-safe.
+  virtual bool WaitUntil(SteadyTime deadline, std::stop_token stop, uint64_t since = kNow) = 0;
   // Wakes every current WaitUntil() early (used to "kick" a service).
   virtual void NotifyAll() = 0;
+  // Number of NotifyAll() calls so far.
+  virtual uint64_t Generation() const = 0;
 
   bool WaitFor(std::chrono::steady_clock::duration d, std::stop_token stop) {
     return WaitUntil(SteadyNow() + d, std::move(stop));
@@ -38,13 +45,14 @@ class SystemClock final : public Clock {
  public:
   SystemTime Now() const override { return std::chrono::system_clock::now(); }
   SteadyTime SteadyNow() const override { return std::chrono::steady_clock::now(); }
-  bool WaitUntil(SteadyTime deadline, std::stop_token stop) override;
+  bool WaitUntil(SteadyTime deadline, std::stop_token stop, uint64_t since = kNow) override;
   void NotifyAll() override;
+  uint64_t Generation() const override;
 
  private:
-  std::mutex mu_;
+  mutable std::mutex mu_;
   std::condition_variable_any cv_;
-  unsigned long generation_ = 0;
+  uint64_t generation_ = 0;
 };
 
 }  // namespace duende

@@ -90,6 +90,11 @@ void Conn::Exec(const std::string& sql) {
   }
 }
 
+void Conn::ResetBusyStatements() {
+  for (sqlite3_stmt* s = sqlite3_next_stmt(db_, nullptr); s; s = sqlite3_next_stmt(db_, s))
+    if (sqlite3_stmt_busy(s)) sqlite3_reset(s);
+}
+
 int64_t Conn::LastInsertRowid() const { return sqlite3_last_insert_rowid(db_); }
 
 Result<std::unique_ptr<Database>> Database::Open(const std::string& path) {

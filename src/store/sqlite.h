@@ -87,6 +87,9 @@ class Conn {
   // Executes one or more statements without parameters.
   void Exec(const std::string& sql);
   int64_t LastInsertRowid() const;
+  // Resets every statement still in progress, so no read snapshot outlives
+  // its transaction.
+  void ResetBusyStatements();
   sqlite3* raw() const { return db_; }
 
  private:
@@ -141,6 +144,7 @@ class Database {
     }
     try {
       R result = fn(conn_);
+      conn_.ResetBusyStatements();
       if (result) {
         conn_.Exec("COMMIT");
       } else {
@@ -148,6 +152,7 @@ class Database {
       }
       return result;
     } catch (const StoreError& e) {
+      conn_.ResetBusyStatements();
       Rollback();
       return R(std::unexpect, ToError(e));
     }

@@ -22,14 +22,18 @@ class FakeClock final : public Clock {
     std::lock_guard lock(mu_);
     return steady_;
   }
-  bool WaitUntil(SteadyTime deadline, std::stop_token stop) override {
+  bool WaitUntil(SteadyTime deadline, std::stop_token stop, uint64_t since = kNow) override {
     std::unique_lock lock(mu_);
-    const unsigned long gen = generation_;
+    const uint64_t gen = since == kNow ? generation_ : since;
     ++waiters_;
     cv_.notify_all();
     cv_.wait(lock, stop, [&] { return steady_ >= deadline || generation_ != gen; });
     --waiters_;
     return !stop.stop_requested();
+  }
+  uint64_t Generation() const override {
+    std::lock_guard lock(mu_);
+    return generation_;
   }
   void NotifyAll() override {
     {
@@ -62,7 +66,7 @@ class FakeClock final : public Clock {
   std::condition_variable_any cv_;
   SystemTime now_;
   SteadyTime steady_;
-  unsigned long generation_ = 0;
+  uint64_t generation_ = 0;
   int waiters_ = 0;
 };
 

@@ -1,0 +1,151 @@
+#include "manager/app.h"
+
+#include <spdlog/spdlog.h>
+
+#include <filesystem>
+
+#include "http/http.h"
+#include "jobs/job_api.h"
+#include "jobs/job_service.h"
+#include "manager/farm.h"
+#include "manager/farm_store.h"
+#include "manager/task_logs.h"
+#include "manager/timeout_checker.h"
+#include "manager/upstream_link.h"
+#include "manager/worker_api.h"
+#include "store/sqlite.h"
+
+namespace duende::manager {
+
+namespace {
+constexpr const char* kVersion = "0.1.0";
+}
+
+struct ManagerApp::Impl {
+  Config config;
+  Clock& clock;
+  std::unique_ptr<store::Database> db;
+  std::unique_ptr<jobs::JobService> jobs;
+  std::unique_ptr<FarmStore> farm_store;
+  std::unique_ptr<TaskLogs> logs;
+  std::unique_ptr<Farm> farm;
+  std::unique_ptr<WorkerAuthenticator> auth;
+  std::unique_ptr<UpstreamLink> link;
+  std::unique_ptr<TimeoutChecker> timeouts;
+  http::Router router;
+  std::unique_ptr<http::Server> server;
+  std::jthread link_thread;
+  std::jthread timeout_thread;
+  bool started = false;
+
+  Impl(Config c, Clock& clk) : config(std::move(c)), clock(clk) {}
+};
+
+ManagerApp::ManagerApp(Config config, Clock& clock) : impl_(std::make_unique<Impl>(std::move(config), clock)) {}
+
+ManagerApp::~ManagerApp() { Stop(); }
+
+std::string ManagerApp::version() const { return kVersion; }
+
+Result<uint16_t> ManagerApp::Start() {
+  auto& s = *impl_;
+  const auto& c = s.config;
+  std::error_code ec;
+  std::filesystem::create_directories(c.data_dir, ec);
+  if (ec) return Unavailable("cannot create data directory " + c.data_dir + ": " + ec.message());
+  std::filesystem::create_directories(c.task_logs_path, ec);
+  if (ec) return Unavailable("cannot create task log directory " + c.task_logs_path + ": " + ec.message());
+
+  auto db = store::Database::Open(c.data_dir + "/duende.sqlite");
+  if (!db) return std::unexpected(db.error());
+  s.db = std::move(*db);
+
+  jobs::JobServiceOptions job_options;
+  job_options.task_fail_job_percentage = c.task_fail_job_percentage;
+  job_options.log_dir = c.data_dir + "/uploaded-logs";
+  auto jobs = jobs::JobService::Open(*s.db, s.clock, job_options);
+  if (!jobs) return std::unexpected(jobs.error().WithContext("job store"));
+  s.jobs = std::move(*jobs);
+
+  auto farm_store = FarmStore::Open(*s.db, s.clock);
+  if (!farm_store) return std::unexpected(farm_store.error().WithContext("farm store"));
+  s.farm_store = std::move(*farm_store);
+  s.logs = std::make_unique<TaskLogs>(c.task_logs_path);
+  FarmOptions farm_options;
+  farm_options.variables = c.variables;
+  farm_options.blacklist_threshold = c.blacklist_threshold;
+  farm_options.task_fail_after_softfail_count = c.task_fail_after_softfail_count;
+  s.farm = std::make_unique<Farm>(*s.farm_store, *s.logs, s.clock, farm_options);
+  s.auth = std::make_unique<WorkerAuthenticator>(
+      [farm = s.farm.get()](const std::string& id) { return farm->SecretHashOf(id); });
+
+  UpstreamLinkOptions link_options;
+  link_options.download_task_sleep = c.download_task_sleep;
+  // Standalone: the job side is in-process, so updates are pushed as soon
+  // as they are queued and job status is always current.
+  link_options.push_max_interval = std::chrono::milliseconds(0);
+  link_options.push_max_count = c.task_update_push_max_count;
+  link_options.cancel_fetch_max_interval = c.cancel_task_fetch_max_interval;
+  s.link = std::make_unique<UpstreamLink>(*s.jobs, *s.farm, *s.farm_store, s.clock, link_options);
+  s.farm->SetListener(s.link.get());
+
+  TimeoutOptions timeout_options;
+  timeout_options.initial_delay = c.timeout_check_initial_delay;
+  timeout_options.interval = c.timeout_check_interval;
+  timeout_options.task_timeout = c.active_task_timeout_interval;
+  timeout_options.worker_timeout = c.active_worker_timeout_interval;
+  s.timeouts = std::make_unique<TimeoutChecker>(*s.farm, s.clock, timeout_options);
+
+  WorkerApiOptions api_options;
+  api_options.registration_secret = c.worker_registration_secret;
+  api_options.version = kVersion;
+  RegisterWorkerApi(s.router, *s.farm, *s.auth, s.clock, api_options);
+  RegisterFarmApi(s.router, *s.farm, kVersion);
+  jobs::RegisterJobApi(s.router, *s.jobs);
+
+  auto listen = http::ParseListen(c.listen);
+  if (!listen) return std::unexpected(listen.error());
+  http::ServerOptions server_options;
+  server_options.address = listen->first;
+  server_options.port = listen->second;
+  server_options.threads = c.http_threads;
+  server_options.body_limit_bytes = c.request_body_limit_bytes;
+  server_options.server_name = std::string("Duende-Manager/") + kVersion;
+  s.server = std::make_unique<http::Server>(server_options, [&s](http::Request& r) {
+    http::Response resp = s.router.Dispatch(r);
+    // A changed job (submitted, requeued, canceled, paused, re-prioritised)
+    // reaches the task cache at once instead of at the next periodic
+    // download.
+    if (r.method == "POST" && r.path.starts_with("/api/jobs") && resp.status < 300) s.link->KickDownload();
+    return resp;
+  });
+
+  s.link_thread = std::jthread([&s](std::stop_token st) { s.link->Run(st); });
+  s.timeout_thread = std::jthread([&s](std::stop_token st) { s.timeouts->Run(st); });
+  auto port = s.server->Start();
+  if (!port) {
+    Stop();
+    return std::unexpected(port.error());
+  }
+  s.started = true;
+  spdlog::info("Duende Manager {} listening on http://{}:{}", kVersion, server_options.address, *port);
+  return *port;
+}
+
+void ManagerApp::Stop() {
+  auto& s = *impl_;
+  if (s.server) s.server->Stop();
+  for (auto* t : {&s.link_thread, &s.timeout_thread}) {
+    if (t->joinable()) {
+      t->request_stop();
+      s.clock.NotifyAll();
+      t->join();
+    }
+  }
+  if (s.started && s.link) {
+    if (auto st = s.link->SyncOnce(); !st) spdlog::warn("final upstream push failed: {}", st.error().message);
+  }
+  s.started = false;
+}
+
+}  // namespace duende::manager

@@ -1,0 +1,230 @@
+#include "manager/config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <fstream>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+
+#include "common/timefmt.h"
+
+namespace duende::manager {
+namespace {
+
+using nlohmann::json;
+
+json YamlToJson(const YAML::Node& node) {
+  switch (node.Type()) {
+    case YAML::NodeType::Map: {
+      json j = json::object();
+      for (const auto& kv : node) j[kv.first.as<std::string>()] = YamlToJson(kv.second);
+      return j;
+    }
+    case YAML::NodeType::Sequence: {
+      json j = json::array();
+      for (const auto& e : node) j.push_back(YamlToJson(e));
+      return j;
+    }
+    case YAML::NodeType::Scalar:
+      return node.Scalar();
+    default:
+      return nullptr;
+  }
+}
+
+// v2 keys of features Duende does not implement: accepted, reported, ignored.
+const std::set<std::string> kIgnoredV2Keys = {
+    "database_url", "database_path", "listen_https", "flamenco", "manager_id", "manager_secret", "tlskey",
+    "tlscert", "acme_domain_name", "download_task_recheck_throttle", "watch_for_latest_image", "ssdp_discovery",
+    "ssdp_device_uuid", "test_tasks", "shaman", "user_authentication", "dynamic_pool_platforms", "websetup",
+};
+
+Result<std::string> AsString(const YAML::Node& n, const std::string& key) {
+  if (!n.IsScalar()) return InvalidArgument("config key '" + key + "' must be a string");
+  return n.Scalar();
+}
+
+Result<int64_t> AsInt(const YAML::Node& n, const std::string& key, int64_t min, int64_t max) {
+  const std::string s = n.IsScalar() ? n.Scalar() : "";
+  size_t pos = 0;
+  int64_t v = 0;
+  try {
+    v = std::stoll(s, &pos);
+  } catch (...) {
+    pos = 0;
+  }
+  if (s.empty() || pos != s.size())
+    return InvalidArgument("config key '" + key + "' must be an integer, got '" + s + "'");
+  if (v < min || v > max)
+    return InvalidArgument("config key '" + key + "' must be between " + std::to_string(min) + " and " +
+                           std::to_string(max));
+  return v;
+}
+
+Result<std::chrono::milliseconds> AsDuration(const YAML::Node& n, const std::string& key) {
+  if (!n.IsScalar()) return InvalidArgument("config key '" + key + "' must be a duration like 30s or 10m");
+  auto d = ParseDuration(n.Scalar());
+  if (!d) return std::unexpected(d.error().WithContext("config key '" + key + "'"));
+  return *d;
+}
+
+}  // namespace
+
+Result<Config> ParseConfig(const std::string& yaml_text, const std::string& data_dir) {
+  Config c;
+  c.data_dir = data_dir;
+  YAML::Node root;
+  try {
+    root = YAML::Load(yaml_text);
+  } catch (const YAML::Exception& e) {
+    return InvalidArgument(std::string("config is not valid YAML: ") + e.what());
+  }
+  if (root.IsDefined() && !root.IsNull() && !root.IsMap()) return InvalidArgument("config must be a YAML mapping");
+
+  using Setter = std::function<Status(const YAML::Node&, const std::string&)>;
+  auto str = [&](std::string& field) -> Setter {
+    return [&field](const YAML::Node& n, const std::string& k) -> Status {
+      auto v = AsString(n, k);
+      if (!v) return std::unexpected(v.error());
+      field = *v;
+      return Ok();
+    };
+  };
+  auto dur = [&](std::chrono::milliseconds& field) -> Setter {
+    return [&field](const YAML::Node& n, const std::string& k) -> Status {
+      auto v = AsDuration(n, k);
+      if (!v) return std::unexpected(v.error());
+      field = *v;
+      return Ok();
+    };
+  };
+  auto integer = [&](int& field, int64_t min, int64_t max) -> Setter {
+    return [&field, min, max](const YAML::Node& n, const std::string& k) -> Status {
+      auto v = AsInt(n, k, min, max);
+      if (!v) return std::unexpected(v.error());
+      field = static_cast<int>(*v);
+      return Ok();
+    };
+  };
+  std::map<std::string, Setter> setters = {
+      {"manager_name", str(c.manager_name)},
+      {"listen", str(c.listen)},
+      {"own_url", str(c.own_url)},
+      {"task_logs_path", str(c.task_logs_path)},
+      {"worker_registration_secret", str(c.worker_registration_secret)},
+      {"log_level", str(c.log_level)},
+      {"download_task_sleep", dur(c.download_task_sleep)},
+      {"task_update_push_max_interval", dur(c.task_update_push_max_interval)},
+      {"cancel_task_fetch_max_interval", dur(c.cancel_task_fetch_max_interval)},
+      {"active_task_timeout_interval", dur(c.active_task_timeout_interval)},
+      {"active_worker_timeout_interval", dur(c.active_worker_timeout_interval)},
+      {"timeout_check_initial_delay", dur(c.timeout_check_initial_delay)},
+      {"timeout_check_interval", dur(c.timeout_check_interval)},
+      {"task_cleanup_max_age", dur(c.task_cleanup_max_age)},
+      {"worker_cleanup_max_age", dur(c.worker_cleanup_max_age)},
+      {"task_update_push_max_count", integer(c.task_update_push_max_count, 1, 100000)},
+      {"blacklist_threshold", integer(c.blacklist_threshold, 1, 1000)},
+      {"task_fail_after_softfail_count", integer(c.task_fail_after_softfail_count, 1, 1000)},
+      {"task_fail_job_percentage", integer(c.task_fail_job_percentage, 1, 100)},
+      {"http_threads", integer(c.http_threads, 1, 64)},
+      {"mode",
+       [&](const YAML::Node& n, const std::string& k) -> Status {
+         auto v = AsString(n, k);
+         if (!v) return std::unexpected(v.error());
+         if (*v != "production" && *v != "develop")
+           return InvalidArgument("config key 'mode' must be 'production' or 'develop'");
+         c.mode = *v;
+         return Ok();
+       }},
+      {"request_body_limit",
+       [&](const YAML::Node& n, const std::string& k) -> Status {
+         auto v = AsInt(n, k, 1024, int64_t{1} << 32);
+         if (!v) return std::unexpected(v.error());
+         c.request_body_limit_bytes = static_cast<size_t>(*v);
+         return Ok();
+       }},
+      {"worker_cleanup_status",
+       [&](const YAML::Node& n, const std::string& k) -> Status {
+         if (!n.IsSequence()) return InvalidArgument("config key '" + k + "' must be a list of statuses");
+         c.worker_cleanup_status.clear();
+         for (const auto& e : n) {
+           if (!e.IsScalar()) return InvalidArgument("config key '" + k + "' must be a list of statuses");
+           c.worker_cleanup_status.push_back(e.Scalar());
+         }
+         return Ok();
+       }},
+      {"variables",
+       [&](const YAML::Node& n, const std::string&) -> Status {
+         auto vars = VariablesFromJson(YamlToJson(n));
+         if (!vars) return std::unexpected(vars.error().WithContext("config key 'variables'"));
+         // Configured variables replace the defaults of the same name only.
+         for (auto& [name, var] : *vars) c.variables[name] = std::move(var);
+         return Ok();
+       }},
+      {"_meta",
+       [&](const YAML::Node& n, const std::string&) -> Status {
+         if (n.IsMap() && n["version"] && n["version"].IsScalar() && n["version"].Scalar() != "2")
+           return InvalidArgument("config _meta.version " + n["version"].Scalar() +
+                                  " is not supported (only version 2)");
+         return Ok();
+       }},
+  };
+
+  if (root.IsMap()) {
+    for (const auto& kv : root) {
+      const std::string key = kv.first.as<std::string>();
+      if (auto it = setters.find(key); it != setters.end()) {
+        if (auto st = it->second(kv.second, key); !st) return std::unexpected(st.error());
+      } else if (kIgnoredV2Keys.count(key)) {
+        c.ignored_keys.push_back(key);
+      } else {
+        return InvalidArgument("unknown config key '" + key + "'");
+      }
+    }
+  }
+  if (c.task_logs_path.empty()) c.task_logs_path = data_dir + "/task-logs";
+  if (c.active_task_timeout_interval <= c.active_worker_timeout_interval) {
+    // Not an error (v2 allowed it), but the "finish elsewhere" behaviour
+    // needs the task timeout to be longer: see spec §6.
+  }
+  return c;
+}
+
+Result<Config> LoadConfigFile(const std::string& path, const std::string& data_dir) {
+  std::ifstream in(path);
+  if (!in) return NotFound("cannot read config file " + path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  auto c = ParseConfig(ss.str(), data_dir);
+  if (!c) return std::unexpected(c.error().WithContext(path));
+  return c;
+}
+
+std::string DescribeConfig(const Config& c) {
+  std::ostringstream o;
+  o << "manager_name: " << c.manager_name << "\n"
+    << "mode: " << c.mode << "\n"
+    << "listen: " << c.listen << "\n"
+    << "data_dir: " << c.data_dir << "\n"
+    << "task_logs_path: " << c.task_logs_path << "\n"
+    << "worker_registration_secret: " << (c.worker_registration_secret.empty() ? "(none: open registration)" : "****")
+    << "\n"
+    << "download_task_sleep: " << FormatDuration(c.download_task_sleep) << "\n"
+    << "task_update_push_max_interval: " << FormatDuration(c.task_update_push_max_interval) << "\n"
+    << "task_update_push_max_count: " << c.task_update_push_max_count << "\n"
+    << "active_task_timeout_interval: " << FormatDuration(c.active_task_timeout_interval) << "\n"
+    << "active_worker_timeout_interval: " << FormatDuration(c.active_worker_timeout_interval) << "\n"
+    << "timeout_check_initial_delay: " << FormatDuration(c.timeout_check_initial_delay) << "\n"
+    << "timeout_check_interval: " << FormatDuration(c.timeout_check_interval) << "\n"
+    << "blacklist_threshold: " << c.blacklist_threshold << "\n"
+    << "task_fail_after_softfail_count: " << c.task_fail_after_softfail_count << "\n"
+    << "task_fail_job_percentage: " << c.task_fail_job_percentage << "\n"
+    << "request_body_limit: " << c.request_body_limit_bytes << "\n"
+    << "variables: " << ToJson(c.variables).dump();
+  for (const auto& k : c.ignored_keys) o << "\n(ignored v2 key: " << k << ")";
+  return o.str();
+}
+
+}  // namespace duende::manager

@@ -1,0 +1,66 @@
+// Manager configuration: a YAML file with Flamenco v2's key names (spec
+// §12.1) where they exist, plus command-line overrides.
+//
+// Unknown keys and bad values are errors (one clear line). v2 keys for
+// features Duende does not have (SSDP, Shaman, Azure pools, ...) are accepted
+// and reported as ignored, so a v2 config file still loads.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+#include "manager/variables.h"
+
+namespace duende::manager {
+
+struct Config {
+  std::string manager_name = "Duende Manager";
+  std::string mode = "production";
+  std::string listen = "127.0.0.1:8080";
+  std::string data_dir;
+  std::string task_logs_path;  // default {data_dir}/task-logs
+  std::string own_url;
+  std::string worker_registration_secret;
+
+  std::chrono::milliseconds download_task_sleep{std::chrono::minutes(10)};
+  std::chrono::milliseconds task_update_push_max_interval{std::chrono::seconds(5)};
+  int task_update_push_max_count = 3000;
+  std::chrono::milliseconds cancel_task_fetch_max_interval{std::chrono::seconds(10)};
+
+  std::chrono::milliseconds active_task_timeout_interval{std::chrono::minutes(10)};
+  std::chrono::milliseconds active_worker_timeout_interval{std::chrono::minutes(1)};
+  // v2 waits 5 minutes after start before timing anything out, so workers
+  // can reconnect and flush after a Manager restart.
+  std::chrono::milliseconds timeout_check_initial_delay{std::chrono::minutes(5)};
+  std::chrono::milliseconds timeout_check_interval{std::chrono::minutes(1)};
+  std::chrono::milliseconds task_cleanup_max_age{std::chrono::hours(336)};
+  std::chrono::milliseconds worker_cleanup_max_age{0};
+  std::vector<std::string> worker_cleanup_status{"offline"};
+
+  int blacklist_threshold = 3;
+  int task_fail_after_softfail_count = 3;
+  int task_fail_job_percentage = 10;
+
+  size_t request_body_limit_bytes = 10 * 1024 * 1024;
+  int http_threads = 2;
+  std::string log_level = "info";
+
+  Variables variables = DefaultVariables();
+
+  // Keys present in the file that were accepted but have no effect.
+  std::vector<std::string> ignored_keys;
+};
+
+// Parses YAML text into a Config starting from defaults. `data_dir` fills
+// defaults that depend on it.
+Result<Config> ParseConfig(const std::string& yaml_text, const std::string& data_dir);
+Result<Config> LoadConfigFile(const std::string& path, const std::string& data_dir);
+
+// The effective configuration as YAML-ish lines for the start-up log (the
+// registration secret is masked).
+std::string DescribeConfig(const Config& config);
+
+}  // namespace duende::manager

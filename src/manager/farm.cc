@@ -1,0 +1,485 @@
+#include "manager/farm.h"
+
+#include <spdlog/spdlog.h>
+
+#include "common/ids.h"
+#include "common/timefmt.h"
+#include "manager/worker_auth.h"
+
+namespace duende::manager {
+
+using protocol::Task;
+using protocol::TaskStatus;
+using protocol::TaskUpdate;
+namespace ws = protocol::worker_status;
+
+namespace {
+
+void MarkSeen(WorkerRecord& w, const Seen& seen, SystemTime now) {
+  w.last_activity = now;
+  if (!seen.address.empty()) w.address = seen.address;
+  if (!seen.software.empty()) w.software = seen.software;
+}
+
+// `/task` and `/may-i-run` wake a worker unless it is awake or testing.
+void MarkAwake(WorkerRecord& w) {
+  if (w.status != ws::kAwake && w.status != ws::kTesting) w.status = std::string(ws::kAwake);
+}
+
+std::string LogLine(SystemTime now, std::string_view text) { return FormatIso8601(now) + ": " + std::string(text); }
+
+Result<WorkerRecord> LoadWorker(FarmTx& tx, const std::string& id) {
+  auto w = tx.GetWorker(id);
+  if (!w) return Forbidden("worker " + id + " does not exist");
+  return *w;
+}
+
+TaskUpdate NewUpdate(const Task& task, SystemTime now) {
+  TaskUpdate u;
+  u.id = NewObjectId();
+  u.task_id = task.id;
+  u.received_on_manager = now;
+  return u;
+}
+
+bool WorkerMaySet(TaskStatus s) {
+  return s == TaskStatus::kActive || s == TaskStatus::kCompleted || s == TaskStatus::kFailed ||
+         s == TaskStatus::kCanceled;
+}
+
+}  // namespace
+
+Farm::Farm(FarmStore& store, TaskLogs& logs, Clock& clock, FarmOptions options)
+    : store_(store), logs_(logs), clock_(clock), options_(std::move(options)) {}
+
+void Farm::Notify(bool queued) {
+  if (queued && listener_) listener_->OnUpstreamQueued();
+}
+
+void Farm::Change(FarmTx& tx, const Task& task, TaskMutation m, TaskUpdate u) {
+  if (!u.log.empty()) {
+    if (auto st = logs_.Append(task.job, task.id, u.log); !st) spdlog::warn("task log: {}", st.error().message);
+    if (u.log_tail.empty()) u.log_tail = protocol::LogTail(u.log);
+    u.log.clear();  // the full log stays on the Manager (v2 >= 2.2)
+  }
+  tx.ApplyMutation(task.id, m);
+  tx.EnqueueUpdate(u);
+}
+
+// --- workers ------------------------------------------------------------------
+
+Result<WorkerRecord> Farm::RegisterWorker(const Registration& reg, const std::string& remote_endpoint,
+                                          const std::string& software) {
+  if (reg.secret.empty()) return InvalidArgument("field 'secret' must not be empty");
+  if (reg.platform.empty()) return InvalidArgument("field 'platform' must not be empty");
+  auto hash = HashSecret(reg.secret);
+  if (!hash) return std::unexpected(hash.error());
+  WorkerRecord w;
+  w.id = NewObjectId();
+  w.secret_hash = *hash;
+  w.nickname = reg.nickname;
+  w.address = remote_endpoint;  // at registration v2 stores host:port
+  w.platform = reg.platform;
+  w.supported_task_types = reg.supported_task_types;
+  w.software = software;
+  w.created = clock_.Now();
+  w.last_activity = w.created;
+  auto st = store_.Write([&](FarmTx& tx) -> Status {
+    tx.InsertWorker(w);
+    return Ok();
+  });
+  if (!st) return std::unexpected(st.error());
+  spdlog::info("registered worker {} ({}) from {}", w.id, w.nickname, remote_endpoint);
+  return w;
+}
+
+Status Farm::SignOn(const std::string& worker_id, const std::optional<std::vector<std::string>>& task_types,
+                    const std::optional<std::string>& nickname, const Seen& seen) {
+  return store_.Write([&](FarmTx& tx) -> Status {
+    auto w = LoadWorker(tx, worker_id);
+    if (!w) return std::unexpected(w.error());
+    MarkSeen(*w, seen, tx.now());
+    w->status = "starting";
+    w->current_task.clear();
+    if (nickname && !nickname->empty()) w->nickname = *nickname;
+    if (task_types) w->supported_task_types = *task_types;
+    tx.UpdateWorker(*w);
+    spdlog::info("worker {} signed on from {}", w->Identifier(), seen.address);
+    return Ok();
+  });
+}
+
+Status Farm::SignOff(const std::string& worker_id, const Seen& seen) {
+  bool queued = false;
+  auto st = store_.Write([&](FarmTx& tx) -> Status {
+    auto w = LoadWorker(tx, worker_id);
+    if (!w) return std::unexpected(w.error());
+    MarkSeen(*w, seen, tx.now());
+    for (const auto& task_id : tx.ActiveTasksOf(worker_id)) {
+      if (auto t = tx.GetTask(task_id)) {
+        ReturnTaskInTx(tx, *t, *w, "worker signed off");
+        queued = true;
+      }
+    }
+    // An asleep worker that signs off should sleep again after it signs on,
+    // unless it was asked for something else.
+    const bool was_asleep = w->status == ws::kAsleep;
+    const bool keep_sleeping =
+        was_asleep && (w->status_requested.empty() || w->status_requested == ws::kShutdown ||
+                       w->status_requested == ws::kAsleep);
+    w->status = std::string(ws::kOffline);
+    w->status_requested = keep_sleeping ? std::string(ws::kAsleep) : std::string();
+    w->lazy_status_request = false;
+    tx.UpdateWorker(*w);
+    spdlog::info("worker {} signed off", w->Identifier());
+    return Ok();
+  });
+  Notify(queued);
+  return st;
+}
+
+Result<std::optional<std::string>> Farm::StatusChange(const std::string& worker_id, const Seen& seen) {
+  return store_.Write([&](FarmTx& tx) -> Result<std::optional<std::string>> {
+    auto w = LoadWorker(tx, worker_id);
+    if (!w) return std::unexpected(w.error());
+    MarkSeen(*w, seen, tx.now());
+    tx.UpdateWorker(*w);
+    if (w->status_requested.empty()) return std::optional<std::string>();
+    return std::optional<std::string>(w->status_requested);
+  });
+}
+
+Status Farm::AckStatusChange(const std::string& worker_id, const std::string& status, const Seen& seen) {
+  return store_.Write([&](FarmTx& tx) -> Status {
+    auto w = LoadWorker(tx, worker_id);
+    if (!w) return std::unexpected(w.error());
+    MarkSeen(*w, seen, tx.now());
+    if (status == ws::kShutdown || status == ws::kRestart) {
+      // Never stored as a status: the sign-off that follows makes it offline.
+      tx.UpdateWorker(*w);
+      return Ok();
+    }
+    if (!w->status_requested.empty() && w->status_requested != status)
+      spdlog::warn("worker {} acknowledged status {} but {} was requested", w->Identifier(), status,
+                   w->status_requested);
+    w->status = status;
+    w->status_requested.clear();
+    w->lazy_status_request = false;
+    tx.UpdateWorker(*w);
+    return Ok();
+  });
+}
+
+// --- tasks --------------------------------------------------------------------
+
+Result<TaskOffer> Farm::RequestTask(const std::string& worker_id, const Seen& seen) {
+  bool queued = false;
+  auto offer = store_.Write([&](FarmTx& tx) -> Result<TaskOffer> {
+    auto w = LoadWorker(tx, worker_id);
+    if (!w) return std::unexpected(w.error());
+    MarkSeen(*w, seen, tx.now());
+    MarkAwake(*w);
+    TaskOffer offer;
+    if (!w->status_requested.empty()) {
+      tx.UpdateWorker(*w);
+      offer.kind = TaskOffer::Kind::kStatusRequested;
+      offer.status_requested = w->status_requested;
+      return offer;
+    }
+    if (w->supported_task_types.empty()) {
+      tx.UpdateWorker(*w);
+      offer.kind = TaskOffer::Kind::kNoTaskTypes;
+      return offer;
+    }
+    // A task still active on this worker is served again: the worker may
+    // have lost the previous response.
+    std::optional<Task> task;
+    if (auto active = tx.ActiveTasksOf(worker_id); !active.empty()) task = tx.GetTask(active.front());
+    if (!task) {
+      auto id = tx.SelectTaskFor(*w);
+      if (!id) {
+        tx.UpdateWorker(*w);
+        return offer;  // kNoTask
+      }
+      task = tx.GetTask(*id);
+      if (!task) return Internal("selected task " + *id + " vanished");
+      if (auto st = logs_.Rotate(task->job, task->id); !st) spdlog::warn("task log: {}", st.error().message);
+      TaskMutation m;
+      m.status = TaskStatus::kActive;
+      m.worker = w->Identifier();
+      m.worker_id = w->id;
+      m.last_worker_ping = tx.now();
+      TaskUpdate u = NewUpdate(*task, tx.now());
+      u.task_status = TaskStatus::kActive;
+      u.worker = w->Identifier();
+      u.log = LogLine(tx.now(), "Manager assigned task " + task->id + " to worker " + w->Identifier());
+      Change(tx, *task, std::move(m), std::move(u));
+      queued = true;
+      task->status = TaskStatus::kActive;
+      task->worker = w->Identifier();
+    }
+    w->current_task = task->id;
+    w->current_task_status = std::string(protocol::ToString(task->status));
+    w->current_task_updated = tx.now();
+    tx.UpdateWorker(*w);
+    ExpandTaskVariables(*task, ResolveVariables(options_.variables, "workers", w->platform));
+    offer.kind = TaskOffer::Kind::kTask;
+    offer.task = std::move(*task);
+    return offer;
+  });
+  Notify(queued);
+  return offer;
+}
+
+Status Farm::UpdateTask(const std::string& worker_id, const std::string& task_id, const TaskUpdate& update,
+                        const Seen& seen) {
+  if (update.task_status && !WorkerMaySet(*update.task_status))
+    return InvalidArgument("a worker may not set task status '" + std::string(protocol::ToString(*update.task_status)) +
+                           "'");
+  std::optional<TaskStatus> new_status;
+  auto st = store_.Write([&](FarmTx& tx) -> Status {
+    auto w = LoadWorker(tx, worker_id);
+    if (!w) return std::unexpected(w.error());
+    MarkSeen(*w, seen, tx.now());
+    auto task = tx.GetTask(task_id);
+    if (!task) return NotFound("task " + task_id + " not found");
+    if (task->worker_id != worker_id) {
+      tx.UpdateWorker(*w);
+      return Conflict("task " + task_id + " is assigned to another worker");
+    }
+    TaskUpdate u = update;
+    u.id = NewObjectId();
+    u.task_id = task_id;
+    u.received_on_manager = tx.now();
+    u.worker = w->Identifier();
+    // Only a running task takes status and activity from its worker; late
+    // logs of a task that moved on are still kept.
+    if (task->status != TaskStatus::kActive) {
+      u.task_status.reset();
+      u.activity.reset();
+    }
+    if (u.task_status == TaskStatus::kActive) u.task_status.reset();  // already active
+    TaskMutation m;
+    m.last_worker_ping = tx.now();
+    m.status = u.task_status;
+    m.activity = u.activity;
+    m.task_progress_percentage = u.task_progress_percentage;
+    m.current_command_index = u.current_command_index;
+    m.command_progress_percentage = u.command_progress_percentage;
+    m.metrics = u.metrics;
+    if (u.task_status == TaskStatus::kFailed) {
+      // Record who failed it; the scheduler never hands it to them again.
+      protocol::FailedByWorker f{w->id, w->Identifier()};
+      m.add_failed_by_workers.push_back(f);
+      auto all = task->failed_by_workers;
+      if (std::find(all.begin(), all.end(), f) == all.end()) all.push_back(f);
+      u.failed_by_workers = all;
+    }
+    new_status = u.task_status;
+    Change(tx, *task, std::move(m), std::move(u));
+    w->current_task_updated = tx.now();
+    if (update.task_status) w->current_task_status = std::string(protocol::ToString(*update.task_status));
+    tx.UpdateWorker(*w);
+    return Ok();
+  });
+  if (st) {
+    Notify(true);
+    if (new_status && listener_) listener_->OnTaskStatus(task_id, *new_status);
+  }
+  return st;
+}
+
+void Farm::ReturnTaskInTx(FarmTx& tx, const Task& task, const WorkerRecord& worker, const std::string& reason) {
+  const std::string activity = "Re-queued task after unassigning from worker " + worker.Identifier() + ": " + reason;
+  TaskMutation m;
+  m.status = TaskStatus::kClaimedByManager;
+  m.worker = "-";
+  m.unset_worker_id = true;
+  m.activity = activity;
+  TaskUpdate u = NewUpdate(task, tx.now());
+  u.task_status = TaskStatus::kClaimedByManager;
+  u.worker = "-";
+  u.activity = activity;
+  u.log = LogLine(tx.now(), activity);
+  Change(tx, task, std::move(m), std::move(u));
+  spdlog::info("task {} returned by {}: {}", task.id, worker.Identifier(), reason);
+}
+
+Status Farm::ReturnTask(const std::string& worker_id, const std::string& task_id, const std::string& reason,
+                        const Seen& seen) {
+  bool queued = false;
+  auto st = store_.Write([&](FarmTx& tx) -> Status {
+    auto w = LoadWorker(tx, worker_id);
+    if (!w) return std::unexpected(w.error());
+    MarkSeen(*w, seen, tx.now());
+    tx.UpdateWorker(*w);
+    auto task = tx.GetTask(task_id);
+    if (!task) return NotFound("task " + task_id + " not found");
+    if (task->worker_id != worker_id || task->status != TaskStatus::kActive) return Ok();  // no-op
+    ReturnTaskInTx(tx, *task, *w, reason);
+    queued = true;
+    return Ok();
+  });
+  Notify(queued);
+  return st;
+}
+
+Result<MayKeepRunning> Farm::MayIRun(const std::string& worker_id, const std::string& task_id, const Seen& seen) {
+  return store_.Write([&](FarmTx& tx) -> Result<MayKeepRunning> {
+    auto w = LoadWorker(tx, worker_id);
+    if (!w) return std::unexpected(w.error());
+    MarkSeen(*w, seen, tx.now());
+    MarkAwake(*w);
+    MayKeepRunning r;
+    r.status_requested = w->status_requested;
+    auto task = tx.GetTask(task_id);
+    if (!task) {
+      r.may_keep_running = false;
+      r.reason = "task " + task_id + " is unknown";
+    } else if (task->worker_id != worker_id) {
+      r.may_keep_running = false;
+      r.reason = "task " + task_id + " reassigned to another worker";
+    } else if (task->status != TaskStatus::kActive) {
+      r.may_keep_running = false;
+      r.reason = "task " + task_id + " in non-runnable status " + std::string(protocol::ToString(task->status));
+    } else if (!w->status_requested.empty() && !w->lazy_status_request && w->status_requested != ws::kAwake &&
+               w->status_requested != ws::kTesting) {
+      r.may_keep_running = false;
+      r.reason = "worker status change to " + w->status_requested + " requested";
+    } else {
+      TaskMutation m;
+      m.last_worker_ping = tx.now();
+      tx.ApplyMutation(task_id, m);
+      w->current_task_updated = tx.now();
+    }
+    tx.UpdateWorker(*w);
+    return r;
+  });
+}
+
+// --- upstream -------------------------------------------------------------------
+
+Status Farm::ApplyDepsgraph(const std::vector<Task>& tasks) {
+  if (tasks.empty()) return Ok();
+  return store_.Write([&](FarmTx& tx) -> Status {
+    for (const auto& t : tasks) tx.UpsertTask(t);
+    return Ok();
+  });
+}
+
+Status Farm::CancelTasks(const std::vector<std::string>& task_ids) {
+  if (task_ids.empty()) return Ok();
+  bool queued = false;
+  auto st = store_.Write([&](FarmTx& tx) -> Status {
+    for (const auto& id : task_ids) {
+      auto task = tx.GetTask(id);
+      if (!task) {
+        // Unknown here: tell upstream it is canceled so it stops asking.
+        TaskUpdate u;
+        u.id = NewObjectId();
+        u.task_id = id;
+        u.received_on_manager = tx.now();
+        u.task_status = TaskStatus::kCanceled;
+        tx.EnqueueUpdate(u);
+        queued = true;
+        continue;
+      }
+      if (task->status == TaskStatus::kActive) {
+        // The worker learns through may-i-run, stops and returns the task;
+        // the next push cycle then cancels it for real.
+        TaskMutation m;
+        m.status = TaskStatus::kCancelRequested;
+        tx.ApplyMutation(id, m);
+        continue;
+      }
+      if (task->status == TaskStatus::kCancelRequested && !task->worker_id.empty()) {
+        // Still with its worker: wait for the worker to stop (or time out).
+        auto w = tx.GetWorker(task->worker_id);
+        if (w && w->current_task == id && w->status == ws::kAwake) continue;
+      }
+      TaskUpdate u = NewUpdate(*task, tx.now());
+      TaskMutation m;
+      if (protocol::IsFinal(task->status)) {
+        u.task_status = task->status;  // tell upstream how it really ended
+      } else {
+        const std::string activity = "Manager cancelled task by request of the job side";
+        u.task_status = TaskStatus::kCanceled;
+        u.activity = activity;
+        u.log = LogLine(tx.now(), activity);
+        m.status = TaskStatus::kCanceled;
+        m.activity = activity;
+        m.unset_worker_id = true;
+      }
+      Change(tx, *task, std::move(m), std::move(u));
+      queued = true;
+    }
+    return Ok();
+  });
+  Notify(queued);
+  return st;
+}
+
+// --- timeouts -------------------------------------------------------------------
+
+Result<int> Farm::TimeoutWorkers(SystemTime cutoff) {
+  int count = 0;
+  auto st = store_.Write([&](FarmTx& tx) -> Status {
+    for (auto& w : tx.WorkersSeenBefore(cutoff, std::string(ws::kAwake))) {
+      spdlog::warn("worker {} timed out (not seen since {})", w.Identifier(),
+                   w.last_activity ? FormatIso8601(*w.last_activity) : "never");
+      for (const auto& task_id : tx.ActiveTasksOf(w.id))
+        if (auto t = tx.GetTask(task_id)) ReturnTaskInTx(tx, *t, w, "worker " + w.Identifier() + " timed out");
+      if (w.status_requested.empty()) w.status_requested = w.status;
+      w.status = std::string(ws::kTimeout);
+      tx.UpdateWorker(w);
+      ++count;
+    }
+    return Ok();
+  });
+  if (!st) return std::unexpected(st.error());
+  Notify(count > 0);
+  return count;
+}
+
+Result<int> Farm::TimeoutTasks(SystemTime cutoff) {
+  int count = 0;
+  auto st = store_.Write([&](FarmTx& tx) -> Status {
+    for (const auto& task : tx.ActiveTasksPingedBefore(cutoff)) {
+      std::optional<WorkerRecord> w;
+      if (!task.worker_id.empty()) w = tx.GetWorker(task.worker_id);
+      const std::string who = w ? w->Identifier() : std::string("-");
+      spdlog::warn("task {} timed out on worker {}", task.id, who);
+      if (w) {
+        if (w->status_requested.empty()) w->status_requested = w->status;
+        if (w->status == ws::kAwake) w->status = std::string(ws::kTimeout);
+        tx.UpdateWorker(*w);
+        ReturnTaskInTx(tx, task, *w, "task timed out on worker " + who);
+      } else {
+        WorkerRecord nobody;
+        nobody.address = "-";
+        ReturnTaskInTx(tx, task, nobody, "task timed out");
+      }
+      ++count;
+    }
+    return Ok();
+  });
+  if (!st) return std::unexpected(st.error());
+  Notify(count > 0);
+  return count;
+}
+
+// --- reads ------------------------------------------------------------------------
+
+Result<std::vector<WorkerRecord>> Farm::ListWorkers() {
+  return store_.Read([&](FarmTx& tx) -> Result<std::vector<WorkerRecord>> { return tx.ListWorkers(); });
+}
+
+Result<std::optional<std::string>> Farm::SecretHashOf(const std::string& worker_id) {
+  return store_.Read([&](FarmTx& tx) -> Result<std::optional<std::string>> {
+    auto w = tx.GetWorker(worker_id);
+    if (!w) return std::optional<std::string>();
+    return std::optional<std::string>(w->secret_hash);
+  });
+}
+
+}  // namespace duende::manager

@@ -1,0 +1,120 @@
+// Farm: the task state machine and worker registry of the farm side.
+//
+// Every task and worker status change of the Manager goes through here: it
+// validates the transition, persists it together with the upstream update in
+// one transaction, writes the task log, and notifies listeners. HTTP handlers
+// only translate between the wire and these calls.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/result.h"
+#include "manager/farm_store.h"
+#include "manager/task_logs.h"
+#include "manager/variables.h"
+#include "protocol/types.h"
+
+namespace duende::manager {
+
+struct FarmOptions {
+  Variables variables = DefaultVariables();
+  int blacklist_threshold = 3;
+  int task_fail_after_softfail_count = 3;
+};
+
+// Who is calling, recorded as the worker's "seen" info on every request.
+struct Seen {
+  std::string address;   // remote host
+  std::string software;  // User-Agent
+};
+
+struct Registration {
+  std::string secret;
+  std::string platform;
+  std::vector<std::string> supported_task_types;
+  std::string nickname;
+};
+
+struct TaskOffer {
+  enum class Kind { kTask, kNoTask, kNoTaskTypes, kStatusRequested };
+  Kind kind = Kind::kNoTask;
+  protocol::Task task;  // variables expanded for the worker's platform
+  std::string status_requested;
+};
+
+struct MayKeepRunning {
+  bool may_keep_running = true;
+  std::string reason;
+  std::string status_requested;
+};
+
+// Listeners hear about changes after they are committed.
+class FarmListener {
+ public:
+  virtual ~FarmListener() = default;
+  // An update was added to the upstream queue.
+  virtual void OnUpstreamQueued() {}
+  // A task changed status (for dashboards/metrics).
+  virtual void OnTaskStatus(const std::string& /*task_id*/, protocol::TaskStatus /*status*/) {}
+};
+
+class Farm {
+ public:
+  Farm(FarmStore& store, TaskLogs& logs, Clock& clock, FarmOptions options);
+  void SetListener(FarmListener* listener) { listener_ = listener; }
+
+  // --- worker lifecycle (spec §2.2)
+  Result<WorkerRecord> RegisterWorker(const Registration& reg, const std::string& remote_endpoint,
+                                      const std::string& software);
+  Status SignOn(const std::string& worker_id, const std::optional<std::vector<std::string>>& task_types,
+                const std::optional<std::string>& nickname, const Seen& seen);
+  Status SignOff(const std::string& worker_id, const Seen& seen);
+  Result<std::optional<std::string>> StatusChange(const std::string& worker_id, const Seen& seen);
+  Status AckStatusChange(const std::string& worker_id, const std::string& status, const Seen& seen);
+
+  // --- tasks (spec §5)
+  Result<TaskOffer> RequestTask(const std::string& worker_id, const Seen& seen);
+  // NotFound for unknown tasks, Conflict when assigned to another worker,
+  // InvalidArgument for statuses a worker may not set.
+  Status UpdateTask(const std::string& worker_id, const std::string& task_id, const protocol::TaskUpdate& update,
+                    const Seen& seen);
+  Status ReturnTask(const std::string& worker_id, const std::string& task_id, const std::string& reason,
+                    const Seen& seen);
+  Result<MayKeepRunning> MayIRun(const std::string& worker_id, const std::string& task_id, const Seen& seen);
+
+  // --- upstream (the seam)
+  Status ApplyDepsgraph(const std::vector<protocol::Task>& tasks);
+  // Spec §4.1.3.
+  Status CancelTasks(const std::vector<std::string>& task_ids);
+
+  // --- timeouts (spec §6)
+  // Awake workers not seen since `cutoff` go to `timeout`; their tasks are
+  // returned. Returns the number of workers timed out.
+  Result<int> TimeoutWorkers(SystemTime cutoff);
+  // Active tasks without a ping since `cutoff`: their worker times out and
+  // the task is returned for another worker.
+  Result<int> TimeoutTasks(SystemTime cutoff);
+
+  // --- reads
+  Result<std::vector<WorkerRecord>> ListWorkers();
+  Result<std::optional<std::string>> SecretHashOf(const std::string& worker_id);
+
+ private:
+  // Queues an upstream update and applies the local mutation in the caller's
+  // transaction.
+  void Change(FarmTx& tx, const protocol::Task& task, TaskMutation m, protocol::TaskUpdate u);
+  void ReturnTaskInTx(FarmTx& tx, const protocol::Task& task, const WorkerRecord& worker, const std::string& reason);
+  void Notify(bool queued);
+
+  FarmStore& store_;
+  TaskLogs& logs_;
+  Clock& clock_;
+  FarmOptions options_;
+  FarmListener* listener_ = nullptr;
+};
+
+}  // namespace duende::manager

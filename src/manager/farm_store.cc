@@ -1,0 +1,475 @@
+#include "manager/farm_store.h"
+
+#include "common/timefmt.h"
+
+namespace duende::manager {
+
+using nlohmann::json;
+using protocol::Task;
+using protocol::TaskStatus;
+using protocol::TaskUpdate;
+
+namespace {
+
+const std::vector<std::string> kMigrations = {
+    // 1: the task cache, workers, the upstream queue, blacklist, settings.
+    R"sql(
+CREATE TABLE tasks (
+  id TEXT PRIMARY KEY,
+  etag TEXT NOT NULL DEFAULT '',
+  job TEXT NOT NULL DEFAULT '',
+  manager TEXT NOT NULL DEFAULT '',
+  project TEXT NOT NULL DEFAULT '',
+  user TEXT NOT NULL DEFAULT '',
+  name TEXT NOT NULL DEFAULT '',
+  status TEXT NOT NULL,
+  priority INTEGER NOT NULL DEFAULT 50,
+  job_priority INTEGER NOT NULL DEFAULT 50,
+  job_type TEXT NOT NULL DEFAULT '',
+  task_type TEXT NOT NULL DEFAULT 'unknown',
+  commands TEXT NOT NULL DEFAULT '[]',
+  log TEXT NOT NULL DEFAULT '',
+  activity TEXT NOT NULL DEFAULT '',
+  worker TEXT NOT NULL DEFAULT '',
+  metrics TEXT NOT NULL DEFAULT '{}',
+  task_progress_percentage INTEGER NOT NULL DEFAULT 0,
+  current_command_index INTEGER NOT NULL DEFAULT 0,
+  command_progress_percentage INTEGER NOT NULL DEFAULT 0,
+  worker_id TEXT,
+  last_worker_ping INTEGER,
+  last_updated INTEGER
+);
+-- The scheduler walks this index in priority order and stops at the first
+-- task the worker may run.
+CREATE INDEX tasks_schedulable ON tasks (job_priority DESC, priority DESC, id)
+  WHERE status IN ('queued', 'claimed-by-manager', 'soft-failed');
+CREATE INDEX tasks_active_worker ON tasks (worker_id) WHERE status = 'active';
+CREATE INDEX tasks_job ON tasks (job);
+
+CREATE TABLE task_parents (
+  task_id TEXT NOT NULL REFERENCES tasks(id) ON DELETE CASCADE,
+  parent_id TEXT NOT NULL,
+  PRIMARY KEY (task_id, parent_id)
+) WITHOUT ROWID;
+
+CREATE TABLE task_failures (
+  task_id TEXT NOT NULL REFERENCES tasks(id) ON DELETE CASCADE,
+  worker_id TEXT NOT NULL,
+  identifier TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  PRIMARY KEY (task_id, worker_id)
+) WITHOUT ROWID;
+
+CREATE TABLE workers (
+  id TEXT PRIMARY KEY,
+  secret_hash TEXT NOT NULL,
+  nickname TEXT NOT NULL DEFAULT '',
+  address TEXT NOT NULL DEFAULT '',
+  status TEXT NOT NULL DEFAULT '',
+  platform TEXT NOT NULL DEFAULT 'linux',
+  current_task TEXT NOT NULL DEFAULT '',
+  last_activity INTEGER,
+  supported_task_types TEXT NOT NULL DEFAULT '[]',
+  software TEXT NOT NULL DEFAULT '',
+  current_task_status TEXT NOT NULL DEFAULT '',
+  current_task_updated INTEGER,
+  status_requested TEXT NOT NULL DEFAULT '',
+  lazy_status_request INTEGER NOT NULL DEFAULT 0,
+  created INTEGER NOT NULL
+);
+
+CREATE TABLE task_update_queue (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  id TEXT NOT NULL UNIQUE,
+  task_id TEXT NOT NULL,
+  payload TEXT NOT NULL
+);
+
+CREATE TABLE worker_blacklist (
+  worker_id TEXT NOT NULL,
+  job_id TEXT NOT NULL,
+  task_type TEXT NOT NULL,
+  created INTEGER NOT NULL,
+  PRIMARY KEY (worker_id, job_id, task_type)
+) WITHOUT ROWID;
+
+CREATE TABLE settings (
+  key TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+) WITHOUT ROWID;
+)sql",
+};
+
+constexpr const char* kTaskColumns =
+    "id, etag, job, manager, project, user, name, status, priority, job_priority, job_type, task_type, commands, "
+    "log, activity, worker, metrics, task_progress_percentage, current_command_index, command_progress_percentage, "
+    "worker_id, last_worker_ping, last_updated";
+
+std::optional<SystemTime> OptTime(const store::Statement& q, int col) {
+  if (q.IsNull(col)) return std::nullopt;
+  return FromUnixMicros(q.Int(col));
+}
+
+std::optional<int64_t> OptMicros(const std::optional<SystemTime>& t) {
+  if (!t) return std::nullopt;
+  return ToUnixMicros(*t);
+}
+
+Task ReadTask(store::Conn& conn, store::Statement& q) {
+  Task t;
+  t.id = q.Text(0);
+  t.etag = q.Text(1);
+  t.job = q.Text(2);
+  t.manager = q.Text(3);
+  t.project = q.Text(4);
+  t.user = q.Text(5);
+  t.name = q.Text(6);
+  t.status = protocol::TaskStatusFromString(q.Text(7)).value_or(TaskStatus::kQueued);
+  t.priority = static_cast<int>(q.Int(8));
+  t.job_priority = static_cast<int>(q.Int(9));
+  t.job_type = q.Text(10);
+  t.task_type = q.Text(11);
+  for (const auto& c : json::parse(q.Text(12), nullptr, false))
+    if (c.is_object()) t.commands.push_back({c.value("name", ""), c.value("settings", json::object())});
+  t.log = q.Text(13);
+  t.activity = q.Text(14);
+  t.worker = q.Text(15);
+  t.metrics = json::parse(q.Text(16), nullptr, false);
+  if (t.metrics.is_discarded()) t.metrics = json::object();
+  t.task_progress_percentage = static_cast<int>(q.Int(17));
+  t.current_command_index = static_cast<int>(q.Int(18));
+  t.command_progress_percentage = static_cast<int>(q.Int(19));
+  t.worker_id = q.Text(20);
+  t.last_worker_ping = OptTime(q, 21);
+  t.last_updated = OptTime(q, 22);
+  auto& p = conn.Prepare("SELECT parent_id FROM task_parents WHERE task_id = ?1");
+  p.Bind(1, t.id);
+  while (p.Step()) t.parents.push_back(p.Text(0));
+  auto& f = conn.Prepare("SELECT worker_id, identifier FROM task_failures WHERE task_id = ?1 ORDER BY seq");
+  f.Bind(1, t.id);
+  while (f.Step()) t.failed_by_workers.push_back({f.Text(0), f.Text(1)});
+  return t;
+}
+
+constexpr const char* kWorkerColumns =
+    "id, secret_hash, nickname, address, status, platform, current_task, last_activity, supported_task_types, "
+    "software, current_task_status, current_task_updated, status_requested, lazy_status_request, created";
+
+WorkerRecord ReadWorker(store::Statement& q) {
+  WorkerRecord w;
+  w.id = q.Text(0);
+  w.secret_hash = q.Text(1);
+  w.nickname = q.Text(2);
+  w.address = q.Text(3);
+  w.status = q.Text(4);
+  w.platform = q.Text(5);
+  w.current_task = q.Text(6);
+  w.last_activity = OptTime(q, 7);
+  auto types = json::parse(q.Text(8), nullptr, false);
+  if (types.is_array())
+    for (const auto& t : types)
+      if (t.is_string()) w.supported_task_types.push_back(t.get<std::string>());
+  w.software = q.Text(9);
+  w.current_task_status = q.Text(10);
+  w.current_task_updated = OptTime(q, 11);
+  w.status_requested = q.Text(12);
+  w.lazy_status_request = q.Int(13) != 0;
+  w.created = FromUnixMicros(q.Int(14));
+  return w;
+}
+
+json CommandsJson(const std::vector<protocol::Command>& cmds) {
+  json arr = json::array();
+  for (const auto& c : cmds) arr.push_back({{"name", c.name}, {"settings", c.settings}});
+  return arr;
+}
+
+}  // namespace
+
+std::string WorkerRecord::Identifier() const {
+  if (nickname.empty()) return address;
+  return address + " (" + nickname + ")";
+}
+
+json ToJson(const WorkerRecord& w) {
+  json j = {
+      {"_id", w.id},
+      {"nickname", w.nickname},
+      {"address", w.address},
+      {"status", w.status},
+      {"platform", w.platform},
+      {"current_task", w.current_task},
+      {"supported_task_types", w.supported_task_types},
+      {"software", w.software},
+      {"current_task_status", w.current_task_status},
+      {"status_requested", w.status_requested},
+      {"lazy_status_request", w.lazy_status_request},
+      {"time_cost", 0},
+  };
+  if (w.last_activity) j["last_activity"] = FormatIso8601(*w.last_activity);
+  if (w.current_task_updated) j["current_task_updated"] = FormatIso8601(*w.current_task_updated);
+  return j;
+}
+
+Result<std::unique_ptr<FarmStore>> FarmStore::Open(store::Database& db, Clock& clock) {
+  if (auto st = db.Migrate("farm", kMigrations); !st) return std::unexpected(st.error());
+  return std::unique_ptr<FarmStore>(new FarmStore(db, clock));
+}
+
+// --- tasks ------------------------------------------------------------------
+
+std::optional<Task> FarmTx::GetTask(const std::string& id) {
+  auto& q = conn_.Prepare(std::string("SELECT ") + kTaskColumns + " FROM tasks WHERE id = ?1");
+  q.Bind(1, id);
+  if (!q.Step()) return std::nullopt;
+  Task t = ReadTask(conn_, q);
+  q.Reset();
+  return t;
+}
+
+void FarmTx::UpsertTask(const Task& t) {
+  auto& q = conn_.Prepare(
+      "INSERT INTO tasks (id, etag, job, manager, project, user, name, status, priority, job_priority, job_type, "
+      "task_type, commands, log, activity, worker, metrics, task_progress_percentage, current_command_index, "
+      "command_progress_percentage, last_updated) "
+      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21) "
+      "ON CONFLICT (id) DO UPDATE SET etag = excluded.etag, job = excluded.job, manager = excluded.manager, "
+      "project = excluded.project, user = excluded.user, name = excluded.name, status = excluded.status, "
+      "priority = excluded.priority, job_priority = excluded.job_priority, job_type = excluded.job_type, "
+      "task_type = excluded.task_type, commands = excluded.commands, log = excluded.log, "
+      "activity = excluded.activity, worker = excluded.worker, metrics = excluded.metrics, "
+      "task_progress_percentage = excluded.task_progress_percentage, "
+      "current_command_index = excluded.current_command_index, "
+      "command_progress_percentage = excluded.command_progress_percentage, last_updated = excluded.last_updated");
+  q.Bind(1, t.id)
+      .Bind(2, t.etag)
+      .Bind(3, t.job)
+      .Bind(4, t.manager)
+      .Bind(5, t.project)
+      .Bind(6, t.user)
+      .Bind(7, t.name)
+      .Bind(8, protocol::ToString(t.status))
+      .Bind(9, t.priority)
+      .Bind(10, t.job_priority)
+      .Bind(11, t.job_type)
+      .Bind(12, t.task_type.empty() ? std::string("unknown") : t.task_type)
+      .Bind(13, CommandsJson(t.commands).dump())
+      .Bind(14, t.log)
+      .Bind(15, t.activity)
+      .Bind(16, t.worker)
+      .Bind(17, t.metrics.dump())
+      .Bind(18, t.task_progress_percentage)
+      .Bind(19, t.current_command_index)
+      .Bind(20, t.command_progress_percentage)
+      .Bind(21, ToUnixMicros(now_))
+      .Run();
+  conn_.Prepare("DELETE FROM task_parents WHERE task_id = ?1").Bind(1, t.id).Run();
+  for (const auto& p : t.parents)
+    conn_.Prepare("INSERT OR IGNORE INTO task_parents (task_id, parent_id) VALUES (?1, ?2)")
+        .Bind(1, t.id)
+        .Bind(2, p)
+        .Run();
+  conn_.Prepare("DELETE FROM task_failures WHERE task_id = ?1").Bind(1, t.id).Run();
+  int seq = 0;
+  for (const auto& f : t.failed_by_workers)
+    conn_.Prepare("INSERT OR IGNORE INTO task_failures (task_id, worker_id, identifier, seq) VALUES (?1, ?2, ?3, ?4)")
+        .Bind(1, t.id)
+        .Bind(2, f.id)
+        .Bind(3, f.identifier)
+        .Bind(4, seq++)
+        .Run();
+}
+
+void FarmTx::ApplyMutation(const std::string& task_id, const TaskMutation& m) {
+  // One UPDATE with COALESCE keeps absent fields as they are.
+  auto& q = conn_.Prepare(
+      "UPDATE tasks SET status = COALESCE(?2, status), activity = COALESCE(?3, activity), "
+      "worker = COALESCE(?4, worker), "
+      "worker_id = CASE WHEN ?6 THEN NULL ELSE COALESCE(?5, worker_id) END, "
+      "last_worker_ping = COALESCE(?7, last_worker_ping), "
+      "task_progress_percentage = COALESCE(?8, task_progress_percentage), "
+      "current_command_index = COALESCE(?9, current_command_index), "
+      "command_progress_percentage = COALESCE(?10, command_progress_percentage), "
+      "metrics = COALESCE(?11, metrics), last_updated = ?12 WHERE id = ?1");
+  q.Bind(1, task_id);
+  if (m.status) q.Bind(2, protocol::ToString(*m.status));
+  q.Bind(3, m.activity).Bind(4, m.worker).Bind(5, m.worker_id).Bind(6, m.unset_worker_id ? 1 : 0);
+  q.Bind(7, OptMicros(m.last_worker_ping));
+  q.Bind(8, m.task_progress_percentage).Bind(9, m.current_command_index).Bind(10, m.command_progress_percentage);
+  if (m.metrics) q.Bind(11, m.metrics->dump());
+  q.Bind(12, ToUnixMicros(now_));
+  q.Run();
+  for (const auto& f : m.add_failed_by_workers) {
+    conn_
+        .Prepare(
+            "INSERT OR IGNORE INTO task_failures (task_id, worker_id, identifier, seq) VALUES (?1, ?2, ?3, "
+            "(SELECT COALESCE(MAX(seq), -1) + 1 FROM task_failures WHERE task_id = ?1))")
+        .Bind(1, task_id)
+        .Bind(2, f.id)
+        .Bind(3, f.identifier)
+        .Run();
+  }
+}
+
+std::optional<std::string> FarmTx::SelectTaskFor(const WorkerRecord& worker) {
+  auto& q = conn_.Prepare(
+      "SELECT t.id FROM tasks t INDEXED BY tasks_schedulable "
+      "WHERE t.status IN ('queued', 'claimed-by-manager', 'soft-failed') "
+      "AND t.task_type IN (SELECT value FROM json_each(?2)) "
+      "AND NOT EXISTS (SELECT 1 FROM task_failures f WHERE f.task_id = t.id AND f.worker_id = ?1) "
+      "AND NOT EXISTS (SELECT 1 FROM worker_blacklist b WHERE b.worker_id = ?1 AND b.job_id = t.job "
+      "                AND b.task_type = t.task_type) "
+      "AND NOT EXISTS (SELECT 1 FROM task_parents p JOIN tasks pt ON pt.id = p.parent_id "
+      "                WHERE p.task_id = t.id AND pt.status != 'completed') "
+      "ORDER BY t.job_priority DESC, t.priority DESC, t.id ASC LIMIT 1");
+  q.Bind(1, worker.id).Bind(2, json(worker.supported_task_types).dump());
+  if (!q.Step()) return std::nullopt;
+  std::string id = q.Text(0);
+  q.Reset();
+  return id;
+}
+
+std::vector<std::string> FarmTx::ActiveTasksOf(const std::string& worker_id) {
+  auto& q = conn_.Prepare("SELECT id FROM tasks WHERE status = 'active' AND worker_id = ?1 ORDER BY id");
+  q.Bind(1, worker_id);
+  std::vector<std::string> out;
+  while (q.Step()) out.push_back(q.Text(0));
+  return out;
+}
+
+std::vector<Task> FarmTx::ActiveTasksPingedBefore(SystemTime cutoff) {
+  auto& q = conn_.Prepare(std::string("SELECT ") + kTaskColumns +
+                          " FROM tasks WHERE status = 'active' AND (last_worker_ping IS NULL OR last_worker_ping < ?1)");
+  q.Bind(1, ToUnixMicros(cutoff));
+  std::vector<Task> out;
+  while (q.Step()) out.push_back(ReadTask(conn_, q));
+  return out;
+}
+
+int64_t FarmTx::CountTasks() {
+  auto& q = conn_.Prepare("SELECT COUNT(*) FROM tasks");
+  q.Step();
+  const int64_t n = q.Int(0);
+  q.Reset();
+  return n;
+}
+
+// --- workers ----------------------------------------------------------------
+
+std::optional<WorkerRecord> FarmTx::GetWorker(const std::string& id) {
+  auto& q = conn_.Prepare(std::string("SELECT ") + kWorkerColumns + " FROM workers WHERE id = ?1");
+  q.Bind(1, id);
+  if (!q.Step()) return std::nullopt;
+  WorkerRecord w = ReadWorker(q);
+  q.Reset();
+  return w;
+}
+
+void FarmTx::InsertWorker(const WorkerRecord& w) {
+  conn_
+      .Prepare(
+          "INSERT INTO workers (id, secret_hash, nickname, address, status, platform, supported_task_types, "
+          "software, created, last_activity) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")
+      .Bind(1, w.id)
+      .Bind(2, w.secret_hash)
+      .Bind(3, w.nickname)
+      .Bind(4, w.address)
+      .Bind(5, w.status)
+      .Bind(6, w.platform)
+      .Bind(7, json(w.supported_task_types).dump())
+      .Bind(8, w.software)
+      .Bind(9, ToUnixMicros(w.created))
+      .Bind(10, OptMicros(w.last_activity))
+      .Run();
+}
+
+void FarmTx::UpdateWorker(const WorkerRecord& w) {
+  conn_
+      .Prepare(
+          "UPDATE workers SET nickname = ?2, address = ?3, status = ?4, platform = ?5, current_task = ?6, "
+          "last_activity = ?7, supported_task_types = ?8, software = ?9, current_task_status = ?10, "
+          "current_task_updated = ?11, status_requested = ?12, lazy_status_request = ?13 WHERE id = ?1")
+      .Bind(1, w.id)
+      .Bind(2, w.nickname)
+      .Bind(3, w.address)
+      .Bind(4, w.status)
+      .Bind(5, w.platform)
+      .Bind(6, w.current_task)
+      .Bind(7, OptMicros(w.last_activity))
+      .Bind(8, json(w.supported_task_types).dump())
+      .Bind(9, w.software)
+      .Bind(10, w.current_task_status)
+      .Bind(11, OptMicros(w.current_task_updated))
+      .Bind(12, w.status_requested)
+      .Bind(13, w.lazy_status_request ? 1 : 0)
+      .Run();
+}
+
+std::vector<WorkerRecord> FarmTx::ListWorkers() {
+  auto& q = conn_.Prepare(std::string("SELECT ") + kWorkerColumns + " FROM workers ORDER BY nickname, status, id");
+  std::vector<WorkerRecord> out;
+  while (q.Step()) out.push_back(ReadWorker(q));
+  return out;
+}
+
+std::vector<WorkerRecord> FarmTx::WorkersSeenBefore(SystemTime cutoff, const std::string& status) {
+  auto& q = conn_.Prepare(std::string("SELECT ") + kWorkerColumns +
+                          " FROM workers WHERE status = ?2 AND (last_activity IS NULL OR last_activity < ?1)");
+  q.Bind(1, ToUnixMicros(cutoff)).Bind(2, status);
+  std::vector<WorkerRecord> out;
+  while (q.Step()) out.push_back(ReadWorker(q));
+  return out;
+}
+
+// --- upstream queue ---------------------------------------------------------
+
+void FarmTx::EnqueueUpdate(const TaskUpdate& update) {
+  conn_.Prepare("INSERT INTO task_update_queue (id, task_id, payload) VALUES (?1, ?2, ?3)")
+      .Bind(1, update.id)
+      .Bind(2, update.task_id)
+      .Bind(3, protocol::ToJson(update).dump())
+      .Run();
+}
+
+std::vector<TaskUpdate> FarmTx::PeekUpdates(int max_count) {
+  auto& q = conn_.Prepare("SELECT payload FROM task_update_queue ORDER BY seq LIMIT ?1");
+  q.Bind(1, max_count);
+  std::vector<TaskUpdate> out;
+  while (q.Step()) {
+    auto u = protocol::TaskUpdateFromJson(json::parse(q.Text(0), nullptr, false));
+    if (u) out.push_back(std::move(*u));
+  }
+  return out;
+}
+
+void FarmTx::RemoveUpdates(const std::vector<std::string>& ids) {
+  for (const auto& id : ids) conn_.Prepare("DELETE FROM task_update_queue WHERE id = ?1").Bind(1, id).Run();
+}
+
+int64_t FarmTx::QueueSize() {
+  auto& q = conn_.Prepare("SELECT COUNT(*) FROM task_update_queue");
+  q.Step();
+  const int64_t n = q.Int(0);
+  q.Reset();
+  return n;
+}
+
+// --- settings ---------------------------------------------------------------
+
+std::optional<std::string> FarmTx::GetSetting(const std::string& key) {
+  auto& q = conn_.Prepare("SELECT value FROM settings WHERE key = ?1");
+  q.Bind(1, key);
+  if (!q.Step()) return std::nullopt;
+  std::string v = q.Text(0);
+  q.Reset();
+  return v;
+}
+
+void FarmTx::PutSetting(const std::string& key, const std::string& value) {
+  conn_.Prepare("INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = ?2")
+      .Bind(1, key)
+      .Bind(2, value)
+      .Run();
+}
+
+}  // namespace duende::manager

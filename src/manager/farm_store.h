@@ -1,0 +1,137 @@
+// The farm side's store: the Manager's task cache, workers, the outgoing
+// task-update queue, the blacklist and small settings (spec §3.1).
+//
+// Operations are composed inside one transaction through FarmTx, so a status
+// change, the queued upstream update and the worker's bookkeeping commit
+// together or not at all.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "common/clock.h"
+#include "common/result.h"
+#include "protocol/types.h"
+#include "store/sqlite.h"
+
+namespace duende::manager {
+
+struct WorkerRecord {
+  std::string id;
+  std::string secret_hash;  // argon2id, never serialised
+  std::string nickname;
+  std::string address;
+  std::string status;
+  std::string platform = "linux";
+  std::string current_task;
+  std::optional<SystemTime> last_activity;
+  std::vector<std::string> supported_task_types;
+  std::string software;
+  std::string current_task_status;
+  std::optional<SystemTime> current_task_updated;
+  std::string status_requested;
+  bool lazy_status_request = false;
+  SystemTime created{};
+
+  // "{address} ({nickname})" or the address alone (spec §3.3).
+  std::string Identifier() const;
+};
+
+// Worker JSON as v2 returns it (never the secret or its hash).
+nlohmann::json ToJson(const WorkerRecord& w);
+
+// One change to a task, applied atomically: fields to set, fields to unset
+// and failures to add-to-set (the seed's "outer update dict").
+struct TaskMutation {
+  std::optional<protocol::TaskStatus> status;
+  std::optional<std::string> activity;
+  std::optional<std::string> worker;     // human identifier
+  std::optional<std::string> worker_id;  // set
+  bool unset_worker_id = false;          // unset
+  std::optional<SystemTime> last_worker_ping;
+  std::optional<int> task_progress_percentage;
+  std::optional<int> current_command_index;
+  std::optional<int> command_progress_percentage;
+  std::optional<nlohmann::json> metrics;
+  std::vector<protocol::FailedByWorker> add_failed_by_workers;  // add-to-set
+};
+
+// A transaction-scoped view of the farm store. Valid only inside
+// FarmStore::Write/Read callbacks. Store failures throw inside and are turned
+// into an Error by the enclosing transaction.
+class FarmTx {
+ public:
+  explicit FarmTx(store::Conn& conn, SystemTime now) : conn_(conn), now_(now) {}
+  SystemTime now() const { return now_; }
+
+  // --- tasks
+  std::optional<protocol::Task> GetTask(const std::string& id);
+  // Whole-document replace of a task from upstream, keeping local-only fields
+  // (worker_id, last_worker_ping) of an existing copy.
+  void UpsertTask(const protocol::Task& task);
+  void ApplyMutation(const std::string& task_id, const TaskMutation& m);
+  // The schedulable task for this worker (§5.1 c), or nullopt.
+  std::optional<std::string> SelectTaskFor(const WorkerRecord& worker);
+  // Tasks with status `active` assigned to `worker_id`.
+  std::vector<std::string> ActiveTasksOf(const std::string& worker_id);
+  // Active tasks whose last ping is older than `cutoff` (or missing).
+  std::vector<protocol::Task> ActiveTasksPingedBefore(SystemTime cutoff);
+  int64_t CountTasks();
+
+  // --- workers
+  std::optional<WorkerRecord> GetWorker(const std::string& id);
+  void InsertWorker(const WorkerRecord& w);
+  void UpdateWorker(const WorkerRecord& w);
+  std::vector<WorkerRecord> ListWorkers();
+  std::vector<WorkerRecord> WorkersSeenBefore(SystemTime cutoff, const std::string& status);
+
+  // --- upstream queue (FIFO)
+  void EnqueueUpdate(const protocol::TaskUpdate& update);
+  std::vector<protocol::TaskUpdate> PeekUpdates(int max_count);
+  void RemoveUpdates(const std::vector<std::string>& ids);
+  int64_t QueueSize();
+
+  // --- settings
+  std::optional<std::string> GetSetting(const std::string& key);
+  void PutSetting(const std::string& key, const std::string& value);
+
+ private:
+  store::Conn& conn_;
+  SystemTime now_;
+};
+
+class FarmStore {
+ public:
+  // Applies the farm migrations (component "farm"). `db` outlives the store.
+  static Result<std::unique_ptr<FarmStore>> Open(store::Database& db, Clock& clock);
+
+  // Runs fn(FarmTx&) in one write transaction; fn returns Result<T>/Status.
+  template <typename F>
+  auto Write(F&& fn) {
+    return db_.WriteTx([&](store::Conn& c) {
+      FarmTx tx(c, clock_.Now());
+      return fn(tx);
+    });
+  }
+  template <typename F>
+  auto Read(F&& fn) {
+    return db_.Read([&](store::Conn& c) {
+      FarmTx tx(c, clock_.Now());
+      return fn(tx);
+    });
+  }
+
+  store::Database& db() { return db_; }
+
+ private:
+  FarmStore(store::Database& db, Clock& clock) : db_(db), clock_(clock) {}
+  store::Database& db_;
+  Clock& clock_;
+};
+
+}  // namespace duende::manager

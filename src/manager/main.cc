@@ -1,0 +1,75 @@
+// duende-manager: parses flags, loads the config, runs the Manager until
+// SIGINT/SIGTERM.
+#include <signal.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+
+#include "common/clock.h"
+#include "common/logging.h"
+#include "manager/app.h"
+#include "manager/config.h"
+
+#include <spdlog/spdlog.h>
+
+int main(int argc, char** argv) {
+  CLI::App cli{"Duende Manager: schedules render tasks to workers"};
+  std::string listen;
+  std::string data_dir;
+  std::string config_path;
+  std::string log_level;
+  cli.add_option("--listen", listen, "HOST:PORT to listen on (default from config, else 127.0.0.1:8080)");
+  cli.add_option("--data-dir", data_dir, "Directory for the database and task logs")->required();
+  cli.add_option("--config", config_path, "YAML configuration file (Flamenco v2 key names)");
+  cli.add_option("--log-level", log_level, "debug, info, warn or error");
+  try {
+    cli.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return cli.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::cerr << "duende-manager: error: " << e.what() << "\n";
+    return 2;
+  }
+
+  auto config = config_path.empty() ? duende::manager::ParseConfig("", data_dir)
+                                    : duende::manager::LoadConfigFile(config_path, data_dir);
+  if (!config) {
+    std::cerr << "duende-manager: error: " << config.error().message << "\n";
+    return 2;
+  }
+  if (!listen.empty()) config->listen = listen;
+  if (!log_level.empty()) config->log_level = log_level;
+  duende::SetupLogging(config->log_level);
+  spdlog::info("effective configuration:\n{}", duende::manager::DescribeConfig(*config));
+
+  // Block the stop signals in every thread; the main thread waits for them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  duende::SystemClock clock;
+  duende::manager::ManagerApp app(*config, clock);
+  auto port = app.Start();
+  if (!port) {
+    std::cerr << "duende-manager: error: " << port.error().message << "\n";
+    return 1;
+  }
+  {
+    // Lets scripts and tests find an ephemeral port.
+    auto host = config->listen.substr(0, config->listen.rfind(':'));
+    if (host.empty() || host == "0.0.0.0") host = "127.0.0.1";
+    std::ofstream(config->data_dir + "/manager.url.tmp") << "http://" << host << ":" << *port << "\n";
+    std::rename((config->data_dir + "/manager.url.tmp").c_str(), (config->data_dir + "/manager.url").c_str());
+  }
+  int sig = 0;
+  sigwait(&signals, &sig);
+  spdlog::info("received signal {}, shutting down", sig);
+  app.Stop();
+  spdlog::info("stopped");
+  return 0;
+}

@@ -1,0 +1,112 @@
+#include "manager/upstream_link.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+namespace duende::manager {
+
+namespace {
+constexpr const char* kDepsgraphTokenKey = "depsgraph_last_modified";
+}
+
+UpstreamLink::UpstreamLink(protocol::Upstream& upstream, Farm& farm, FarmStore& store, Clock& clock,
+                           UpstreamLinkOptions options)
+    : upstream_(upstream), farm_(farm), store_(store), clock_(clock), options_(options) {}
+
+void UpstreamLink::KickDownload() {
+  download_wanted_ = true;
+  clock_.NotifyAll();
+}
+
+void UpstreamLink::OnUpstreamQueued() {
+  push_wanted_ = true;
+  if (options_.push_max_interval.count() == 0) clock_.NotifyAll();
+}
+
+Status UpstreamLink::Download() {
+  auto token = store_.Read([](FarmTx& tx) -> Result<std::optional<std::string>> {
+    return tx.GetSetting(kDepsgraphTokenKey);
+  });
+  if (!token) return std::unexpected(token.error());
+  auto graph = upstream_.FetchDepsgraph(token->value_or(""));
+  if (!graph) return std::unexpected(graph.error());
+  if (graph->kind != protocol::Depsgraph::Kind::kTasks) return Ok();
+  if (auto st = farm_.ApplyDepsgraph(graph->tasks); !st) return st;
+  if (!graph->last_updated.empty()) {
+    auto st = store_.Write([&](FarmTx& tx) -> Status {
+      tx.PutSetting(kDepsgraphTokenKey, graph->last_updated);
+      return Ok();
+    });
+    if (!st) return st;
+  }
+  spdlog::debug("depsgraph: {} tasks", graph->tasks.size());
+  return Ok();
+}
+
+Result<int> UpstreamLink::Push(bool allow_empty) {
+  auto batch = store_.Read([&](FarmTx& tx) -> Result<std::vector<protocol::TaskUpdate>> {
+    return tx.PeekUpdates(options_.push_max_count);
+  });
+  if (!batch) return std::unexpected(batch.error());
+  if (batch->empty() && !allow_empty) return 0;
+  auto response = upstream_.PushTaskUpdates(*batch);
+  if (!response) return std::unexpected(response.error());
+  if (response->handled_update_ids.size() < batch->size())
+    spdlog::warn("upstream accepted {} of {} task updates", response->handled_update_ids.size(), batch->size());
+  auto st = store_.Write([&](FarmTx& tx) -> Status {
+    tx.RemoveUpdates(response->handled_update_ids);
+    return Ok();
+  });
+  if (!st) return std::unexpected(st.error());
+  last_push_ = clock_.SteadyNow();
+  if (auto c = farm_.CancelTasks(response->cancel_task_ids); !c) return std::unexpected(c.error());
+  return static_cast<int>(batch->size());
+}
+
+Status UpstreamLink::SyncOnce() {
+  if (auto st = Download(); !st) return st;
+  auto pushed = Push(true);
+  if (!pushed) return std::unexpected(pushed.error());
+  return Ok();
+}
+
+void UpstreamLink::Run(std::stop_token stop) {
+  last_push_ = clock_.SteadyNow();
+  last_download_ = clock_.SteadyNow();
+  while (!stop.stop_requested()) {
+    const uint64_t generation = clock_.Generation();
+    const SteadyTime now = clock_.SteadyNow();
+    bool failed = false;
+    if (download_wanted_.exchange(false) || now - last_download_ >= options_.download_task_sleep) {
+      last_download_ = now;
+      if (auto st = Download(); !st) {
+        spdlog::warn("depsgraph download failed: {}", st.error().message);
+        download_wanted_ = true;
+        failed = true;
+      }
+    }
+    const bool push_due = push_wanted_.load() && now - last_push_ >= options_.push_max_interval;
+    const bool cancel_due = now - last_push_ >= options_.cancel_fetch_max_interval;
+    if (push_due || cancel_due) {
+      push_wanted_ = false;
+      auto pushed = Push(cancel_due);
+      if (!pushed) {
+        spdlog::warn("task update push failed: {}", pushed.error().message);
+        push_wanted_ = true;
+        failed = true;
+      } else if (*pushed >= options_.push_max_count) {
+        push_wanted_ = true;  // more waiting: go again at once
+        continue;
+      }
+    }
+    SteadyTime next = last_download_ + options_.download_task_sleep;
+    next = std::min(next, last_push_ + options_.cancel_fetch_max_interval);
+    if (push_wanted_) next = std::min(next, last_push_ + options_.push_max_interval);
+    if (failed) next = std::min(next, clock_.SteadyNow() + options_.retry_delay);
+    if (!failed && (download_wanted_ || (push_wanted_ && next <= clock_.SteadyNow()))) continue;
+    clock_.WaitUntil(next, stop, generation);
+  }
+}
+
+}  // namespace duende::manager

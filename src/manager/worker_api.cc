@@ -1,0 +1,191 @@
+#include "manager/worker_api.h"
+
+#include <nlohmann/json.hpp>
+
+#include "common/ids.h"
+
+namespace duende::manager {
+
+using http::Request;
+using http::Response;
+using nlohmann::json;
+
+namespace {
+
+Seen SeenOf(const Request& r) { return Seen{r.remote_host, std::string(r.Header("user-agent"))}; }
+
+// v2 answers malformed IDs in paths with a plain-text 404.
+std::optional<Response> CheckId(const std::string& id) {
+  if (IsObjectId(id)) return std::nullopt;
+  return Response::Message(404, "invalid ID '" + id + "'");
+}
+
+Result<json> ParseBody(const Request& r, bool allow_empty) {
+  if (r.body.empty() || r.body.find_first_not_of(" \t\r\n") == std::string::npos) {
+    if (allow_empty) return json::object();
+    return InvalidArgument("request body is empty; JSON expected");
+  }
+  json j = json::parse(r.body, nullptr, false);
+  if (j.is_discarded()) return InvalidArgument("malformed JSON in request body");
+  if (!j.is_object()) return InvalidArgument("request body must be a JSON object");
+  return j;
+}
+
+Result<std::vector<std::string>> StringList(const json& j, const char* key) {
+  std::vector<std::string> out;
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return out;
+  if (!it->is_array()) return InvalidArgument(std::string("field '") + key + "' must be a list of strings");
+  for (const auto& e : *it) {
+    if (!e.is_string()) return InvalidArgument(std::string("field '") + key + "' must be a list of strings");
+    out.push_back(e.get<std::string>());
+  }
+  return out;
+}
+
+}  // namespace
+
+void RegisterWorkerApi(http::Router& router, Farm& farm, WorkerAuthenticator& auth, Clock& clock,
+                       WorkerApiOptions options) {
+  // Wraps a handler that needs an authenticated worker.
+  auto authed = [&auth](auto fn) {
+    return [&auth, fn](Request& r) -> Response {
+      auto id = auth.Authenticate(r.Header("authorization"));
+      if (!id) {
+        Response resp = Response::FromError(id.error());
+        if (id.error().code == ErrorCode::kUnauthorized) {
+          resp.headers.clear();
+          resp.headers.emplace_back("WWW-Authenticate", "Basic realm=\"Flamenco Manager\"");
+        }
+        return resp;
+      }
+      return fn(r, *id);
+    };
+  };
+
+  router.Add("POST", "/register-worker", [&farm, &clock, options](Request& r) -> Response {
+    if (!options.registration_secret.empty()) {
+      if (auto st = VerifyRegistrationToken(r.Header("authorization"), options.registration_secret, clock.Now()); !st)
+        return Response::FromError(st.error());
+    }
+    auto body = ParseBody(r, false);
+    if (!body) return Response::FromError(body.error());
+    Registration reg;
+    for (auto [field, key] : {std::pair{&reg.secret, "secret"}, std::pair{&reg.platform, "platform"},
+                              std::pair{&reg.nickname, "nickname"}}) {
+      auto it = body->find(key);
+      if (it != body->end() && !it->is_null()) {
+        if (!it->is_string()) return Response::Message(400, std::string("field '") + key + "' must be a string");
+        *field = it->get<std::string>();
+      }
+    }
+    auto types = StringList(*body, "supported_task_types");
+    if (!types) return Response::FromError(types.error());
+    reg.supported_task_types = *types;
+    auto w = farm.RegisterWorker(reg, r.remote_endpoint, std::string(r.Header("user-agent")));
+    if (!w) return Response::FromError(w.error());
+    return Response::Json(200, ToJson(*w));
+  });
+
+  router.Add("POST", "/sign-on", authed([&farm](Request& r, const std::string& id) -> Response {
+               auto body = ParseBody(r, true);
+               if (!body) return Response::FromError(body.error());
+               std::optional<std::vector<std::string>> types;
+               if (body->contains("supported_task_types")) {
+                 auto t = StringList(*body, "supported_task_types");
+                 if (!t) return Response::FromError(t.error());
+                 types = *t;
+               }
+               std::optional<std::string> nickname;
+               if (auto it = body->find("nickname"); it != body->end() && it->is_string())
+                 nickname = it->get<std::string>();
+               if (auto st = farm.SignOn(id, types, nickname, SeenOf(r)); !st) return Response::FromError(st.error());
+               return Response::NoContent();
+             }));
+
+  router.Add("POST", "/sign-off", authed([&farm](Request& r, const std::string& id) -> Response {
+               if (auto st = farm.SignOff(id, SeenOf(r)); !st) return Response::FromError(st.error());
+               return Response::NoContent();
+             }));
+
+  router.Add("POST", "/task", authed([&farm](Request& r, const std::string& id) -> Response {
+               auto offer = farm.RequestTask(id, SeenOf(r));
+               if (!offer) return Response::FromError(offer.error());
+               switch (offer->kind) {
+                 case TaskOffer::Kind::kTask:
+                   return Response::Json(200, protocol::ToJson(offer->task));
+                 case TaskOffer::Kind::kNoTask:
+                   return Response::NoContent();
+                 case TaskOffer::Kind::kNoTaskTypes:
+                   return Response::Message(406, "worker has no supported task types");
+                 case TaskOffer::Kind::kStatusRequested:
+                   return Response::Json(423, json{{"status_requested", offer->status_requested}});
+               }
+               return Response::Message(500, "unreachable");
+             }));
+
+  router.Add("POST", "/tasks/{id}/update", authed([&farm](Request& r, const std::string& id) -> Response {
+               if (auto bad = CheckId(r.params[0])) return *bad;
+               auto body = ParseBody(r, false);
+               if (!body) return Response::FromError(body.error());
+               auto update = protocol::WorkerTaskUpdateFromJson(*body);
+               if (!update) return Response::FromError(update.error());
+               if (auto st = farm.UpdateTask(id, r.params[0], *update, SeenOf(r)); !st)
+                 return Response::FromError(st.error());
+               return Response::NoContent();
+             }));
+
+  router.Add("POST", "/tasks/{id}/return", authed([&farm](Request& r, const std::string& id) -> Response {
+               if (auto bad = CheckId(r.params[0])) return *bad;
+               if (auto st = farm.ReturnTask(id, r.params[0], "returned by worker", SeenOf(r)); !st)
+                 return Response::FromError(st.error());
+               return Response::NoContent();
+             }));
+
+  router.Add("GET", "/may-i-run/{id}", authed([&farm](Request& r, const std::string& id) -> Response {
+               if (auto bad = CheckId(r.params[0])) return *bad;
+               auto answer = farm.MayIRun(id, r.params[0], SeenOf(r));
+               if (!answer) return Response::FromError(answer.error());
+               json j = {{"may_keep_running", answer->may_keep_running}};
+               if (!answer->reason.empty()) j["reason"] = answer->reason;
+               if (!answer->status_requested.empty()) j["status_requested"] = answer->status_requested;
+               return Response::Json(200, j);
+             }));
+
+  router.Add("GET", "/status-change", authed([&farm](Request& r, const std::string& id) -> Response {
+               auto requested = farm.StatusChange(id, SeenOf(r));
+               if (!requested) return Response::FromError(requested.error());
+               if (!*requested) return Response::NoContent();
+               return Response::Json(200, json{{"status_requested", **requested}});
+             }));
+
+  router.Add("POST", "/ack-status-change/{status}", authed([&farm](Request& r, const std::string& id) -> Response {
+               if (auto st = farm.AckStatusChange(id, r.params[0], SeenOf(r)); !st)
+                 return Response::FromError(st.error());
+               return Response::NoContent();
+             }));
+
+  router.Add("POST", "/output-produced", authed([](Request& r, const std::string&) -> Response {
+               auto body = ParseBody(r, false);
+               if (!body) return Response::FromError(body.error());
+               auto paths = StringList(*body, "paths");
+               if (!paths) return Response::FromError(paths.error());
+               if (paths->empty()) return Response::Message(422, "field 'paths' must not be empty");
+               return Response::NoContent();
+             }));
+}
+
+void RegisterFarmApi(http::Router& router, Farm& farm, std::string version) {
+  router.Add("GET", "/api/workers", [&farm](Request&) -> Response {
+    auto workers = farm.ListWorkers();
+    if (!workers) return Response::FromError(workers.error());
+    json arr = json::array();
+    for (const auto& w : *workers) arr.push_back(ToJson(w));
+    return Response::Json(200, json{{"workers", arr}});
+  });
+  router.Add("GET", "/api/health", [version](Request&) -> Response {
+    return Response::Json(200, json{{"status", "ok"}, {"version", version}});
+  });
+}
+
+}  // namespace duende::manager

@@ -1,0 +1,147 @@
+#include "manager/worker_auth.h"
+
+#include <sodium.h>
+
+#include <nlohmann/json.hpp>
+
+namespace duende::manager {
+namespace {
+
+// The secrets are 64 random alphanumerics (~380 bits), so key stretching adds
+// nothing; modest argon2id limits keep sign-on of a big farm fast while the
+// database never holds a usable secret.
+constexpr unsigned long long kOpsLimit = 2;
+constexpr size_t kMemLimit = 1 << 20;
+
+void EnsureSodium() {
+  static const int rc = sodium_init();
+  (void)rc;
+}
+
+std::optional<std::string> Base64Decode(std::string_view in, int variant) {
+  std::string out(in.size(), '\0');
+  size_t len = 0;
+  if (sodium_base642bin(reinterpret_cast<unsigned char*>(out.data()), out.size(), in.data(), in.size(), nullptr, &len,
+                        nullptr, variant) != 0)
+    return std::nullopt;
+  out.resize(len);
+  return out;
+}
+
+std::string Base64UrlEncode(std::string_view in) {
+  std::string out(sodium_base64_encoded_len(in.size(), sodium_base64_VARIANT_URLSAFE_NO_PADDING), '\0');
+  sodium_bin2base64(out.data(), out.size(), reinterpret_cast<const unsigned char*>(in.data()), in.size(),
+                    sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+  out.resize(std::strlen(out.c_str()));
+  return out;
+}
+
+std::string HmacSha256(const std::string& key, std::string_view msg) {
+  unsigned char mac[crypto_auth_hmacsha256_BYTES];
+  crypto_auth_hmacsha256_state st;
+  crypto_auth_hmacsha256_init(&st, reinterpret_cast<const unsigned char*>(key.data()), key.size());
+  crypto_auth_hmacsha256_update(&st, reinterpret_cast<const unsigned char*>(msg.data()), msg.size());
+  crypto_auth_hmacsha256_final(&st, mac);
+  return std::string(reinterpret_cast<char*>(mac), sizeof mac);
+}
+
+}  // namespace
+
+Result<std::string> HashSecret(std::string_view secret) {
+  EnsureSodium();
+  char out[crypto_pwhash_STRBYTES];
+  if (crypto_pwhash_str_alg(out, secret.data(), secret.size(), kOpsLimit, kMemLimit, crypto_pwhash_ALG_ARGON2ID13) !=
+      0)
+    return Internal("cannot hash secret (out of memory)");
+  return std::string(out);
+}
+
+Result<std::pair<std::string, std::string>> ParseBasicAuth(std::string_view header) {
+  if (header.size() < 6 || strncasecmp(header.data(), "Basic ", 6) != 0)
+    return Unauthorized("missing HTTP Basic credentials");
+  auto decoded = Base64Decode(header.substr(6), sodium_base64_VARIANT_ORIGINAL);
+  if (!decoded) return Unauthorized("malformed HTTP Basic credentials");
+  const size_t colon = decoded->find(':');
+  if (colon == std::string::npos) return Unauthorized("malformed HTTP Basic credentials");
+  return std::pair{decoded->substr(0, colon), decoded->substr(colon + 1)};
+}
+
+WorkerAuthenticator::WorkerAuthenticator(HashLoader loader) : loader_(std::move(loader)) {
+  EnsureSodium();
+  crypto_generichash_keygen(key_.data());
+}
+
+WorkerAuthenticator::Digest WorkerAuthenticator::DigestOf(std::string_view id, std::string_view secret) const {
+  Digest d;
+  crypto_generichash_state st;
+  crypto_generichash_init(&st, key_.data(), key_.size(), d.size());
+  crypto_generichash_update(&st, reinterpret_cast<const unsigned char*>(id.data()), id.size());
+  const unsigned char sep = 0;
+  crypto_generichash_update(&st, &sep, 1);
+  crypto_generichash_update(&st, reinterpret_cast<const unsigned char*>(secret.data()), secret.size());
+  crypto_generichash_final(&st, d.data(), d.size());
+  return d;
+}
+
+Result<std::string> WorkerAuthenticator::Authenticate(std::string_view header) {
+  auto creds = ParseBasicAuth(header);
+  if (!creds) return std::unexpected(creds.error());
+  const auto& [id, secret] = *creds;
+  const Digest digest = DigestOf(id, secret);
+  {
+    std::lock_guard lock(mu_);
+    auto it = verified_.find(id);
+    if (it != verified_.end() && sodium_memcmp(it->second.data(), digest.data(), digest.size()) == 0) return id;
+  }
+  auto hash = loader_(id);
+  if (!hash) return std::unexpected(hash.error());
+  if (!*hash) return Unauthorized("unknown worker or wrong secret");
+  if (crypto_pwhash_str_verify((*hash)->c_str(), secret.data(), secret.size()) != 0)
+    return Unauthorized("unknown worker or wrong secret");
+  std::lock_guard lock(mu_);
+  verified_[id] = digest;
+  return id;
+}
+
+void WorkerAuthenticator::Forget(const std::string& worker_id) {
+  std::lock_guard lock(mu_);
+  verified_.erase(worker_id);
+}
+
+Status VerifyRegistrationToken(std::string_view header, const std::string& secret, SystemTime now) {
+  EnsureSodium();
+  if (header.size() < 7 || strncasecmp(header.data(), "Bearer ", 7) != 0)
+    return Forbidden("worker registration needs a Bearer token signed with the registration secret");
+  const std::string_view token = header.substr(7);
+  const size_t d1 = token.find('.');
+  const size_t d2 = d1 == std::string_view::npos ? d1 : token.find('.', d1 + 1);
+  if (d2 == std::string_view::npos) return Forbidden("malformed registration token");
+  auto header_json = Base64Decode(token.substr(0, d1), sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+  auto payload_json = Base64Decode(token.substr(d1 + 1, d2 - d1 - 1), sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+  auto sig = Base64Decode(token.substr(d2 + 1), sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+  if (!header_json || !payload_json || !sig) return Forbidden("malformed registration token");
+  auto h = nlohmann::json::parse(*header_json, nullptr, false);
+  if (!h.is_object() || h.value("alg", "") != "HS256") return Forbidden("registration token must be signed HS256");
+  const std::string expected = HmacSha256(secret, token.substr(0, d2));
+  if (sig->size() != expected.size() || sodium_memcmp(sig->data(), expected.data(), expected.size()) != 0)
+    return Forbidden("registration token has an invalid signature");
+  auto p = nlohmann::json::parse(*payload_json, nullptr, false);
+  if (!p.is_object()) return Forbidden("malformed registration token");
+  if (p.contains("exp") && p["exp"].is_number()) {
+    const auto exp = p["exp"].get<double>();
+    const double now_s = std::chrono::duration<double>(now.time_since_epoch()).count();
+    if (exp < now_s) return Forbidden("registration token has expired");
+  }
+  return Ok();
+}
+
+std::string MakeRegistrationToken(const std::string& secret, SystemTime now) {
+  EnsureSodium();
+  const auto iat = std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
+  const std::string head = Base64UrlEncode(R"({"alg":"HS256","typ":"JWT"})");
+  const std::string body = Base64UrlEncode(nlohmann::json{{"iat", iat}, {"exp", iat + 15 * 60}}.dump());
+  const std::string signing_input = head + "." + body;
+  return signing_input + "." + Base64UrlEncode(HmacSha256(secret, signing_input));
+}
+
+}  // namespace duende::manager
