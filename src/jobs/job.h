@@ -38,6 +38,11 @@ struct Job {
 // `start_paused`, `_created`, `_updated`, `tasks_status`.
 nlohmann::json ToJson(const Job& job);
 
+struct JobFilter {
+  std::optional<protocol::JobStatus> status;
+  int limit = 1000;
+};
+
 struct JobSubmission {
   std::string name;
   std::string job_type;
@@ -49,8 +54,9 @@ struct JobSubmission {
 
 // Validates the JSON body of POST /api/jobs: `name` (non-empty string),
 // `job_type` (string), `priority` (int 1..100, default 50), `settings`
-// (object), `start_paused` (bool), `submitter` (string, optional). Unknown
-// top-level fields are rejected with InvalidArgument naming them.
+// (object), `start_paused` (bool), `submitter` (string, optional; v2's
+// name `user` is accepted as an alias). Unknown top-level fields are
+// rejected with InvalidArgument naming them.
 Result<JobSubmission> JobSubmissionFromJson(const nlohmann::json& j);
 
 }  // namespace duende::jobs

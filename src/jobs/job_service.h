@@ -6,6 +6,7 @@
 // serves the same object over HTTP. Thread-safe.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <set>
@@ -29,11 +30,14 @@ struct JobServiceOptions {
   int task_fail_job_percentage = 10;
   // The manager ID tasks are assigned to in standalone mode.
   std::string manager_id = "000000000000000000000001";
-};
-
-struct JobFilter {
-  std::optional<protocol::JobStatus> status;
-  int limit = 1000;
+  // Directory for uploaded task logs (AttachTaskLog), stored as
+  // <log_dir>/job-<job id>/task-<task id>.txt.gz. Empty: uploads are
+  // refused with kUnavailable.
+  std::string log_dir;
+  // How long handled task-update IDs are remembered for idempotency. A
+  // Manager re-sends an update only until it sees it handled, so a week is
+  // ample.
+  std::chrono::hours handled_update_retention{24 * 7};
 };
 
 class JobService : public protocol::Upstream {
@@ -59,11 +63,45 @@ class JobService : public protocol::Upstream {
   // the depsgraph).
   Result<Job> ChangeJobPriority(const std::string& job_id, int priority);
 
+  // Asks the Manager owning the task to upload its log: {job, task} is added
+  // to a persisted queue returned in every BatchResponse until the log
+  // arrives through AttachTaskLog. Idempotent. NotFound for unknown tasks.
+  Status RequestTaskLog(const std::string& task_id);
+  // Where AttachTaskLog stores the log of a task (the file may not exist).
+  std::string TaskLogPath(const std::string& job_id, const std::string& task_id) const;
+
   // The task types the farm's workers support (from Notify); used by
   // compilers, e.g. create-video only when `video-encoding` is available.
   std::set<std::string> WorkerTaskTypes() const;
 
   // protocol::Upstream
+  //
+  // FetchDepsgraph: tokens are decimal depsgraph revisions. Empty (or
+  // unparsable) token: the runnable tasks (queued / claimed-by-manager /
+  // soft-failed tasks of queued / active / cancel-requested jobs), kNoJobs
+  // when there are none. With a token: every task of this Manager whose
+  // revision is newer, in any status (so cancellations, pauses and priority
+  // changes reach the Manager's cache), kNotModified when none. A task's
+  // revision is bumped only when the job side changes it (creation, requeue,
+  // cancel, pause/resume, priority) -- never when applying the Manager's own
+  // updates, which would send the Manager a stale copy of its own state.
+  // Returned `queued` tasks become `claimed-by-manager`. `last_updated` is
+  // the current revision.
+  //
+  // PushTaskUpdates applies spec §4.1.2 in one transaction: update IDs
+  // already handled are acknowledged again without being re-applied; unknown
+  // tasks and tasks of another Manager are acknowledged and ignored (v2 left
+  // the latter in the Manager's queue forever, §15.4); a cancel-requested
+  // task only accepts canceled/failed/completed; statuses a Manager cannot
+  // report (under-construction, paused, cancel-requested) are ignored, the
+  // rest of the update still applies. Progress fields are written when
+  // present (v2 zeroed absent ones); log_tail is appended to the task's log
+  // tail (last 10 lines kept). A Manager reporting a task of a paused job as
+  // queued / claimed-by-manager / soft-failed gets it back as `paused`.
+  //
+  // AttachTaskLog: NotFound unless the task exists, belongs to `job_id` and
+  // to this Manager; InvalidArgument unless the data is gzip; Unavailable
+  // when log_dir is unset or not writable.
   Result<protocol::Depsgraph> FetchDepsgraph(const std::string& if_updated_since) override;
   Result<protocol::BatchResponse> PushTaskUpdates(const std::vector<protocol::TaskUpdate>& updates) override;
   Status AttachTaskLog(const std::string& job_id, const std::string& task_id,

@@ -1,0 +1,491 @@
+#include "jobs/job_service.h"
+
+#include <charconv>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "common/ids.h"
+#include "jobs/compiler.h"
+#include "jobs/job_status.h"
+#include "jobs/job_store.h"
+
+namespace duende::jobs {
+
+using nlohmann::json;
+using protocol::JobStatus;
+using protocol::TaskStatus;
+
+namespace {
+
+constexpr char kWorkerTaskTypesKey[] = "worker_task_types";
+constexpr char kManagerUrlKey[] = "manager_url";
+constexpr char kNrOfWorkersKey[] = "nr_of_workers";
+constexpr size_t kLogTailLines = 10;
+
+TasksStatus ToTasksStatus(const TaskStatusCounts& counts) {
+  TasksStatus out;
+  out["count"] = counts.Total();
+  for (const auto& [status, n] : counts.by_status) out[std::string(ToString(status))] = n;
+  return out;
+}
+
+// Statuses a Manager may report for a task (§4.1.1). It never reports
+// under-construction or paused, and cancel-requested is only ever local to
+// the Manager.
+bool ManagerMayReport(TaskStatus s) {
+  switch (s) {
+    case TaskStatus::kQueued:
+    case TaskStatus::kClaimedByManager:
+    case TaskStatus::kActive:
+    case TaskStatus::kCompleted:
+    case TaskStatus::kFailed:
+    case TaskStatus::kSoftFailed:
+    case TaskStatus::kCanceled:
+      return true;
+    default:
+      return false;
+  }
+}
+
+std::optional<int64_t> ParseRevision(const std::string& token) {
+  int64_t v = 0;
+  auto [ptr, ec] = std::from_chars(token.data(), token.data() + token.size(), v);
+  if (ec != std::errc() || ptr != token.data() + token.size() || v < 0) return std::nullopt;
+  return v;
+}
+
+// One depsgraph revision per transaction: every task the job side changes in
+// the same atomic step shares it.
+class RevisionAllocator {
+ public:
+  explicit RevisionAllocator(JobStoreTx& tx) : tx_(tx) {}
+  int64_t Get() {
+    if (rev_ == 0) rev_ = tx_.NextRevision();
+    return rev_;
+  }
+
+ private:
+  JobStoreTx& tx_;
+  int64_t rev_ = 0;
+};
+
+}  // namespace
+
+struct JobService::Impl {
+  Impl(Clock& c, JobServiceOptions o, std::unique_ptr<JobStore> s)
+      : clock(c), options(std::move(o)), store(std::move(s)) {}
+
+  Clock& clock;
+  JobServiceOptions options;
+  std::unique_ptr<JobStore> store;
+  mutable std::mutex mu;  // guards worker_task_types
+  std::set<std::string> worker_task_types;
+
+  // Writes the outcome of a job status plan (explicit change or the
+  // policy failing a job). Every changed task reaches the Manager.
+  void ApplyPlan(JobStoreTx& tx, Job& job, const JobStatusPlan& plan, const std::string& reason,
+                 RevisionAllocator& rev) {
+    for (const auto& change : plan.task_changes) {
+      auto st = tx.GetTask(change.id);
+      if (!st) continue;
+      st->task.status = change.to;
+      if ((change.to == TaskStatus::kCanceled || change.to == TaskStatus::kCancelRequested) &&
+          st->task.activity.empty())
+        st->task.activity =
+            "Server cancelled this task because the job got status " + std::string(ToString(plan.final_status));
+      if (plan.clear_failed_by_workers && change.to == TaskStatus::kQueued) st->task.failed_by_workers.clear();
+      st->task.etag = NewObjectId();
+      st->revision = rev.Get();
+      tx.UpdateTask(*st);
+    }
+    if (job.status != plan.final_status) {
+      spdlog::info("job {}: status {} -> {}{}", job.id, ToString(job.status), ToString(plan.final_status),
+                   reason.empty() ? "" : " (" + reason + ")");
+    }
+    job.status = plan.final_status;
+    job.status_reason = reason;
+    job.updated = clock.Now();
+    tx.UpdateJob(job);
+  }
+
+  // §4.2.2 after a task of `job_id` became `became`.
+  void DeriveJob(JobStoreTx& tx, const std::string& job_id, TaskStatus became, RevisionAllocator& rev) {
+    auto job = tx.GetJob(job_id);
+    if (!job) return;
+    const auto counts = tx.CountTasks(job_id);
+    auto decision = DeriveJobStatus(job->status, became, counts, options.task_fail_job_percentage);
+    if (!decision || decision->status == job->status) return;
+    if (decision->status == JobStatus::kFailed && job->status != JobStatus::kFailRequested) {
+      // Failing a running job cancels what is left of it.
+      std::vector<TaskRef> refs;
+      for (const auto& t : tx.TasksOfJob(job_id)) refs.push_back({t.task.id, t.task.status});
+      auto plan = PlanJobStatusChange(job->status, JobStatus::kFailed, refs);
+      if (plan) {
+        ApplyPlan(tx, *job, *plan, decision->reason, rev);
+        return;
+      }
+    }
+    spdlog::info("job {}: status {} -> {}", job->id, ToString(job->status), ToString(decision->status));
+    job->status = decision->status;
+    if (!decision->reason.empty()) job->status_reason = decision->reason;
+    job->updated = clock.Now();
+    tx.UpdateJob(*job);
+  }
+
+  // Applies one Manager task update (§4.1.2). Returns true when the task
+  // exists and belongs to this Manager.
+  bool ApplyUpdate(JobStoreTx& tx, const protocol::TaskUpdate& u, RevisionAllocator& rev) {
+    auto st = tx.GetTask(u.task_id);
+    if (!st) {
+      spdlog::warn("task update {} for unknown task {} ignored", u.id, u.task_id);
+      return false;
+    }
+    if (st->task.manager != options.manager_id) {
+      spdlog::warn("task update {} for task {} of another manager ({}) ignored", u.id, u.task_id, st->task.manager);
+      return false;
+    }
+    protocol::Task& t = st->task;
+    bool status_changed = false;
+    if (u.task_status && *u.task_status != t.status) {
+      const TaskStatus to = *u.task_status;
+      const bool accepted =
+          ManagerMayReport(to) && (t.status != TaskStatus::kCancelRequested || to == TaskStatus::kCanceled ||
+                                   to == TaskStatus::kFailed || to == TaskStatus::kCompleted);
+      if (accepted) {
+        t.status = to;
+        status_changed = true;
+        if (to == TaskStatus::kQueued || to == TaskStatus::kClaimedByManager || to == TaskStatus::kSoftFailed) {
+          // A paused job must not have schedulable tasks; tell the Manager.
+          auto job = tx.GetJob(t.job);
+          if (job && job->status == JobStatus::kPaused) {
+            t.status = TaskStatus::kPaused;
+            st->revision = rev.Get();
+          }
+        }
+      } else {
+        spdlog::info("task {}: status {} -> {} from manager ignored", t.id, ToString(t.status), ToString(to));
+      }
+    }
+    if (u.activity) t.activity = *u.activity;
+    if (u.worker) t.worker = *u.worker;
+    if (u.task_progress_percentage) t.task_progress_percentage = *u.task_progress_percentage;
+    if (u.current_command_index) t.current_command_index = *u.current_command_index;
+    if (u.command_progress_percentage) t.command_progress_percentage = *u.command_progress_percentage;
+    if (u.failed_by_workers) t.failed_by_workers = *u.failed_by_workers;
+    if (u.metrics && u.metrics->is_object()) {
+      if (!t.metrics.is_object()) t.metrics = json::object();
+      t.metrics.update(*u.metrics);
+    }
+    const std::string& tail = !u.log_tail.empty() ? u.log_tail : u.log;
+    if (!tail.empty()) t.log = protocol::LogTail(t.log + "\n" + tail, kLogTailLines);
+    t.etag = NewObjectId();
+    tx.UpdateTask(*st);
+    if (status_changed) DeriveJob(tx, t.job, t.status, rev);
+    return true;
+  }
+
+  Result<Job> LoadJob(JobStoreTx& tx, const std::string& job_id) {
+    auto job = tx.GetJob(job_id);
+    if (!job) return NotFound("job " + job_id + " not found");
+    job->tasks_status = ToTasksStatus(tx.CountTasks(job_id));
+    return *job;
+  }
+};
+
+JobService::JobService(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+JobService::~JobService() = default;
+
+Result<std::unique_ptr<JobService>> JobService::Open(store::Database& db, Clock& clock, JobServiceOptions options) {
+  if (options.task_fail_job_percentage < 1 || options.task_fail_job_percentage > 100)
+    return InvalidArgument("task_fail_job_percentage must be 1..100");
+  auto store = OpenSqliteJobStore(db);
+  if (!store) return std::unexpected(store.error().WithContext("opening job store"));
+  auto impl = std::make_unique<Impl>(clock, std::move(options), std::move(*store));
+  std::set<std::string> types;
+  auto st = impl->store->Read([&](JobStoreTx& tx) -> Status {
+    if (auto v = tx.GetMeta(kWorkerTaskTypesKey)) {
+      json j = json::parse(*v, nullptr, false);
+      if (j.is_array())
+        for (const auto& e : j)
+          if (e.is_string()) types.insert(e.get<std::string>());
+    }
+    return Ok();
+  });
+  if (!st) return std::unexpected(st.error());
+  impl->worker_task_types = std::move(types);
+  return std::unique_ptr<JobService>(new JobService(std::move(impl)));
+}
+
+Result<Job> JobService::Submit(const JobSubmission& submission) {
+  if (submission.name.empty()) return InvalidArgument("job name must not be empty");
+  if (submission.priority < 1 || submission.priority > 100)
+    return InvalidArgument("job priority must be from 1 to 100, got " + std::to_string(submission.priority));
+  Job job;
+  job.id = NewObjectId();
+  job.name = submission.name;
+  job.job_type = submission.job_type;
+  job.priority = submission.priority;
+  job.status = submission.start_paused ? JobStatus::kPaused : JobStatus::kQueued;
+  job.settings = submission.settings;
+  job.submitter = submission.submitter;
+  job.manager = impl_->options.manager_id;
+  job.start_paused = submission.start_paused;
+  job.created = job.updated = impl_->clock.Now();
+
+  CompileContext ctx;
+  ctx.job_id = job.id;
+  ctx.job_type = job.job_type;
+  ctx.job_priority = job.priority;
+  ctx.manager_id = job.manager;
+  ctx.created = job.created;
+  ctx.start_paused = job.start_paused;
+  ctx.worker_task_types = WorkerTaskTypes();
+  auto tasks = CompileJob(job.settings, ctx);
+  if (!tasks) return std::unexpected(tasks.error().WithContext("invalid job"));
+
+  TaskStatusCounts counts;
+  auto st = impl_->store->Write([&](JobStoreTx& tx) -> Status {
+    const int64_t rev = tx.NextRevision();
+    tx.InsertJob(job);
+    int seq = 0;
+    for (auto& t : *tasks) {
+      t.etag = NewObjectId();
+      tx.InsertTask(StoredTask{t, rev}, seq++);
+      ++counts.by_status[t.status];
+    }
+    return Ok();
+  });
+  if (!st) return std::unexpected(st.error().WithContext("storing job"));
+  job.tasks_status = ToTasksStatus(counts);
+  spdlog::info("job {} '{}' ({}) submitted with {} tasks", job.id, job.name, job.job_type, tasks->size());
+  return job;
+}
+
+Result<std::vector<Job>> JobService::ListJobs(const JobFilter& filter) {
+  std::vector<Job> jobs;
+  auto st = impl_->store->Read([&](JobStoreTx& tx) -> Status {
+    jobs = tx.ListJobs(filter);
+    for (auto& j : jobs) j.tasks_status = ToTasksStatus(tx.CountTasks(j.id));
+    return Ok();
+  });
+  if (!st) return std::unexpected(st.error());
+  return jobs;
+}
+
+Result<Job> JobService::GetJob(const std::string& job_id) {
+  Job job;
+  auto st = impl_->store->Read([&](JobStoreTx& tx) -> Status {
+    auto j = impl_->LoadJob(tx, job_id);
+    if (!j) return std::unexpected(j.error());
+    job = std::move(*j);
+    return Ok();
+  });
+  if (!st) return std::unexpected(st.error());
+  return job;
+}
+
+Result<std::vector<protocol::Task>> JobService::GetTasks(const std::string& job_id) {
+  std::vector<protocol::Task> tasks;
+  auto st = impl_->store->Read([&](JobStoreTx& tx) -> Status {
+    if (!tx.GetJob(job_id)) return NotFound("job " + job_id + " not found");
+    for (auto& t : tx.TasksOfJob(job_id)) tasks.push_back(std::move(t.task));
+    return Ok();
+  });
+  if (!st) return std::unexpected(st.error());
+  return tasks;
+}
+
+Result<protocol::Task> JobService::GetTask(const std::string& task_id) {
+  protocol::Task task;
+  auto st = impl_->store->Read([&](JobStoreTx& tx) -> Status {
+    auto t = tx.GetTask(task_id);
+    if (!t) return NotFound("task " + task_id + " not found");
+    task = std::move(t->task);
+    return Ok();
+  });
+  if (!st) return std::unexpected(st.error());
+  return task;
+}
+
+Result<Job> JobService::ChangeJobStatus(const std::string& job_id, JobStatus status, const std::string& reason) {
+  Job result;
+  auto st = impl_->store->Write([&](JobStoreTx& tx) -> Status {
+    auto job = tx.GetJob(job_id);
+    if (!job) return NotFound("job " + job_id + " not found");
+    std::vector<TaskRef> refs;
+    for (const auto& t : tx.TasksOfJob(job_id)) refs.push_back({t.task.id, t.task.status});
+    auto plan = PlanJobStatusChange(job->status, status, refs);
+    if (!plan) return std::unexpected(plan.error());
+    if (!plan->no_op) {
+      RevisionAllocator rev(tx);
+      impl_->ApplyPlan(tx, *job, *plan, reason, rev);
+    }
+    auto loaded = impl_->LoadJob(tx, job_id);
+    if (!loaded) return std::unexpected(loaded.error());
+    result = std::move(*loaded);
+    return Ok();
+  });
+  if (!st) return std::unexpected(st.error());
+  return result;
+}
+
+Result<Job> JobService::ChangeJobPriority(const std::string& job_id, int priority) {
+  if (priority < 1 || priority > 100)
+    return InvalidArgument("job priority must be from 1 to 100, got " + std::to_string(priority));
+  Job result;
+  auto st = impl_->store->Write([&](JobStoreTx& tx) -> Status {
+    auto job = tx.GetJob(job_id);
+    if (!job) return NotFound("job " + job_id + " not found");
+    if (job->priority != priority) {
+      job->priority = priority;
+      job->updated = impl_->clock.Now();
+      tx.UpdateJob(*job);
+      RevisionAllocator rev(tx);
+      for (auto& t : tx.TasksOfJob(job_id)) {
+        t.task.job_priority = priority;
+        // Finished tasks are of no interest to the Manager's scheduler.
+        if (!protocol::IsFinal(t.task.status)) {
+          t.revision = rev.Get();
+          t.task.etag = NewObjectId();
+        }
+        tx.UpdateTask(t);
+      }
+    }
+    auto loaded = impl_->LoadJob(tx, job_id);
+    if (!loaded) return std::unexpected(loaded.error());
+    result = std::move(*loaded);
+    return Ok();
+  });
+  if (!st) return std::unexpected(st.error());
+  return result;
+}
+
+Status JobService::RequestTaskLog(const std::string& task_id) {
+  return impl_->store->Write([&](JobStoreTx& tx) -> Status {
+    auto t = tx.GetTask(task_id);
+    if (!t) return NotFound("task " + task_id + " not found");
+    tx.AddLogRequest({t->task.job, t->task.id}, t->task.manager, impl_->clock.Now());
+    return Ok();
+  });
+}
+
+std::string JobService::TaskLogPath(const std::string& job_id, const std::string& task_id) const {
+  return (std::filesystem::path(impl_->options.log_dir) / ("job-" + job_id) / ("task-" + task_id + ".txt.gz"))
+      .string();
+}
+
+std::set<std::string> JobService::WorkerTaskTypes() const {
+  std::lock_guard lock(impl_->mu);
+  return impl_->worker_task_types;
+}
+
+Result<protocol::Depsgraph> JobService::FetchDepsgraph(const std::string& if_updated_since) {
+  protocol::Depsgraph out;
+  const auto since = if_updated_since.empty() ? std::nullopt : ParseRevision(if_updated_since);
+  if (!if_updated_since.empty() && !since)
+    spdlog::warn("depsgraph: unparsable token '{}', sending the full depsgraph", if_updated_since);
+  auto st = impl_->store->Write([&](JobStoreTx& tx) -> Status {
+    const std::string& manager = impl_->options.manager_id;
+    std::vector<StoredTask> tasks = since ? tx.TasksChangedSince(manager, *since) : tx.RunnableTasks(manager);
+    out.last_updated = std::to_string(tx.CurrentRevision());
+    if (tasks.empty()) {
+      out.kind = since ? protocol::Depsgraph::Kind::kNotModified : protocol::Depsgraph::Kind::kNoJobs;
+      return Ok();
+    }
+    out.kind = protocol::Depsgraph::Kind::kTasks;
+    for (auto& t : tasks) {
+      if (t.task.status == TaskStatus::kQueued) {
+        // Claiming is the Manager's own doing: no revision bump, or the task
+        // would come back on the next incremental fetch.
+        t.task.status = TaskStatus::kClaimedByManager;
+        tx.UpdateTask(t);
+      }
+      out.tasks.push_back(std::move(t.task));
+    }
+    return Ok();
+  });
+  if (!st) return std::unexpected(st.error());
+  return out;
+}
+
+Result<protocol::BatchResponse> JobService::PushTaskUpdates(const std::vector<protocol::TaskUpdate>& updates) {
+  protocol::BatchResponse resp;
+  auto st = impl_->store->Write([&](JobStoreTx& tx) -> Status {
+    const SystemTime now = impl_->clock.Now();
+    tx.ForgetHandledUpdatesBefore(now - impl_->options.handled_update_retention);
+    RevisionAllocator rev(tx);
+    for (const auto& u : updates) {
+      if (!u.id.empty() && tx.IsUpdateHandled(u.id)) {
+        resp.handled_update_ids.push_back(u.id);
+        continue;
+      }
+      if (impl_->ApplyUpdate(tx, u, rev)) ++resp.modified_count;
+      if (!u.id.empty()) {
+        tx.MarkUpdateHandled(u.id, now);
+        resp.handled_update_ids.push_back(u.id);
+      }
+    }
+    resp.cancel_task_ids = tx.TaskIdsInStatus(impl_->options.manager_id, TaskStatus::kCancelRequested);
+    resp.upload_task_file_queue = tx.LogRequests(impl_->options.manager_id);
+    return Ok();
+  });
+  if (!st) return std::unexpected(st.error());
+  return resp;
+}
+
+Status JobService::AttachTaskLog(const std::string& job_id, const std::string& task_id,
+                                 const std::string& gzipped_log) {
+  // IDs become path components: only ObjectIds are acceptable.
+  if (!IsObjectId(job_id) || !IsObjectId(task_id)) return NotFound("task " + task_id + " of job " + job_id + " not found");
+  auto st = impl_->store->Read([&](JobStoreTx& tx) -> Status {
+    auto t = tx.GetTask(task_id);
+    if (!t || t->task.job != job_id || t->task.manager != impl_->options.manager_id)
+      return NotFound("task " + task_id + " of job " + job_id + " not found");
+    return Ok();
+  });
+  if (!st) return st;
+  if (gzipped_log.size() < 2 || static_cast<unsigned char>(gzipped_log[0]) != 0x1f ||
+      static_cast<unsigned char>(gzipped_log[1]) != 0x8b)
+    return InvalidArgument("task log must be gzip-compressed");
+  if (impl_->options.log_dir.empty()) return Unavailable("task log storage is not configured (log_dir)");
+
+  namespace fs = std::filesystem;
+  const fs::path path = TaskLogPath(job_id, task_id);
+  const fs::path tmp = path.string() + ".tmp";
+  std::error_code ec;
+  fs::create_directories(path.parent_path(), ec);
+  if (ec) return Unavailable("cannot create " + path.parent_path().string() + ": " + ec.message());
+  {
+    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+    f.write(gzipped_log.data(), static_cast<std::streamsize>(gzipped_log.size()));
+    f.flush();
+    if (!f) return Unavailable("cannot write " + tmp.string());
+  }
+  fs::rename(tmp, path, ec);  // atomic: readers see the old or the new log
+  if (ec) return Unavailable("cannot store " + path.string() + ": " + ec.message());
+
+  return impl_->store->Write([&](JobStoreTx& tx) -> Status {
+    tx.RemoveLogRequest(task_id);
+    return Ok();
+  });
+}
+
+Status JobService::Notify(const protocol::UpstreamNotification& notification) {
+  std::set<std::string> types(notification.worker_task_types.begin(), notification.worker_task_types.end());
+  auto st = impl_->store->Write([&](JobStoreTx& tx) -> Status {
+    tx.SetMeta(kWorkerTaskTypesKey, json(types).dump());
+    tx.SetMeta(kManagerUrlKey, notification.manager_url);
+    tx.SetMeta(kNrOfWorkersKey, std::to_string(notification.nr_of_workers));
+    return Ok();
+  });
+  if (!st) return st;
+  std::lock_guard lock(impl_->mu);
+  impl_->worker_task_types = std::move(types);
+  return Ok();
+}
+
+}  // namespace duende::jobs

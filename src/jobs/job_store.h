@@ -1,0 +1,98 @@
+// Persistence of the job side: jobs, their authoritative tasks, the
+// depsgraph revision counter, handled task-update IDs and log-upload
+// requests. Owned by JobService (consumer-owned interface); the SQLite
+// implementation lives in sqlite_job_store.cc.
+//
+// All access goes through a transaction: Write() runs a function atomically
+// (one SQLite write transaction), Read() in a consistent snapshot. Inside the
+// function the JobStoreTx methods may throw store::StoreError; Write/Read
+// turn that (and any other exception) into an error Status and roll back.
+// JobStoreTx references must not escape the function.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/result.h"
+#include "jobs/job.h"
+#include "jobs/job_status.h"
+#include "protocol/types.h"
+#include "protocol/upstream.h"
+
+namespace duende::store {
+class Database;
+}
+
+namespace duende::jobs {
+
+struct StoredTask {
+  protocol::Task task;
+  // Depsgraph revision: the value of the global counter when the job side
+  // last changed this task in a way the Manager must learn about.
+  int64_t revision = 0;
+};
+
+class JobStoreTx {
+ public:
+  virtual ~JobStoreTx() = default;
+
+  // Jobs. GetJob/ListJobs leave Job::tasks_status empty.
+  virtual std::optional<Job> GetJob(const std::string& id) = 0;
+  // Newest first.
+  virtual std::vector<Job> ListJobs(const JobFilter& filter) = 0;
+  virtual void InsertJob(const Job& job) = 0;
+  // Writes status, status_reason, priority and updated.
+  virtual void UpdateJob(const Job& job) = 0;
+  virtual TaskStatusCounts CountTasks(const std::string& job_id) = 0;
+
+  // Tasks. `seq` orders a job's tasks (compiler order).
+  virtual std::optional<StoredTask> GetTask(const std::string& id) = 0;
+  virtual std::vector<StoredTask> TasksOfJob(const std::string& job_id) = 0;
+  virtual void InsertTask(const StoredTask& task, int seq) = 0;
+  // Writes every mutable field (status, priorities, log, activity, worker,
+  // failed_by_workers, metrics, progress, etag, revision).
+  virtual void UpdateTask(const StoredTask& task) = 0;
+  // Tasks of `manager` in queued/claimed-by-manager/soft-failed whose job is
+  // queued/active/cancel-requested; highest job priority first.
+  virtual std::vector<StoredTask> RunnableTasks(const std::string& manager) = 0;
+  // Tasks of `manager` with revision > `revision`, any status.
+  virtual std::vector<StoredTask> TasksChangedSince(const std::string& manager, int64_t revision) = 0;
+  virtual std::vector<std::string> TaskIdsInStatus(const std::string& manager, protocol::TaskStatus status) = 0;
+
+  // The global depsgraph revision counter.
+  virtual int64_t CurrentRevision() = 0;
+  // Increments and returns the counter.
+  virtual int64_t NextRevision() = 0;
+
+  // Task-update IDs already applied (idempotency of PushTaskUpdates).
+  virtual bool IsUpdateHandled(const std::string& update_id) = 0;
+  virtual void MarkUpdateHandled(const std::string& update_id, SystemTime now) = 0;
+  virtual void ForgetHandledUpdatesBefore(SystemTime cutoff) = 0;
+
+  // Log-upload requests, oldest first. Adding an existing one is a no-op.
+  virtual void AddLogRequest(const protocol::UploadRequest& request, const std::string& manager, SystemTime now) = 0;
+  virtual void RemoveLogRequest(const std::string& task_id) = 0;
+  virtual std::vector<protocol::UploadRequest> LogRequests(const std::string& manager) = 0;
+
+  // Small key/value settings (e.g. the farm's worker task types).
+  virtual std::optional<std::string> GetMeta(const std::string& key) = 0;
+  virtual void SetMeta(const std::string& key, const std::string& value) = 0;
+};
+
+class JobStore {
+ public:
+  virtual ~JobStore() = default;
+  virtual Status Write(const std::function<Status(JobStoreTx&)>& fn) = 0;
+  virtual Status Read(const std::function<Status(JobStoreTx&)>& fn) = 0;
+};
+
+// Applies the "jobs" migrations to `db` and returns a store on it. `db` must
+// outlive the store.
+Result<std::unique_ptr<JobStore>> OpenSqliteJobStore(store::Database& db);
+
+}  // namespace duende::jobs

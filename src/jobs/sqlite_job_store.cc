@@ -1,0 +1,424 @@
+// SQLite implementation of JobStore. JSON columns hold the structured task
+// fields (commands, parents, failed_by_workers, metrics) and job settings:
+// they are always read and written whole, never queried into.
+#include <nlohmann/json.hpp>
+
+#include "common/timefmt.h"
+#include "jobs/job_store.h"
+#include "store/sqlite.h"
+
+namespace duende::jobs {
+namespace {
+
+using nlohmann::json;
+using protocol::JobStatus;
+using protocol::TaskStatus;
+
+const std::vector<std::string>& Migrations() {
+  static const auto* m = new std::vector<std::string>{
+      // 1: jobs, tasks, revision counter, handled updates, log requests.
+      R"sql(
+CREATE TABLE jobs (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  job_type TEXT NOT NULL,
+  priority INTEGER NOT NULL,
+  status TEXT NOT NULL,
+  status_reason TEXT NOT NULL DEFAULT '',
+  settings TEXT NOT NULL,
+  submitter TEXT NOT NULL DEFAULT '',
+  manager TEXT NOT NULL,
+  start_paused INTEGER NOT NULL DEFAULT 0,
+  created_us INTEGER NOT NULL,
+  updated_us INTEGER NOT NULL
+);
+CREATE INDEX jobs_status ON jobs(status, created_us);
+CREATE INDEX jobs_created ON jobs(created_us);
+CREATE TABLE job_tasks (
+  id TEXT PRIMARY KEY,
+  job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+  seq INTEGER NOT NULL,
+  manager TEXT NOT NULL,
+  name TEXT NOT NULL,
+  status TEXT NOT NULL,
+  priority INTEGER NOT NULL,
+  job_priority INTEGER NOT NULL,
+  job_type TEXT NOT NULL,
+  task_type TEXT NOT NULL,
+  commands TEXT NOT NULL,
+  parents TEXT NOT NULL,
+  log TEXT NOT NULL DEFAULT '',
+  activity TEXT NOT NULL DEFAULT '',
+  worker TEXT NOT NULL DEFAULT '',
+  failed_by_workers TEXT NOT NULL DEFAULT '[]',
+  metrics TEXT NOT NULL DEFAULT '{}',
+  task_progress_percentage INTEGER NOT NULL DEFAULT 0,
+  current_command_index INTEGER NOT NULL DEFAULT 0,
+  command_progress_percentage INTEGER NOT NULL DEFAULT 0,
+  etag TEXT NOT NULL DEFAULT '',
+  revision INTEGER NOT NULL
+);
+CREATE INDEX job_tasks_job ON job_tasks(job_id, seq);
+CREATE INDEX job_tasks_status ON job_tasks(manager, status);
+CREATE INDEX job_tasks_revision ON job_tasks(manager, revision);
+CREATE TABLE jobs_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+INSERT INTO jobs_meta (key, value) VALUES ('revision', '0');
+CREATE TABLE jobs_handled_updates (update_id TEXT PRIMARY KEY, handled_us INTEGER NOT NULL);
+CREATE INDEX jobs_handled_updates_time ON jobs_handled_updates(handled_us);
+CREATE TABLE jobs_log_requests (
+  task_id TEXT PRIMARY KEY REFERENCES job_tasks(id) ON DELETE CASCADE,
+  job_id TEXT NOT NULL,
+  manager TEXT NOT NULL,
+  requested_us INTEGER NOT NULL
+);
+)sql",
+  };
+  return *m;
+}
+
+json ParseJson(const std::string& s, json fallback) {
+  json j = json::parse(s, nullptr, /*allow_exceptions=*/false);
+  return j.is_discarded() ? fallback : j;
+}
+
+const char* kJobColumns =
+    "id, name, job_type, priority, status, status_reason, settings, submitter, manager, start_paused, created_us, "
+    "updated_us";
+
+Job ReadJob(store::Statement& q) {
+  Job j;
+  j.id = q.Text(0);
+  j.name = q.Text(1);
+  j.job_type = q.Text(2);
+  j.priority = static_cast<int>(q.Int(3));
+  j.status = protocol::JobStatusFromString(q.Text(4)).value_or(JobStatus::kQueued);
+  j.status_reason = q.Text(5);
+  j.settings = ParseJson(q.Text(6), json::object());
+  j.submitter = q.Text(7);
+  j.manager = q.Text(8);
+  j.start_paused = q.Int(9) != 0;
+  j.created = FromUnixMicros(q.Int(10));
+  j.updated = FromUnixMicros(q.Int(11));
+  return j;
+}
+
+const char* kTaskColumns =
+    "t.id, t.job_id, t.manager, t.name, t.status, t.priority, t.job_priority, t.job_type, t.task_type, t.commands, "
+    "t.parents, t.log, t.activity, t.worker, t.failed_by_workers, t.metrics, t.task_progress_percentage, "
+    "t.current_command_index, t.command_progress_percentage, t.etag, t.revision";
+
+StoredTask ReadTask(store::Statement& q) {
+  StoredTask st;
+  protocol::Task& t = st.task;
+  t.id = q.Text(0);
+  t.job = q.Text(1);
+  t.manager = q.Text(2);
+  t.name = q.Text(3);
+  t.status = protocol::TaskStatusFromString(q.Text(4)).value_or(TaskStatus::kQueued);
+  t.priority = static_cast<int>(q.Int(5));
+  t.job_priority = static_cast<int>(q.Int(6));
+  t.job_type = q.Text(7);
+  t.task_type = q.Text(8);
+  for (const auto& c : ParseJson(q.Text(9), json::array())) {
+    if (!c.is_object()) continue;
+    t.commands.push_back({c.value("name", ""), c.contains("settings") ? c["settings"] : json::object()});
+  }
+  for (const auto& p : ParseJson(q.Text(10), json::array()))
+    if (p.is_string()) t.parents.push_back(p.get<std::string>());
+  t.log = q.Text(11);
+  t.activity = q.Text(12);
+  t.worker = q.Text(13);
+  for (const auto& f : ParseJson(q.Text(14), json::array()))
+    if (f.is_object()) t.failed_by_workers.push_back({f.value("id", ""), f.value("identifier", "")});
+  t.metrics = ParseJson(q.Text(15), json::object());
+  t.task_progress_percentage = static_cast<int>(q.Int(16));
+  t.current_command_index = static_cast<int>(q.Int(17));
+  t.command_progress_percentage = static_cast<int>(q.Int(18));
+  t.etag = q.Text(19);
+  st.revision = q.Int(20);
+  return st;
+}
+
+std::string CommandsJson(const protocol::Task& t) {
+  json arr = json::array();
+  for (const auto& c : t.commands) arr.push_back({{"name", c.name}, {"settings", c.settings}});
+  return arr.dump();
+}
+
+std::string FailedByJson(const protocol::Task& t) {
+  json arr = json::array();
+  for (const auto& f : t.failed_by_workers) arr.push_back({{"id", f.id}, {"identifier", f.identifier}});
+  return arr.dump();
+}
+
+std::vector<StoredTask> ReadTasks(store::Statement& q) {
+  std::vector<StoredTask> out;
+  while (q.Step()) out.push_back(ReadTask(q));
+  return out;
+}
+
+class SqliteJobStoreTx final : public JobStoreTx {
+ public:
+  explicit SqliteJobStoreTx(store::Conn& c) : c_(c) {}
+
+  std::optional<Job> GetJob(const std::string& id) override {
+    auto& q = c_.Prepare(std::string("SELECT ") + kJobColumns + " FROM jobs WHERE id = ?1");
+    q.Bind(1, id);
+    if (!q.Step()) return std::nullopt;
+    return ReadJob(q);
+  }
+
+  std::vector<Job> ListJobs(const JobFilter& filter) override {
+    std::vector<Job> out;
+    if (filter.status) {
+      auto& q = c_.Prepare(std::string("SELECT ") + kJobColumns +
+                           " FROM jobs WHERE status = ?1 ORDER BY created_us DESC, id DESC LIMIT ?2");
+      q.Bind(1, ToString(*filter.status)).Bind(2, filter.limit);
+      while (q.Step()) out.push_back(ReadJob(q));
+    } else {
+      auto& q =
+          c_.Prepare(std::string("SELECT ") + kJobColumns + " FROM jobs ORDER BY created_us DESC, id DESC LIMIT ?1");
+      q.Bind(1, filter.limit);
+      while (q.Step()) out.push_back(ReadJob(q));
+    }
+    return out;
+  }
+
+  void InsertJob(const Job& j) override {
+    c_.Prepare(
+          "INSERT INTO jobs (id, name, job_type, priority, status, status_reason, settings, submitter, manager, "
+          "start_paused, created_us, updated_us) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)")
+        .Bind(1, j.id)
+        .Bind(2, j.name)
+        .Bind(3, j.job_type)
+        .Bind(4, j.priority)
+        .Bind(5, ToString(j.status))
+        .Bind(6, j.status_reason)
+        .Bind(7, j.settings.dump())
+        .Bind(8, j.submitter)
+        .Bind(9, j.manager)
+        .Bind(10, j.start_paused ? 1 : 0)
+        .Bind(11, ToUnixMicros(j.created))
+        .Bind(12, ToUnixMicros(j.updated))
+        .Run();
+  }
+
+  void UpdateJob(const Job& j) override {
+    c_.Prepare("UPDATE jobs SET status = ?2, status_reason = ?3, priority = ?4, updated_us = ?5 WHERE id = ?1")
+        .Bind(1, j.id)
+        .Bind(2, ToString(j.status))
+        .Bind(3, j.status_reason)
+        .Bind(4, j.priority)
+        .Bind(5, ToUnixMicros(j.updated))
+        .Run();
+  }
+
+  TaskStatusCounts CountTasks(const std::string& job_id) override {
+    TaskStatusCounts counts;
+    auto& q = c_.Prepare("SELECT status, COUNT(*) FROM job_tasks WHERE job_id = ?1 GROUP BY status");
+    q.Bind(1, job_id);
+    while (q.Step()) {
+      if (auto s = protocol::TaskStatusFromString(q.Text(0))) counts.by_status[*s] = static_cast<int>(q.Int(1));
+    }
+    return counts;
+  }
+
+  std::optional<StoredTask> GetTask(const std::string& id) override {
+    auto& q = c_.Prepare(std::string("SELECT ") + kTaskColumns + " FROM job_tasks t WHERE t.id = ?1");
+    q.Bind(1, id);
+    if (!q.Step()) return std::nullopt;
+    return ReadTask(q);
+  }
+
+  std::vector<StoredTask> TasksOfJob(const std::string& job_id) override {
+    auto& q = c_.Prepare(std::string("SELECT ") + kTaskColumns + " FROM job_tasks t WHERE t.job_id = ?1 ORDER BY t.seq");
+    q.Bind(1, job_id);
+    return ReadTasks(q);
+  }
+
+  void InsertTask(const StoredTask& st, int seq) override {
+    const auto& t = st.task;
+    c_.Prepare(
+          "INSERT INTO job_tasks (id, job_id, seq, manager, name, status, priority, job_priority, job_type, "
+          "task_type, commands, parents, log, activity, worker, failed_by_workers, metrics, "
+          "task_progress_percentage, current_command_index, command_progress_percentage, etag, revision) VALUES "
+          "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)")
+        .Bind(1, t.id)
+        .Bind(2, t.job)
+        .Bind(3, seq)
+        .Bind(4, t.manager)
+        .Bind(5, t.name)
+        .Bind(6, ToString(t.status))
+        .Bind(7, t.priority)
+        .Bind(8, t.job_priority)
+        .Bind(9, t.job_type)
+        .Bind(10, t.task_type)
+        .Bind(11, CommandsJson(t))
+        .Bind(12, json(t.parents).dump())
+        .Bind(13, t.log)
+        .Bind(14, t.activity)
+        .Bind(15, t.worker)
+        .Bind(16, FailedByJson(t))
+        .Bind(17, t.metrics.dump())
+        .Bind(18, t.task_progress_percentage)
+        .Bind(19, t.current_command_index)
+        .Bind(20, t.command_progress_percentage)
+        .Bind(21, t.etag)
+        .Bind(22, st.revision)
+        .Run();
+  }
+
+  void UpdateTask(const StoredTask& st) override {
+    const auto& t = st.task;
+    c_.Prepare(
+          "UPDATE job_tasks SET status = ?2, priority = ?3, job_priority = ?4, log = ?5, activity = ?6, worker = ?7, "
+          "failed_by_workers = ?8, metrics = ?9, task_progress_percentage = ?10, current_command_index = ?11, "
+          "command_progress_percentage = ?12, etag = ?13, revision = ?14 WHERE id = ?1")
+        .Bind(1, t.id)
+        .Bind(2, ToString(t.status))
+        .Bind(3, t.priority)
+        .Bind(4, t.job_priority)
+        .Bind(5, t.log)
+        .Bind(6, t.activity)
+        .Bind(7, t.worker)
+        .Bind(8, FailedByJson(t))
+        .Bind(9, t.metrics.dump())
+        .Bind(10, t.task_progress_percentage)
+        .Bind(11, t.current_command_index)
+        .Bind(12, t.command_progress_percentage)
+        .Bind(13, t.etag)
+        .Bind(14, st.revision)
+        .Run();
+  }
+
+  std::vector<StoredTask> RunnableTasks(const std::string& manager) override {
+    auto& q = c_.Prepare(std::string("SELECT ") + kTaskColumns +
+                         " FROM job_tasks t JOIN jobs j ON j.id = t.job_id WHERE t.manager = ?1 AND t.status IN "
+                         "('queued', 'claimed-by-manager', 'soft-failed') AND j.status IN ('queued', 'active', "
+                         "'cancel-requested') ORDER BY j.priority DESC, t.priority DESC, j.created_us, t.seq");
+    q.Bind(1, manager);
+    return ReadTasks(q);
+  }
+
+  std::vector<StoredTask> TasksChangedSince(const std::string& manager, int64_t revision) override {
+    auto& q = c_.Prepare(std::string("SELECT ") + kTaskColumns +
+                         " FROM job_tasks t WHERE t.manager = ?1 AND t.revision > ?2 ORDER BY t.revision, t.job_id, "
+                         "t.seq");
+    q.Bind(1, manager).Bind(2, revision);
+    return ReadTasks(q);
+  }
+
+  std::vector<std::string> TaskIdsInStatus(const std::string& manager, TaskStatus status) override {
+    auto& q = c_.Prepare("SELECT id FROM job_tasks WHERE manager = ?1 AND status = ?2 ORDER BY job_id, seq");
+    q.Bind(1, manager).Bind(2, ToString(status));
+    std::vector<std::string> out;
+    while (q.Step()) out.push_back(q.Text(0));
+    return out;
+  }
+
+  int64_t CurrentRevision() override {
+    auto v = GetMeta("revision");
+    return v ? std::stoll(*v) : 0;
+  }
+
+  int64_t NextRevision() override {
+    const int64_t next = CurrentRevision() + 1;
+    SetMeta("revision", std::to_string(next));
+    return next;
+  }
+
+  bool IsUpdateHandled(const std::string& update_id) override {
+    auto& q = c_.Prepare("SELECT 1 FROM jobs_handled_updates WHERE update_id = ?1");
+    q.Bind(1, update_id);
+    return q.Step();
+  }
+
+  void MarkUpdateHandled(const std::string& update_id, SystemTime now) override {
+    c_.Prepare("INSERT OR IGNORE INTO jobs_handled_updates (update_id, handled_us) VALUES (?1, ?2)")
+        .Bind(1, update_id)
+        .Bind(2, ToUnixMicros(now))
+        .Run();
+  }
+
+  void ForgetHandledUpdatesBefore(SystemTime cutoff) override {
+    c_.Prepare("DELETE FROM jobs_handled_updates WHERE handled_us < ?1").Bind(1, ToUnixMicros(cutoff)).Run();
+  }
+
+  void AddLogRequest(const protocol::UploadRequest& r, const std::string& manager, SystemTime now) override {
+    c_.Prepare(
+          "INSERT OR IGNORE INTO jobs_log_requests (task_id, job_id, manager, requested_us) VALUES (?1, ?2, ?3, ?4)")
+        .Bind(1, r.task)
+        .Bind(2, r.job)
+        .Bind(3, manager)
+        .Bind(4, ToUnixMicros(now))
+        .Run();
+  }
+
+  void RemoveLogRequest(const std::string& task_id) override {
+    c_.Prepare("DELETE FROM jobs_log_requests WHERE task_id = ?1").Bind(1, task_id).Run();
+  }
+
+  std::vector<protocol::UploadRequest> LogRequests(const std::string& manager) override {
+    auto& q = c_.Prepare(
+        "SELECT job_id, task_id FROM jobs_log_requests WHERE manager = ?1 ORDER BY requested_us, task_id");
+    q.Bind(1, manager);
+    std::vector<protocol::UploadRequest> out;
+    while (q.Step()) out.push_back({q.Text(0), q.Text(1)});
+    return out;
+  }
+
+  std::optional<std::string> GetMeta(const std::string& key) override {
+    auto& q = c_.Prepare("SELECT value FROM jobs_meta WHERE key = ?1");
+    q.Bind(1, key);
+    if (!q.Step()) return std::nullopt;
+    return q.Text(0);
+  }
+
+  void SetMeta(const std::string& key, const std::string& value) override {
+    c_.Prepare(
+          "INSERT INTO jobs_meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
+        .Bind(1, key)
+        .Bind(2, value)
+        .Run();
+  }
+
+ private:
+  store::Conn& c_;
+};
+
+// Runs `fn`, letting StoreError through (Database maps its code) and turning
+// any other exception into an error result so the transaction rolls back.
+Status RunGuarded(store::Conn& c, const std::function<Status(JobStoreTx&)>& fn) {
+  SqliteJobStoreTx tx(c);
+  try {
+    return fn(tx);
+  } catch (const store::StoreError&) {
+    throw;
+  } catch (const std::exception& e) {
+    return Internal(std::string("job store: ") + e.what());
+  }
+}
+
+class SqliteJobStore final : public JobStore {
+ public:
+  explicit SqliteJobStore(store::Database& db) : db_(db) {}
+
+  Status Write(const std::function<Status(JobStoreTx&)>& fn) override {
+    return db_.WriteTx([&](store::Conn& c) { return RunGuarded(c, fn); });
+  }
+  Status Read(const std::function<Status(JobStoreTx&)>& fn) override {
+    return db_.Read([&](store::Conn& c) { return RunGuarded(c, fn); });
+  }
+
+ private:
+  store::Database& db_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<JobStore>> OpenSqliteJobStore(store::Database& db) {
+  if (auto st = db.Migrate("jobs", Migrations()); !st) return std::unexpected(st.error());
+  return std::unique_ptr<JobStore>(new SqliteJobStore(db));
+}
+
+}  // namespace duende::jobs
