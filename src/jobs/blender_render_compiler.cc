@@ -4,7 +4,6 @@
 #include <cctype>
 #include <chrono>
 #include <ctime>
-
 #include <nlohmann/json.hpp>
 
 #include "jobs/compiler.h"
@@ -124,8 +123,7 @@ Result<std::vector<protocol::Task>> CompileBlenderRender(const nlohmann::json& s
   }
 
   const bool wants_images = images_or_video->value_or("images") == "images";
-  const bool farm_can_encode =
-      ctx.worker_task_types.empty() || ctx.worker_task_types.contains("video-encoding");
+  const bool farm_can_encode = ctx.worker_task_types.empty() || ctx.worker_task_types.contains("video-encoding");
   const bool make_video = wants_images && frames->size() >= 2 && !(*format && IsExrLike(**format)) && *fps &&
                           *extension && !(*extension)->empty() && farm_can_encode;
 

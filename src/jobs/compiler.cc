@@ -4,7 +4,6 @@
 #include <cmath>
 #include <limits>
 #include <map>
-
 #include <nlohmann/json.hpp>
 
 #include "common/ids.h"

@@ -1,11 +1,10 @@
 // Helpers shared by the job compilers (internal to duende_jobs).
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "common/result.h"
 #include "jobs/compiler.h"

@@ -32,8 +32,7 @@ Result<std::vector<protocol::Task>> CompileExecCommand(const nlohmann::json& set
   internal::Settings s(settings);
   auto cmd = s.RequiredString("cmd");
   if (!cmd) return std::unexpected(cmd.error());
-  if (cmd->find_first_not_of(" \t\r\n") == std::string::npos)
-    return InvalidArgument("setting 'cmd' must not be blank");
+  if (cmd->find_first_not_of(" \t\r\n") == std::string::npos) return InvalidArgument("setting 'cmd' must not be blank");
   if (!QuotesBalanced(*cmd)) return InvalidArgument("setting 'cmd' has an unbalanced quote");
   auto t = internal::NewTask(ctx, "exec-command", "debug");
   t.commands.push_back({"exec", {{"cmd", *cmd}}});

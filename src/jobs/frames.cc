@@ -80,7 +80,8 @@ Result<std::vector<std::vector<int>>> ChunkFrames(const std::vector<int>& frames
   std::vector<std::vector<int>> chunks;
   for (size_t i = 0; i < frames.size(); i += static_cast<size_t>(chunk_size)) {
     const size_t end = std::min(frames.size(), i + static_cast<size_t>(chunk_size));
-    chunks.emplace_back(frames.begin() + static_cast<std::ptrdiff_t>(i), frames.begin() + static_cast<std::ptrdiff_t>(end));
+    chunks.emplace_back(frames.begin() + static_cast<std::ptrdiff_t>(i),
+                        frames.begin() + static_cast<std::ptrdiff_t>(end));
   }
   return chunks;
 }

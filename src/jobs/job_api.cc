@@ -1,7 +1,6 @@
 #include "jobs/job_api.h"
 
 #include <charconv>
-
 #include <nlohmann/json.hpp>
 
 #include "common/ids.h"

@@ -1,12 +1,12 @@
 #include "jobs/job_service.h"
 
+#include <spdlog/spdlog.h>
+
 #include <charconv>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
-
 #include <nlohmann/json.hpp>
-#include <spdlog/spdlog.h>
 
 #include "common/ids.h"
 #include "jobs/compiler.h"
@@ -374,8 +374,7 @@ Status JobService::RequestTaskLog(const std::string& task_id) {
 }
 
 std::string JobService::TaskLogPath(const std::string& job_id, const std::string& task_id) const {
-  return (std::filesystem::path(impl_->options.log_dir) / ("job-" + job_id) / ("task-" + task_id + ".txt.gz"))
-      .string();
+  return (std::filesystem::path(impl_->options.log_dir) / ("job-" + job_id) / ("task-" + task_id + ".txt.gz")).string();
 }
 
 std::set<std::string> JobService::WorkerTaskTypes() const {
@@ -440,7 +439,8 @@ Result<protocol::BatchResponse> JobService::PushTaskUpdates(const std::vector<pr
 Status JobService::AttachTaskLog(const std::string& job_id, const std::string& task_id,
                                  const std::string& gzipped_log) {
   // IDs become path components: only ObjectIds are acceptable.
-  if (!IsObjectId(job_id) || !IsObjectId(task_id)) return NotFound("task " + task_id + " of job " + job_id + " not found");
+  if (!IsObjectId(job_id) || !IsObjectId(task_id))
+    return NotFound("task " + task_id + " of job " + job_id + " not found");
   auto st = impl_->store->Read([&](JobStoreTx& tx) -> Status {
     auto t = tx.GetTask(task_id);
     if (!t || t->task.job != job_id || t->task.manager != impl_->options.manager_id)

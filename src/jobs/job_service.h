@@ -104,8 +104,7 @@ class JobService : public protocol::Upstream {
   // when log_dir is unset or not writable.
   Result<protocol::Depsgraph> FetchDepsgraph(const std::string& if_updated_since) override;
   Result<protocol::BatchResponse> PushTaskUpdates(const std::vector<protocol::TaskUpdate>& updates) override;
-  Status AttachTaskLog(const std::string& job_id, const std::string& task_id,
-                       const std::string& gzipped_log) override;
+  Status AttachTaskLog(const std::string& job_id, const std::string& task_id, const std::string& gzipped_log) override;
   Status Notify(const protocol::UpstreamNotification& notification) override;
 
   ~JobService() override;

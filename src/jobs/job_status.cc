@@ -36,8 +36,8 @@ std::optional<JobStatusDecision> QueuedToActive(JobStatus job) {
 
 }  // namespace
 
-std::optional<JobStatusDecision> DeriveJobStatus(JobStatus job, TaskStatus task_became,
-                                                 const TaskStatusCounts& counts, int fail_percentage) {
+std::optional<JobStatusDecision> DeriveJobStatus(JobStatus job, TaskStatus task_became, const TaskStatusCounts& counts,
+                                                 int fail_percentage) {
   const int total = counts.Total();
   switch (task_became) {
     case TaskStatus::kQueued:
@@ -174,8 +174,7 @@ Result<JobStatusPlan> PlanJobStatusChange(JobStatus current, JobStatus requested
       JobStatusPlan plan{JobStatus::kQueued, {}, true, false};
       for (const auto& t : tasks) {
         if (t.status == TaskStatus::kCancelRequested) continue;
-        if (current != JobStatus::kCompleted &&
-            (t.status == TaskStatus::kCompleted || t.status == TaskStatus::kActive))
+        if (current != JobStatus::kCompleted && (t.status == TaskStatus::kCompleted || t.status == TaskStatus::kActive))
           continue;
         // A claimed task is already runnable on the Manager; leave it be.
         if (t.status == TaskStatus::kClaimedByManager) continue;
@@ -203,8 +202,8 @@ Result<JobStatusPlan> PlanJobStatusChange(JobStatus current, JobStatus requested
       JobStatusPlan plan{JobStatus::kQueued, {}, false, false};
       for (const auto& t : tasks)
         if (t.status == TaskStatus::kPaused) Change(plan, t, TaskStatus::kQueued);
-      plan.final_status = AllTasksEndIn(tasks, plan, TaskStatus::kCompleted) ? JobStatus::kCompleted
-                                                                              : QueuedOrActive(tasks, plan);
+      plan.final_status =
+          AllTasksEndIn(tasks, plan, TaskStatus::kCompleted) ? JobStatus::kCompleted : QueuedOrActive(tasks, plan);
       return plan;
     }
 

@@ -231,7 +231,8 @@ class SqliteJobStoreTx final : public JobStoreTx {
   }
 
   std::vector<StoredTask> TasksOfJob(const std::string& job_id) override {
-    auto& q = c_.Prepare(std::string("SELECT ") + kTaskColumns + " FROM job_tasks t WHERE t.job_id = ?1 ORDER BY t.seq");
+    auto& q =
+        c_.Prepare(std::string("SELECT ") + kTaskColumns + " FROM job_tasks t WHERE t.job_id = ?1 ORDER BY t.seq");
     q.Bind(1, job_id);
     return ReadTasks(q);
   }
@@ -359,8 +360,8 @@ class SqliteJobStoreTx final : public JobStoreTx {
   }
 
   std::vector<protocol::UploadRequest> LogRequests(const std::string& manager) override {
-    auto& q = c_.Prepare(
-        "SELECT job_id, task_id FROM jobs_log_requests WHERE manager = ?1 ORDER BY requested_us, task_id");
+    auto& q =
+        c_.Prepare("SELECT job_id, task_id FROM jobs_log_requests WHERE manager = ?1 ORDER BY requested_us, task_id");
     q.Bind(1, manager);
     std::vector<protocol::UploadRequest> out;
     while (q.Step()) out.push_back({q.Text(0), q.Text(1)});

@@ -118,8 +118,9 @@ json With(json j, const char* key, json v) {
 INSTANTIATE_TEST_SUITE_P(
     Table, CompilerRejects,
     ::testing::Values(
-        BadSettings{"no-such-type", json::object(), "unknown job type 'no-such-type' (known: blender-render, "
-                                                    "exec-command, sleep)"},
+        BadSettings{"no-such-type", json::object(),
+                    "unknown job type 'no-such-type' (known: blender-render, "
+                    "exec-command, sleep)"},
         BadSettings{"sleep", json::array(), "settings must be a JSON object"},
         BadSettings{"sleep", json{{"chunk_size", 1}, {"time_in_seconds", 1}}, "setting 'frames' is required"},
         BadSettings{"sleep", json{{"frames", "5-1"}, {"chunk_size", 1}, {"time_in_seconds", 1}},
@@ -176,8 +177,8 @@ constexpr char kIntermediate[] = "/render/010/frames__intermediate-2027-03-04_05
 TEST_F(CompilerTest, BlenderRenderLayout) {
   auto tasks = CompileJob(GoodRender(), Ctx("blender-render"));
   ASSERT_TRUE(tasks) << tasks.error().message;
-  EXPECT_EQ(Names(*tasks), (std::vector<std::string>{"blender-render-1-4", "blender-render-5-8",
-                                                     "blender-render-9,10", "create-video", "move-to-final"}));
+  EXPECT_EQ(Names(*tasks), (std::vector<std::string>{"blender-render-1-4", "blender-render-5-8", "blender-render-9,10",
+                                                     "create-video", "move-to-final"}));
   const Task& r1 = (*tasks)[0];
   EXPECT_EQ(r1.task_type, "blender-render");
   EXPECT_TRUE(r1.parents.empty());
@@ -208,8 +209,8 @@ TEST_F(CompilerTest, BlenderRenderLayout) {
 }
 
 TEST_F(CompilerTest, BlenderRenderCustomBlenderCmdAndNoFormat) {
-  auto tasks = CompileJob(Without(With(GoodRender(), "blender_cmd", "/opt/blender/blender"), "format"),
-                          Ctx("blender-render"));
+  auto tasks =
+      CompileJob(Without(With(GoodRender(), "blender_cmd", "/opt/blender/blender"), "format"), Ctx("blender-render"));
   ASSERT_TRUE(tasks);
   const auto& s = tasks->front().commands[0].settings;
   EXPECT_EQ(s["blender_cmd"], "/opt/blender/blender");
@@ -246,18 +247,17 @@ TEST_P(CreateVideoRules, Decides) {
 
 INSTANTIATE_TEST_SUITE_P(
     Table, CreateVideoRules,
-    ::testing::Values(
-        VideoRule{"AllConditionsMet", GoodRender(), {"blender-render", "video-encoding"}, true},
-        VideoRule{"NoTaskTypesKnownYet", GoodRender(), {}, true},
-        VideoRule{"FarmCannotEncode", GoodRender(), {"blender-render", "file-management"}, false},
-        VideoRule{"ImagesOrVideoAbsentMeansImages", Without(GoodRender(), "images_or_video"), {}, true},
-        VideoRule{"VideoOutputRequested", With(GoodRender(), "images_or_video", "video"), {}, false},
-        VideoRule{"SingleFrame", With(GoodRender(), "frames", "7"), {}, false},
-        VideoRule{"ExrFormat", With(GoodRender(), "format", "OPEN_EXR"), {}, false},
-        VideoRule{"ExrFormatAnyCase", With(GoodRender(), "format", "exr"), {}, false},
-        VideoRule{"MultilayerFormat", With(GoodRender(), "format", "OPEN_EXR_MULTILAYER"), {}, false},
-        VideoRule{"NoFps", Without(GoodRender(), "fps"), {}, false},
-        VideoRule{"NoExtension", Without(GoodRender(), "output_file_extension"), {}, false}),
+    ::testing::Values(VideoRule{"AllConditionsMet", GoodRender(), {"blender-render", "video-encoding"}, true},
+                      VideoRule{"NoTaskTypesKnownYet", GoodRender(), {}, true},
+                      VideoRule{"FarmCannotEncode", GoodRender(), {"blender-render", "file-management"}, false},
+                      VideoRule{"ImagesOrVideoAbsentMeansImages", Without(GoodRender(), "images_or_video"), {}, true},
+                      VideoRule{"VideoOutputRequested", With(GoodRender(), "images_or_video", "video"), {}, false},
+                      VideoRule{"SingleFrame", With(GoodRender(), "frames", "7"), {}, false},
+                      VideoRule{"ExrFormat", With(GoodRender(), "format", "OPEN_EXR"), {}, false},
+                      VideoRule{"ExrFormatAnyCase", With(GoodRender(), "format", "exr"), {}, false},
+                      VideoRule{"MultilayerFormat", With(GoodRender(), "format", "OPEN_EXR_MULTILAYER"), {}, false},
+                      VideoRule{"NoFps", Without(GoodRender(), "fps"), {}, false},
+                      VideoRule{"NoExtension", Without(GoodRender(), "output_file_extension"), {}, false}),
     [](const auto& info) { return info.param.name; });
 
 TEST_F(CompilerTest, BlenderRenderRnaOverridesTaskComesFirst) {
@@ -279,9 +279,9 @@ TEST_F(CompilerTest, BlenderRenderRnaOverridesTaskComesFirst) {
 }
 
 TEST_F(CompilerTest, WindowsPathsKeepTheirSeparator) {
-  auto tasks = CompileJob(With(With(GoodRender(), "render_output", "R:\\shots\\frames\\####"), "filepath",
-                               "R:\\shots\\scene.blend"),
-                          Ctx("blender-render"));
+  auto tasks = CompileJob(
+      With(With(GoodRender(), "render_output", "R:\\shots\\frames\\####"), "filepath", "R:\\shots\\scene.blend"),
+      Ctx("blender-render"));
   ASSERT_TRUE(tasks) << tasks.error().message;
   EXPECT_EQ(tasks->front().commands[0].settings["render_output"],
             "R:\\shots\\frames__intermediate-2027-03-04_050607\\####");

@@ -115,8 +115,8 @@ std::map<std::string, TS> Changes(const JobStatusPlan& plan) {
 }
 
 TEST(PlanJobStatusChange, CancelCancelsQueuedAndRequestsCancelOfRunning) {
-  auto tasks = Tasks({TS::kQueued, TS::kActive, TS::kClaimedByManager, TS::kSoftFailed, TS::kCompleted, TS::kPaused,
-                      TS::kFailed});
+  auto tasks = Tasks(
+      {TS::kQueued, TS::kActive, TS::kClaimedByManager, TS::kSoftFailed, TS::kCompleted, TS::kPaused, TS::kFailed});
   auto plan = PlanJobStatusChange(JS::kActive, JS::kCancelRequested, tasks);
   ASSERT_TRUE(plan) << plan.error().message;
   EXPECT_EQ(plan->final_status, JS::kCancelRequested);
@@ -169,8 +169,7 @@ TEST(PlanJobStatusChange, RequeueOfFailedJobRequeuesAllButCompleted) {
   ASSERT_TRUE(plan);
   EXPECT_EQ(plan->final_status, JS::kQueued);
   EXPECT_TRUE(plan->clear_failed_by_workers);
-  EXPECT_EQ(Changes(*plan),
-            (std::map<std::string, TS>{{"t0", TS::kQueued}, {"t1", TS::kQueued}, {"t3", TS::kQueued}}));
+  EXPECT_EQ(Changes(*plan), (std::map<std::string, TS>{{"t0", TS::kQueued}, {"t1", TS::kQueued}, {"t3", TS::kQueued}}));
 }
 
 TEST(PlanJobStatusChange, RequeueOfCompletedJobRequeuesEverything) {
@@ -198,8 +197,7 @@ TEST(PlanJobStatusChange, PausePausesSchedulableTasksButLetsActiveFinish) {
   auto plan = PlanJobStatusChange(JS::kActive, JS::kPaused, tasks);
   ASSERT_TRUE(plan);
   EXPECT_EQ(plan->final_status, JS::kPaused);
-  EXPECT_EQ(Changes(*plan),
-            (std::map<std::string, TS>{{"t0", TS::kPaused}, {"t1", TS::kPaused}, {"t2", TS::kPaused}}));
+  EXPECT_EQ(Changes(*plan), (std::map<std::string, TS>{{"t0", TS::kPaused}, {"t1", TS::kPaused}, {"t2", TS::kPaused}}));
 }
 
 TEST(PlanJobStatusChange, PauseOfFinishedJobIsConflict) {
