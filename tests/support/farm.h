@@ -1,0 +1,84 @@
+// Integration-test support: starts the real duende-manager / duende-worker
+// binaries on loopback with temp directories, and talks to the Manager's API.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "http/http.h"
+
+namespace duende::testing {
+
+// A child process with stdout/stderr captured to `log_path`. Killed (SIGKILL)
+// on destruction if still running.
+class Process {
+ public:
+  Process(std::vector<std::string> argv, std::string log_path);
+  ~Process();
+  Process(const Process&) = delete;
+  Process& operator=(const Process&) = delete;
+
+  pid_t pid() const { return pid_; }
+  bool running();
+  void Signal(int sig);
+  // Waits for exit; returns the exit status (or -signal), or nullopt on timeout.
+  std::optional<int> Wait(std::chrono::milliseconds timeout);
+  // SIGKILL and reap.
+  void Kill();
+  std::string Log() const;
+
+ private:
+  pid_t pid_ = -1;
+  std::optional<int> status_;
+  std::string log_path_;
+};
+
+std::string BinPath(const std::string& name);
+
+// Polls `predicate` every 50 ms for up to `timeout`.
+bool WaitFor(const std::function<bool()>& predicate, std::chrono::milliseconds timeout);
+
+class ManagerProcess {
+ public:
+  // Starts duende-manager on 127.0.0.1:0 with `data_dir` and an optional
+  // YAML config text; waits until it serves /api/health.
+  ManagerProcess(std::string data_dir, std::string config_yaml = "", uint16_t port = 0);
+  ~ManagerProcess();
+
+  const std::string& url() const { return url_; }
+  uint16_t port() const { return port_; }
+  Process& process() { return *process_; }
+  void Kill() { process_->Kill(); }
+
+  // Convenience API calls; abort the test with a clear message on failure.
+  nlohmann::json Get(const std::string& path);
+  http::ClientResponse Post(const std::string& path, const nlohmann::json& body);
+  std::string SubmitJob(const nlohmann::json& body);  // returns job ID
+  // Waits for the job to reach `status`; returns false on timeout.
+  bool WaitForJobStatus(const std::string& job_id, const std::string& status, std::chrono::milliseconds timeout);
+
+ private:
+  std::string data_dir_;
+  std::string url_;
+  uint16_t port_ = 0;
+  std::unique_ptr<Process> process_;
+  std::unique_ptr<http::Client> client_;
+};
+
+class WorkerProcess {
+ public:
+  WorkerProcess(const std::string& manager_url, std::string data_dir, const std::string& nickname,
+                std::vector<std::string> extra_args = {});
+  Process& process() { return *process_; }
+
+ private:
+  std::unique_ptr<Process> process_;
+};
+
+}  // namespace duende::testing

@@ -1,0 +1,391 @@
+// Scenario tests of the farm state machine (spec §5): scheduling order,
+// dependencies, assignment, updates, returns, may-i-run, timeouts.
+#include "manager/farm.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <thread>
+
+#include "common/ids.h"
+#include "support/fake_clock.h"
+#include "support/temp_dir.h"
+
+namespace duende::manager {
+namespace {
+
+using protocol::Task;
+using protocol::TaskStatus;
+using protocol::TaskUpdate;
+
+class FarmTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    db_ = std::move(*store::Database::Open(":memory:"));
+    store_ = std::move(*FarmStore::Open(*db_, clock_));
+    logs_ = std::make_unique<TaskLogs>(dir_.path() + "/logs");
+    FarmOptions options;
+    options.variables["render"] = Variable{"twoway", {{"all", {"linux"}, "/render"}, {"all", {"windows"}, "R:"}}};
+    farm_ = std::make_unique<Farm>(*store_, *logs_, clock_, options);
+  }
+
+  std::string Register(const std::string& nick, std::vector<std::string> types = {"sleep", "blender-render"},
+                       const std::string& platform = "linux") {
+    auto w = farm_->RegisterWorker({"secret-" + nick, platform, types, nick}, "10.0.0.1:5000", "test");
+    EXPECT_TRUE(w.has_value());
+    EXPECT_TRUE(farm_->SignOn(w->id, std::nullopt, std::nullopt, seen_).has_value());
+    return w->id;
+  }
+
+  Task MakeTask(const std::string& name, int job_priority = 50, int priority = 50, std::string type = "sleep",
+                std::vector<std::string> parents = {}) {
+    Task t;
+    t.id = NewObjectId();
+    t.job = "aaaabbbbccccddddeeeeffff";
+    t.name = name;
+    t.status = TaskStatus::kClaimedByManager;
+    t.job_priority = job_priority;
+    t.priority = priority;
+    t.task_type = std::move(type);
+    t.parents = std::move(parents);
+    t.commands.push_back({"echo", {{"message", "hi {render}/x"}}});
+    return t;
+  }
+
+  void Add(const std::vector<Task>& tasks) { ASSERT_TRUE(farm_->ApplyDepsgraph(tasks).has_value()); }
+
+  TaskOffer Fetch(const std::string& worker) {
+    auto offer = farm_->RequestTask(worker, seen_);
+    EXPECT_TRUE(offer.has_value());
+    return offer.value_or(TaskOffer{});
+  }
+
+  Task Get(const std::string& id) {
+    return *store_->Read([&](FarmTx& tx) -> Result<Task> { return *tx.GetTask(id); });
+  }
+
+  std::vector<TaskUpdate> Queue() {
+    return *store_->Read([](FarmTx& tx) -> Result<std::vector<TaskUpdate>> { return tx.PeekUpdates(10000); });
+  }
+
+  TaskUpdate StatusUpdate(TaskStatus s, std::string log = "") {
+    TaskUpdate u;
+    u.task_status = s;
+    u.log = std::move(log);
+    return u;
+  }
+
+  testing::TempDir dir_;
+  testing::FakeClock clock_;
+  std::unique_ptr<store::Database> db_;
+  std::unique_ptr<FarmStore> store_;
+  std::unique_ptr<TaskLogs> logs_;
+  std::unique_ptr<Farm> farm_;
+  Seen seen_{"10.0.0.1", "Flamenco-Worker/2.5"};
+};
+
+TEST_F(FarmTest, SchedulesByJobPriorityThenTaskPriorityThenOldest) {
+  Task low = MakeTask("low", 10, 90);
+  Task old_high = MakeTask("old-high", 80, 50);
+  Task new_high = MakeTask("new-high", 80, 50);
+  Task higher_task_prio = MakeTask("higher-task-prio", 80, 60);
+  Add({low, new_high, old_high, higher_task_prio});
+  const std::string w = Register("w1");
+  std::vector<std::string> order;
+  for (int i = 0; i < 4; ++i) {
+    auto offer = Fetch(w);
+    ASSERT_EQ(offer.kind, TaskOffer::Kind::kTask);
+    order.push_back(offer.task.name);
+    ASSERT_TRUE(farm_->UpdateTask(w, offer.task.id, StatusUpdate(TaskStatus::kCompleted), seen_).has_value());
+  }
+  EXPECT_EQ(order, (std::vector<std::string>{"higher-task-prio", "old-high", "new-high", "low"}));
+  EXPECT_EQ(Fetch(w).kind, TaskOffer::Kind::kNoTask);
+}
+
+TEST_F(FarmTest, ChildWaitsForParentsToComplete) {
+  Task parent = MakeTask("parent", 50, 10);
+  Task child = MakeTask("child", 50, 90, "sleep", {parent.id});
+  Add({parent, child});
+  const std::string w1 = Register("w1");
+  const std::string w2 = Register("w2");
+  auto first = Fetch(w1);
+  ASSERT_EQ(first.kind, TaskOffer::Kind::kTask);
+  EXPECT_EQ(first.task.name, "parent");
+  EXPECT_EQ(Fetch(w2).kind, TaskOffer::Kind::kNoTask) << "child must wait for its running parent";
+  ASSERT_TRUE(farm_->UpdateTask(w1, parent.id, StatusUpdate(TaskStatus::kCompleted), seen_).has_value());
+  auto second = Fetch(w2);
+  ASSERT_EQ(second.kind, TaskOffer::Kind::kTask);
+  EXPECT_EQ(second.task.name, "child");
+}
+
+TEST_F(FarmTest, MissingParentCountsAsCompleted) {
+  Add({MakeTask("orphan", 50, 50, "sleep", {NewObjectId()})});
+  EXPECT_EQ(Fetch(Register("w1")).kind, TaskOffer::Kind::kTask);
+}
+
+TEST_F(FarmTest, OnlyExactTaskTypeMatches) {
+  Add({MakeTask("video", 50, 50, "video-encoding")});
+  const std::string sleeper = Register("sleeper", {"sleep"});
+  EXPECT_EQ(Fetch(sleeper).kind, TaskOffer::Kind::kNoTask);
+  const std::string encoder = Register("encoder", {"video-encoding"});
+  EXPECT_EQ(Fetch(encoder).kind, TaskOffer::Kind::kTask);
+}
+
+TEST_F(FarmTest, WorkerWithoutTaskTypesGets406Kind) {
+  Add({MakeTask("t")});
+  EXPECT_EQ(Fetch(Register("none", {})).kind, TaskOffer::Kind::kNoTaskTypes);
+}
+
+TEST_F(FarmTest, AssignmentQueuesActiveUpdateAndLogsIt) {
+  Task t = MakeTask("t");
+  Add({t});
+  const std::string w = Register("w1");
+  auto offer = Fetch(w);
+  ASSERT_EQ(offer.kind, TaskOffer::Kind::kTask);
+  EXPECT_EQ(offer.task.status, TaskStatus::kActive);
+  const auto local = Get(t.id);
+  EXPECT_EQ(local.status, TaskStatus::kActive);
+  EXPECT_EQ(local.worker_id, w);
+  const auto queue = Queue();
+  ASSERT_EQ(queue.size(), 1u);
+  EXPECT_EQ(queue[0].task_status, TaskStatus::kActive);
+  EXPECT_EQ(queue[0].worker, "10.0.0.1 (w1)");
+  EXPECT_NE(queue[0].log_tail.find("Manager assigned task " + t.id), std::string::npos);
+  std::ifstream log(logs_->PathFor(t.job, t.id));
+  std::string line;
+  std::getline(log, line);
+  EXPECT_NE(line.find("Manager assigned task"), std::string::npos);
+}
+
+TEST_F(FarmTest, ActiveTaskIsServedAgainToItsWorker) {
+  Add({MakeTask("a"), MakeTask("b")});
+  const std::string w = Register("w1");
+  auto first = Fetch(w);
+  auto again = Fetch(w);
+  EXPECT_EQ(first.task.id, again.task.id);
+  EXPECT_EQ(Queue().size(), 1u) << "re-serving must not assign twice";
+}
+
+TEST_F(FarmTest, VariablesExpandedForWorkerPlatform) {
+  Add({MakeTask("a"), MakeTask("b")});
+  auto linux_offer = Fetch(Register("lin", {"sleep"}, "linux"));
+  auto windows_offer = Fetch(Register("win", {"sleep"}, "windows"));
+  EXPECT_EQ(linux_offer.task.commands[0].settings["message"], "hi /render/x");
+  EXPECT_EQ(windows_offer.task.commands[0].settings["message"], "hi R:/x");
+}
+
+TEST_F(FarmTest, UpdateFromOtherWorkerIsConflictAndChangesNothing) {
+  Task t = MakeTask("t");
+  Add({t});
+  const std::string w1 = Register("w1");
+  const std::string w2 = Register("w2");
+  Fetch(w1);
+  const size_t queued = Queue().size();
+  auto st = farm_->UpdateTask(w2, t.id, StatusUpdate(TaskStatus::kCompleted), seen_);
+  ASSERT_FALSE(st.has_value());
+  EXPECT_EQ(st.error().code, ErrorCode::kConflict);
+  EXPECT_EQ(Get(t.id).status, TaskStatus::kActive);
+  EXPECT_EQ(Queue().size(), queued);
+}
+
+TEST_F(FarmTest, UpdateOfUnknownTaskIsNotFound) {
+  auto st = farm_->UpdateTask(Register("w1"), NewObjectId(), StatusUpdate(TaskStatus::kCompleted), seen_);
+  ASSERT_FALSE(st.has_value());
+  EXPECT_EQ(st.error().code, ErrorCode::kNotFound);
+}
+
+TEST_F(FarmTest, WorkerMayNotSetSchedulingStatuses) {
+  Task t = MakeTask("t");
+  Add({t});
+  const std::string w = Register("w1");
+  Fetch(w);
+  auto st = farm_->UpdateTask(w, t.id, StatusUpdate(TaskStatus::kQueued), seen_);
+  ASSERT_FALSE(st.has_value());
+  EXPECT_EQ(st.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(Get(t.id).status, TaskStatus::kActive);
+}
+
+TEST_F(FarmTest, UpdateAppendsLogAndQueuesTailOnly) {
+  Task t = MakeTask("t");
+  Add({t});
+  const std::string w = Register("w1");
+  Fetch(w);
+  std::string log;
+  for (int i = 0; i < 15; ++i) log += "2026-01-01T00:00:00Z: line " + std::to_string(i) + "\n";
+  TaskUpdate u;
+  u.activity = "rendering";
+  u.task_progress_percentage = 40;
+  u.log = log;
+  ASSERT_TRUE(farm_->UpdateTask(w, t.id, u, seen_).has_value());
+  const auto queue = Queue();
+  ASSERT_EQ(queue.size(), 2u);
+  EXPECT_TRUE(queue[1].log.empty());
+  EXPECT_EQ(std::count(queue[1].log_tail.begin(), queue[1].log_tail.end(), '\n'), 10);
+  EXPECT_NE(queue[1].log_tail.find("line 14"), std::string::npos);
+  EXPECT_EQ(queue[1].log_tail.find("line 4\n"), std::string::npos);
+  EXPECT_EQ(Get(t.id).activity, "rendering");
+  EXPECT_EQ(Get(t.id).task_progress_percentage, 40);
+  std::ifstream in(logs_->PathFor(t.job, t.id));
+  std::string all((std::istreambuf_iterator<char>(in)), {});
+  EXPECT_NE(all.find("line 0\n"), std::string::npos);
+  EXPECT_NE(all.find("line 14\n"), std::string::npos);
+}
+
+TEST_F(FarmTest, FailedTaskRecordsWorkerAndIsNotOfferedToItAgain) {
+  Task t = MakeTask("t");
+  Add({t});
+  const std::string w1 = Register("w1");
+  Fetch(w1);
+  ASSERT_TRUE(farm_->UpdateTask(w1, t.id, StatusUpdate(TaskStatus::kFailed), seen_).has_value());
+  const auto local = Get(t.id);
+  ASSERT_EQ(local.failed_by_workers.size(), 1u);
+  EXPECT_EQ(local.failed_by_workers[0].id, w1);
+  const auto queue = Queue();
+  ASSERT_TRUE(queue.back().failed_by_workers.has_value());
+  EXPECT_EQ(queue.back().failed_by_workers->size(), 1u);
+  // Requeued upstream (as claimed-by-manager again): w1 must not get it back.
+  Task requeued = local;
+  requeued.status = TaskStatus::kClaimedByManager;
+  Add({requeued});
+  EXPECT_EQ(Fetch(w1).kind, TaskOffer::Kind::kNoTask);
+  EXPECT_EQ(Fetch(Register("w2")).kind, TaskOffer::Kind::kTask);
+}
+
+TEST_F(FarmTest, ReturnRequeuesForAnotherWorker) {
+  Task t = MakeTask("t");
+  Add({t});
+  const std::string w1 = Register("w1");
+  const std::string w2 = Register("w2");
+  Fetch(w1);
+  ASSERT_TRUE(farm_->ReturnTask(w1, t.id, "returned by worker", seen_).has_value());
+  const auto local = Get(t.id);
+  EXPECT_EQ(local.status, TaskStatus::kClaimedByManager);
+  EXPECT_EQ(local.worker, "-");
+  EXPECT_TRUE(local.worker_id.empty());
+  EXPECT_EQ(Queue().back().task_status, TaskStatus::kClaimedByManager);
+  EXPECT_EQ(Fetch(w2).task.id, t.id);
+  // A return by the old worker is now a no-op.
+  const size_t queued = Queue().size();
+  ASSERT_TRUE(farm_->ReturnTask(w1, t.id, "late", seen_).has_value());
+  EXPECT_EQ(Queue().size(), queued);
+  EXPECT_EQ(Get(t.id).worker_id, w2);
+}
+
+TEST_F(FarmTest, MayIRunAnswers) {
+  Task t = MakeTask("t");
+  Add({t});
+  const std::string w1 = Register("w1");
+  const std::string w2 = Register("w2");
+  Fetch(w1);
+  auto yes = farm_->MayIRun(w1, t.id, seen_);
+  ASSERT_TRUE(yes.has_value());
+  EXPECT_TRUE(yes->may_keep_running);
+  auto other = farm_->MayIRun(w2, t.id, seen_);
+  EXPECT_FALSE(other->may_keep_running);
+  EXPECT_NE(other->reason.find("reassigned to another worker"), std::string::npos);
+  auto unknown = farm_->MayIRun(w1, NewObjectId(), seen_);
+  EXPECT_FALSE(unknown->may_keep_running);
+  ASSERT_TRUE(farm_->CancelTasks({t.id}).has_value());
+  auto canceled = farm_->MayIRun(w1, t.id, seen_);
+  EXPECT_FALSE(canceled->may_keep_running);
+  EXPECT_NE(canceled->reason.find("non-runnable status cancel-requested"), std::string::npos);
+}
+
+TEST_F(FarmTest, CancelOfQueuedTaskQueuesCanceled) {
+  Task t = MakeTask("t");
+  Add({t});
+  ASSERT_TRUE(farm_->CancelTasks({t.id}).has_value());
+  EXPECT_EQ(Get(t.id).status, TaskStatus::kCanceled);
+  ASSERT_EQ(Queue().size(), 1u);
+  EXPECT_EQ(Queue()[0].task_status, TaskStatus::kCanceled);
+}
+
+TEST_F(FarmTest, CancelOfUnknownTaskStillAnswersCanceled) {
+  const std::string id = NewObjectId();
+  ASSERT_TRUE(farm_->CancelTasks({id}).has_value());
+  ASSERT_EQ(Queue().size(), 1u);
+  EXPECT_EQ(Queue()[0].task_id, id);
+  EXPECT_EQ(Queue()[0].task_status, TaskStatus::kCanceled);
+}
+
+TEST_F(FarmTest, SilentWorkerTimesOutAndItsTaskGoesToAnother) {
+  Task t = MakeTask("t");
+  Add({t});
+  const std::string w1 = Register("w1");
+  Fetch(w1);
+  clock_.Advance(std::chrono::seconds(30));
+  const std::string w2 = Register("w2");
+  EXPECT_EQ(Fetch(w2).kind, TaskOffer::Kind::kNoTask);
+  clock_.Advance(std::chrono::seconds(40));
+  auto n = farm_->TimeoutWorkers(clock_.Now() - std::chrono::minutes(1));
+  ASSERT_TRUE(n.has_value());
+  EXPECT_EQ(*n, 1) << "only w1 was silent for a minute";
+  auto workers = *farm_->ListWorkers();
+  for (const auto& w : workers) {
+    if (w.id == w1) {
+      EXPECT_EQ(w.status, "timeout");
+      EXPECT_EQ(w.status_requested, "awake") << "told to go back to its old status when it returns";
+    }
+  }
+  EXPECT_EQ(Get(t.id).status, TaskStatus::kClaimedByManager);
+  EXPECT_EQ(Fetch(w2).task.id, t.id);
+}
+
+TEST_F(FarmTest, SignOffReturnsActiveTasks) {
+  Task t = MakeTask("t");
+  Add({t});
+  const std::string w1 = Register("w1");
+  Fetch(w1);
+  ASSERT_TRUE(farm_->SignOff(w1, seen_).has_value());
+  EXPECT_EQ(Get(t.id).status, TaskStatus::kClaimedByManager);
+  auto w = (*farm_->ListWorkers())[0];
+  EXPECT_EQ(w.status, "offline");
+}
+
+TEST_F(FarmTest, ConcurrentRequestsNeverAssignATaskTwice) {
+  std::vector<Task> tasks;
+  for (int i = 0; i < 50; ++i) tasks.push_back(MakeTask("t" + std::to_string(i)));
+  Add(tasks);
+  std::vector<std::string> workers;
+  for (int i = 0; i < 100; ++i) workers.push_back(Register("w" + std::to_string(i)));
+  std::vector<std::string> got(100);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 100; ++i)
+    threads.emplace_back([&, i] {
+      auto offer = farm_->RequestTask(workers[i], seen_);
+      if (offer && offer->kind == TaskOffer::Kind::kTask) got[i] = offer->task.id;
+    });
+  for (auto& th : threads) th.join();
+  std::set<std::string> unique;
+  int assigned = 0;
+  for (const auto& id : got)
+    if (!id.empty()) {
+      ++assigned;
+      unique.insert(id);
+    }
+  EXPECT_EQ(assigned, 50);
+  EXPECT_EQ(unique.size(), 50u);
+}
+
+TEST_F(FarmTest, StatusRequestBlocksTaskFetch) {
+  Add({MakeTask("t")});
+  const std::string w = Register("w1");
+  ASSERT_TRUE(store_->Write([&](FarmTx& tx) -> Status {
+    auto rec = *tx.GetWorker(w);
+    rec.status_requested = "asleep";
+    tx.UpdateWorker(rec);
+    return Ok();
+  }).has_value());
+  auto offer = Fetch(w);
+  EXPECT_EQ(offer.kind, TaskOffer::Kind::kStatusRequested);
+  EXPECT_EQ(offer.status_requested, "asleep");
+  ASSERT_TRUE(farm_->AckStatusChange(w, "asleep", seen_).has_value());
+  auto rec = (*farm_->ListWorkers())[0];
+  EXPECT_EQ(rec.status, "asleep");
+  EXPECT_EQ(rec.status_requested, "");
+}
+
+}  // namespace
+}  // namespace duende::manager

@@ -1,0 +1,262 @@
+// The Manager over real HTTP on loopback (in-process): the Flamenco v2
+// worker protocol and bad input of every class.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+#include <set>
+#include <thread>
+
+#include "common/clock.h"
+#include "http/http.h"
+#include "manager/app.h"
+#include "manager/config.h"
+#include "support/temp_dir.h"
+
+namespace duende::manager {
+namespace {
+
+using nlohmann::json;
+
+class ManagerApiTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto config = ParseConfig("request_body_limit: 65536\nlisten: 127.0.0.1:0\n", dir_.path());
+    ASSERT_TRUE(config.has_value());
+    app_ = std::make_unique<ManagerApp>(*config, clock_);
+    auto port = app_->Start();
+    ASSERT_TRUE(port.has_value()) << port.error().message;
+    base_ = "http://127.0.0.1:" + std::to_string(*port);
+    client_ = http::MakeCurlClient("Flamenco-Worker/2.5");
+  }
+  void TearDown() override { app_->Stop(); }
+
+  http::ClientResponse Call(const std::string& method, const std::string& path, const std::string& body = "",
+                            const std::string& user = "", const std::string& password = "") {
+    http::ClientRequest r;
+    r.method = method;
+    r.url = base_ + path;
+    r.body = body;
+    r.user = user;
+    r.password = password;
+    auto resp = client_->Send(r);
+    EXPECT_TRUE(resp.has_value());
+    return resp.value_or(http::ClientResponse{});
+  }
+
+  // Registers and signs on a worker; returns its ID (secret = "secret-" + nick).
+  std::string Worker(const std::string& nick, json types = {"sleep", "debug"}) {
+    auto r = Call("POST", "/register-worker",
+                  json{{"secret", "secret-" + nick}, {"platform", "linux"}, {"supported_task_types", types},
+                       {"nickname", nick}}
+                      .dump());
+    EXPECT_EQ(r.status, 200) << r.body;
+    const std::string id = json::parse(r.body)["_id"];
+    EXPECT_EQ(Call("POST", "/sign-on", json{{"supported_task_types", types}}.dump(), id, "secret-" + nick).status,
+              204);
+    return id;
+  }
+
+  json SubmitSleepJob(int frames = 2) {
+    auto r = Call("POST", "/api/jobs",
+                  json{{"name", "nap"},
+                       {"job_type", "sleep"},
+                       {"settings", {{"frames", "1-" + std::to_string(frames)}, {"chunk_size", 1}, {"time_in_seconds", 0}}}}
+                      .dump());
+    EXPECT_EQ(r.status, 201) << r.body;
+    return json::parse(r.body, nullptr, false);
+  }
+
+  http::ClientResponse FetchTask(const std::string& id, const std::string& nick) {
+    // The depsgraph download is asynchronous; give it a moment.
+    http::ClientResponse r;
+    for (int i = 0; i < 200; ++i) {
+      r = Call("POST", "/task", "", id, "secret-" + nick);
+      if (r.status != 204) break;
+      clock_.WaitFor(std::chrono::milliseconds(10), std::stop_token());
+    }
+    return r;
+  }
+
+  int JobCount() { return static_cast<int>(json::parse(Call("GET", "/api/jobs").body)["jobs"].size()); }
+
+  static void ExpectJsonMessage(const http::ClientResponse& r, int status) {
+    EXPECT_EQ(r.status, status) << r.body;
+    auto j = json::parse(r.body, nullptr, false);
+    ASSERT_TRUE(j.is_object()) << r.body;
+    EXPECT_TRUE(j.contains("message")) << r.body;
+  }
+
+  testing::TempDir dir_;
+  SystemClock clock_;
+  std::unique_ptr<ManagerApp> app_;
+  std::unique_ptr<http::Client> client_;
+  std::string base_;
+};
+
+TEST_F(ManagerApiTest, WorkerProtocolRoundTrip) {
+  const std::string w = Worker("w1");
+  EXPECT_EQ(Call("POST", "/task", "", w, "secret-w1").status, 204);
+  auto job = SubmitSleepJob(1);
+  auto r = FetchTask(w, "w1");
+  ASSERT_EQ(r.status, 200) << r.body;
+  auto task = json::parse(r.body);
+  const std::string task_id = task["_id"];
+  EXPECT_EQ(task["job"], job["_id"]);
+  EXPECT_EQ(task["status"], "active");
+  EXPECT_EQ(task["task_type"], "sleep");
+  EXPECT_TRUE(task["commands"].is_array());
+  EXPECT_FALSE(task.contains("worker_id")) << "local-only fields stay local";
+
+  auto may = json::parse(Call("GET", "/may-i-run/" + task_id, "", w, "secret-w1").body);
+  EXPECT_EQ(may["may_keep_running"], true);
+  EXPECT_EQ(Call("POST", "/tasks/" + task_id + "/update",
+                 json{{"task_status", "completed"}, {"activity", "done"}, {"current_command_idx", 1},
+                      {"log", "2026-11-27T00:00:00Z: bye"}}
+                     .dump(),
+                 w, "secret-w1")
+                .status,
+            204);
+  for (int i = 0; i < 200; ++i) {
+    auto j = json::parse(Call("GET", "/api/jobs/" + job["_id"].get<std::string>()).body);
+    if (j["status"] == "completed") break;
+    clock_.WaitFor(std::chrono::milliseconds(10), std::stop_token());
+  }
+  auto final_job = json::parse(Call("GET", "/api/jobs/" + job["_id"].get<std::string>()).body);
+  EXPECT_EQ(final_job["status"], "completed");
+  auto final_task = json::parse(Call("GET", "/api/tasks/" + task_id).body);
+  EXPECT_EQ(final_task["status"], "completed");
+  EXPECT_EQ(final_task["activity"], "done");
+
+  EXPECT_EQ(Call("GET", "/status-change", "", w, "secret-w1").status, 204);
+  EXPECT_EQ(Call("POST", "/output-produced", json{{"paths", {"/tmp/a.png"}}}.dump(), w, "secret-w1").status, 204);
+  EXPECT_EQ(Call("POST", "/output-produced", json{{"paths", json::array()}}.dump(), w, "secret-w1").status, 422);
+  EXPECT_EQ(Call("POST", "/sign-off", "", w, "secret-w1").status, 204);
+  auto workers = json::parse(Call("GET", "/api/workers").body)["workers"];
+  ASSERT_EQ(workers.size(), 1u);
+  EXPECT_EQ(workers[0]["status"], "offline");
+  EXPECT_FALSE(workers[0].contains("secret_hash"));
+  EXPECT_EQ(workers[0]["software"], "Flamenco-Worker/2.5");
+}
+
+TEST_F(ManagerApiTest, WorkerWithoutTaskTypesGets406) {
+  const std::string w = Worker("none", json::array());
+  EXPECT_EQ(Call("POST", "/task", "", w, "secret-none").status, 406);
+}
+
+TEST_F(ManagerApiTest, WrongCredentialsAre401AndChangeNothing) {
+  const std::string w = Worker("w1");
+  auto r = Call("POST", "/task", "", w, "wrong");
+  ExpectJsonMessage(r, 401);
+  EXPECT_NE(r.Header("www-authenticate").find("Basic"), std::string::npos);
+  ExpectJsonMessage(Call("POST", "/task"), 401);
+  ExpectJsonMessage(Call("POST", "/sign-off", "", "ffffffffffffffffffffffff", "x"), 401);
+  auto workers = json::parse(Call("GET", "/api/workers").body)["workers"];
+  EXPECT_EQ(workers[0]["status"], "starting") << "a rejected sign-off must not change the worker";
+}
+
+TEST_F(ManagerApiTest, MalformedJsonIs400) {
+  const std::string w = Worker("w1");
+  ExpectJsonMessage(Call("POST", "/register-worker", "{nope"), 400);
+  ExpectJsonMessage(Call("POST", "/tasks/aaaaaaaaaaaaaaaaaaaaaaaa/update", "{", w, "secret-w1"), 400);
+  ExpectJsonMessage(Call("POST", "/api/jobs", "{\"name\": "), 400);
+  ExpectJsonMessage(Call("POST", "/tasks/aaaaaaaaaaaaaaaaaaaaaaaa/update", R"({"task_status": "bogus"})", w,
+                         "secret-w1"),
+                    400);
+  EXPECT_EQ(JobCount(), 0);
+  EXPECT_EQ(json::parse(Call("GET", "/api/workers").body)["workers"].size(), 1u);
+}
+
+TEST_F(ManagerApiTest, UnknownIdsAre404) {
+  const std::string w = Worker("w1");
+  ExpectJsonMessage(Call("POST", "/tasks/aaaaaaaaaaaaaaaaaaaaaaaa/update", R"({"activity": "x"})", w, "secret-w1"),
+                    404);
+  ExpectJsonMessage(Call("POST", "/tasks/not-an-id/update", R"({"activity": "x"})", w, "secret-w1"), 404);
+  ExpectJsonMessage(Call("POST", "/tasks/aaaaaaaaaaaaaaaaaaaaaaaa/return", "", w, "secret-w1"), 404);
+  ExpectJsonMessage(Call("GET", "/api/jobs/aaaaaaaaaaaaaaaaaaaaaaaa"), 404);
+  ExpectJsonMessage(Call("GET", "/api/tasks/aaaaaaaaaaaaaaaaaaaaaaaa"), 404);
+  ExpectJsonMessage(Call("POST", "/api/jobs/aaaaaaaaaaaaaaaaaaaaaaaa/status", R"({"status": "requeued"})"), 404);
+  ExpectJsonMessage(Call("GET", "/no/such/endpoint"), 404);
+}
+
+TEST_F(ManagerApiTest, InvalidSettingsAndFrameRangesAre400AndCreateNothing) {
+  ExpectJsonMessage(Call("POST", "/api/jobs", json{{"name", "x"}, {"job_type", "sleep"}, {"settings", json::object()}}.dump()),
+                    400);
+  ExpectJsonMessage(
+      Call("POST", "/api/jobs",
+           json{{"name", "x"}, {"job_type", "sleep"}, {"settings", {{"frames", "10-1"}, {"chunk_size", 1}, {"time_in_seconds", 1}}}}
+               .dump()),
+      400);
+  ExpectJsonMessage(
+      Call("POST", "/api/jobs",
+           json{{"name", "x"}, {"job_type", "sleep"}, {"settings", {{"frames", "1-x"}, {"chunk_size", 1}, {"time_in_seconds", 1}}}}
+               .dump()),
+      400);
+  ExpectJsonMessage(Call("POST", "/api/jobs", json{{"name", "x"}, {"job_type", "no-such-type"}}.dump()), 400);
+  ExpectJsonMessage(Call("POST", "/api/jobs",
+                         json{{"name", "x"}, {"job_type", "sleep"}, {"priority", 101},
+                              {"settings", {{"frames", "1"}, {"chunk_size", 1}, {"time_in_seconds", 1}}}}
+                             .dump()),
+                    400);
+  EXPECT_EQ(JobCount(), 0);
+}
+
+TEST_F(ManagerApiTest, OversizedBodyIs413AndCreatesNothing) {
+  json big = {{"name", std::string(70000, 'x')},
+              {"job_type", "sleep"},
+              {"settings", {{"frames", "1"}, {"chunk_size", 1}, {"time_in_seconds", 1}}}};
+  ExpectJsonMessage(Call("POST", "/api/jobs", big.dump()), 413);
+  EXPECT_EQ(JobCount(), 0);
+}
+
+TEST_F(ManagerApiTest, WrongMethodIs405) { ExpectJsonMessage(Call("GET", "/task"), 405); }
+
+TEST_F(ManagerApiTest, HealthIsOpen) {
+  auto r = Call("GET", "/api/health");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(json::parse(r.body)["status"], "ok");
+}
+
+}  // namespace
+}  // namespace duende::manager
+
+namespace duende::manager {
+namespace {
+
+TEST_F(ManagerApiTest, HundredConcurrentTaskRequestsNeverShareATask) {
+  std::vector<std::string> workers;
+  for (int i = 0; i < 100; ++i) workers.push_back(Worker("w" + std::to_string(i)));
+  SubmitSleepJob(50);
+  // Wait until the tasks reached the cache: one worker sees a task, then
+  // returns it so all 50 are up for grabs.
+  auto probe = FetchTask(workers[0], "w0");
+  ASSERT_EQ(probe.status, 200);
+  const std::string probe_id = json::parse(probe.body)["_id"];
+  ASSERT_EQ(Call("POST", "/tasks/" + probe_id + "/return", "", workers[0], "secret-w0").status, 204);
+
+  std::vector<std::string> got(100);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 100; ++i)
+    threads.emplace_back([&, i] {
+      auto client = http::MakeCurlClient("Flamenco-Worker/2.5");
+      http::ClientRequest r;
+      r.method = "POST";
+      r.url = base_ + "/task";
+      r.user = workers[i];
+      r.password = "secret-w" + std::to_string(i);
+      auto resp = client->Send(r);
+      if (resp && resp->status == 200) got[i] = json::parse(resp->body)["_id"];
+    });
+  for (auto& t : threads) t.join();
+  std::set<std::string> unique;
+  int handed_out = 0;
+  for (const auto& id : got)
+    if (!id.empty()) {
+      ++handed_out;
+      unique.insert(id);
+    }
+  EXPECT_EQ(handed_out, 50);
+  EXPECT_EQ(unique.size(), 50u) << "a task was handed out twice";
+}
+
+}  // namespace
+}  // namespace duende::manager
