@@ -1,0 +1,82 @@
+#include "http/http.h"
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+namespace duende::http {
+namespace {
+
+TEST(RouterTest, MatchesParamsAndAnswers404And405AsJson) {
+  Router router;
+  router.Add("POST", "/tasks/{id}/update", [](Request& r) { return Response::Text(200, "update " + r.params[0]); });
+  router.Add("GET", "/a", [](Request&) { return Response::Text(200, "a"); });
+  Request r;
+  r.method = "POST";
+  r.path = "/tasks/abc/update";
+  EXPECT_EQ(router.Dispatch(r).body, "update abc");
+  r.path = "/tasks/abc/nope";
+  auto nf = router.Dispatch(r);
+  EXPECT_EQ(nf.status, 404);
+  EXPECT_TRUE(nlohmann::json::parse(nf.body).contains("message"));
+  r.method = "DELETE";
+  r.path = "/a";
+  EXPECT_EQ(router.Dispatch(r).status, 405);
+}
+
+TEST(HttpTest, QueryAndPercentDecoding) {
+  Request r;
+  r.query = "status=queued&name=a%20b+c&flag";
+  EXPECT_EQ(*r.Query("status"), "queued");
+  EXPECT_EQ(*r.Query("name"), "a b c");
+  EXPECT_EQ(*r.Query("flag"), "");
+  EXPECT_FALSE(r.Query("missing").has_value());
+  EXPECT_EQ(PercentDecode("/a%2Fb+c"), "/a/b+c");
+  EXPECT_EQ(PercentDecode("%zz%4"), "%zz%4");
+  EXPECT_EQ(PercentEncode("a b/c"), "a%20b%2Fc");
+}
+
+TEST(HttpTest, ParseListen) {
+  EXPECT_EQ(ParseListen("127.0.0.1:8080")->second, 8080);
+  EXPECT_EQ(ParseListen(":80")->first, "0.0.0.0");
+  EXPECT_EQ(ParseListen("[::1]:9")->first, "::1");
+  EXPECT_FALSE(ParseListen("localhost").has_value());
+  EXPECT_FALSE(ParseListen("a:99999").has_value());
+  EXPECT_FALSE(ParseListen("a:8x").has_value());
+}
+
+TEST(HttpTest, ServerAndClientTalk) {
+  Router router;
+  router.Add("POST", "/echo", [](Request& r) {
+    return Response::Json(200, nlohmann::json{{"body", r.body}, {"ua", r.Header("user-agent")}});
+  });
+  ServerOptions opts;
+  opts.body_limit_bytes = 1000;
+  Server server(opts, [&](Request& r) { return router.Dispatch(r); });
+  auto port = server.Start();
+  ASSERT_TRUE(port.has_value());
+  auto client = MakeCurlClient("test-agent/1");
+  ClientRequest req;
+  req.method = "POST";
+  req.url = "http://127.0.0.1:" + std::to_string(*port) + "/echo";
+  req.body = "hello";
+  for (int i = 0; i < 3; ++i) {  // keep-alive reuse
+    auto resp = client->Send(req);
+    ASSERT_TRUE(resp.has_value());
+    EXPECT_EQ(resp->status, 200);
+    auto j = nlohmann::json::parse(resp->body);
+    EXPECT_EQ(j["body"], "hello");
+    EXPECT_EQ(j["ua"], "test-agent/1");
+  }
+  req.body = std::string(2000, 'x');
+  auto big = client->Send(req);
+  ASSERT_TRUE(big.has_value());
+  EXPECT_EQ(big->status, 413);
+  server.Stop();
+  auto down = client->Send(req);
+  ASSERT_FALSE(down.has_value());
+  EXPECT_EQ(down.error().code, ErrorCode::kUnavailable);
+}
+
+}  // namespace
+}  // namespace duende::http
