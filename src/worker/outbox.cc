@@ -1,0 +1,141 @@
+#include "worker/outbox.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+namespace duende::worker {
+namespace {
+
+const std::vector<std::string> kMigrations = {
+    "CREATE TABLE outbox (id INTEGER PRIMARY KEY, path TEXT NOT NULL, payload TEXT NOT NULL)",
+};
+
+bool Droppable(int status) { return status == 404 || status == 409 || status == 400; }
+
+}  // namespace
+
+Result<std::unique_ptr<Outbox>> Outbox::Open(const std::string& path, UpdatePoster& poster, Clock& clock,
+                                             OutboxOptions options) {
+  auto db = store::Database::Open(path);
+  if (!db) return std::unexpected(db.error().WithContext("opening outbox " + path));
+  if (auto st = (*db)->Migrate("worker_outbox", kMigrations); !st)
+    return std::unexpected(st.error().WithContext("migrating outbox " + path));
+  return std::unique_ptr<Outbox>(new Outbox(std::move(*db), poster, clock, options));
+}
+
+Status Outbox::Enqueue(std::string_view path, std::string_view payload) {
+  auto st = db_->WriteTx([&](store::Conn& c) -> Status {
+    c.Prepare("INSERT INTO outbox (path, payload) VALUES (?, ?)").Bind(1, path).Bind(2, payload).Run();
+    return Ok();
+  });
+  if (!st) return st;
+  {
+    std::lock_guard lock(kick_mu_);
+    ++enqueued_;
+  }
+  kick_cv_.notify_all();
+  return Ok();
+}
+
+Result<int64_t> Outbox::Count() {
+  return db_->Read([](store::Conn& c) -> Result<int64_t> {
+    auto& s = c.Prepare("SELECT COUNT(*) FROM outbox");
+    s.Step();
+    return s.Int(0);
+  });
+}
+
+Result<std::vector<OutboxItem>> Outbox::Peek(int limit) {
+  return db_->Read([&](store::Conn& c) -> Result<std::vector<OutboxItem>> {
+    std::vector<OutboxItem> items;
+    auto& s = c.Prepare("SELECT id, path, payload FROM outbox ORDER BY id LIMIT ?").Bind(1, limit);
+    while (s.Step()) items.push_back({s.Int(0), s.Text(1), s.Text(2)});
+    return items;
+  });
+}
+
+Outbox::Round Outbox::FlushRound() {
+  std::lock_guard round(round_mu_);
+  auto items = Peek(options_.max_items_per_round);
+  if (!items) {
+    spdlog::error("outbox: {}", items.error().message);
+    return Round::kFailed;
+  }
+  if (items->empty()) return Round::kEmpty;
+  for (const auto& item : *items) {
+    auto status = poster_.PostJson(item.path, item.payload);
+    if (!status) {
+      spdlog::debug("outbox: cannot deliver to {}: {}", item.path, status.error().message);
+      return Round::kFailed;
+    }
+    if (*status >= 200 && *status < 300) {
+      // delivered
+    } else if (Droppable(*status)) {
+      spdlog::warn("outbox: Manager answered {} for {}; dropping the update", *status, item.path);
+    } else {
+      spdlog::warn("outbox: Manager answered {} for {}; will retry", *status, item.path);
+      return Round::kFailed;
+    }
+    auto removed = db_->WriteTx([&](store::Conn& c) -> Status {
+      c.Prepare("DELETE FROM outbox WHERE id = ?").Bind(1, item.id).Run();
+      return Ok();
+    });
+    if (!removed) {
+      // It was delivered but stays queued; the Manager sees it twice at worst
+      // (updates are idempotent merges), which beats losing order.
+      spdlog::error("outbox: cannot delete delivered item: {}", removed.error().message);
+      return Round::kFailed;
+    }
+  }
+  return Round::kDelivered;
+}
+
+bool Outbox::BackOff(SteadyTime deadline, std::stop_token stop) {
+  while (clock_.SteadyNow() < deadline) {
+    if (!clock_.WaitUntil(deadline, stop)) return false;
+  }
+  return true;
+}
+
+bool Outbox::FlushUntil(SteadyTime deadline, std::stop_token stop) {
+  while (!stop.stop_requested()) {
+    switch (FlushRound()) {
+      case Round::kEmpty:
+        return true;
+      case Round::kDelivered:
+        break;
+      case Round::kFailed:
+        if (clock_.SteadyNow() >= deadline) return false;
+        if (!BackOff(std::min(deadline, clock_.SteadyNow() + options_.backoff), stop)) return false;
+        break;
+    }
+  }
+  return false;
+}
+
+void Outbox::Run(std::stop_token stop) {
+  while (!stop.stop_requested()) {
+    uint64_t seen;
+    {
+      std::lock_guard lock(kick_mu_);
+      seen = enqueued_;
+    }
+    switch (FlushRound()) {
+      case Round::kDelivered:
+        continue;
+      case Round::kFailed:
+        BackOff(clock_.SteadyNow() + options_.backoff, stop);
+        continue;
+      case Round::kEmpty: {
+        // Nothing queued: sleep until Enqueue() signals. Not a timer, so no
+        // Clock involved.
+        std::unique_lock lock(kick_mu_);
+        kick_cv_.wait(lock, stop, [&] { return enqueued_ != seen; });
+        continue;
+      }
+    }
+  }
+}
+
+}  // namespace duende::worker

@@ -1,0 +1,131 @@
+#include "worker/outbox.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <deque>
+#include <thread>
+
+#include "worker/manager_client.h"
+#include "unit/worker/worker_test_util.h"
+
+namespace duende::worker {
+namespace {
+
+using testing::FakeManager;
+using testing::TempDir;
+using ::testing::ElementsAre;
+
+// A poster that answers from a script (then 204) and records deliveries.
+class ScriptedPoster final : public UpdatePoster {
+ public:
+  Result<int> PostJson(std::string_view path, std::string_view body) override {
+    std::lock_guard lock(mu_);
+    attempts.emplace_back(std::string(path) + " " + std::string(body));
+    int status = 204;
+    if (!script.empty()) {
+      status = script.front();
+      script.pop_front();
+    }
+    if (status == 0) return Unavailable("connection refused");
+    return status;
+  }
+  std::mutex mu_;
+  std::deque<int> script;  // 0 = network error
+  std::vector<std::string> attempts;
+};
+
+class OutboxTest : public ::testing::Test {
+ protected:
+  std::unique_ptr<Outbox> Open(UpdatePoster& poster) {
+    auto o = Outbox::Open(dir_ / "outbox.sqlite", poster, clock_, {.backoff = std::chrono::seconds(5)});
+    EXPECT_TRUE(o.has_value());
+    return std::move(*o);
+  }
+  TempDir dir_;
+  duende::testing::FakeClock clock_;
+};
+
+TEST_F(OutboxTest, DeliversInOrderAndDeletesOn2xx) {
+  ScriptedPoster poster;
+  auto outbox = Open(poster);
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(outbox->Enqueue("/tasks/t/update", std::to_string(i)).has_value());
+  EXPECT_EQ(*outbox->Count(), 3);
+  EXPECT_EQ(outbox->FlushRound(), Outbox::Round::kDelivered);
+  EXPECT_EQ(outbox->FlushRound(), Outbox::Round::kEmpty);
+  EXPECT_THAT(poster.attempts, ElementsAre("/tasks/t/update 0", "/tasks/t/update 1", "/tasks/t/update 2"));
+  EXPECT_EQ(*outbox->Count(), 0);
+}
+
+TEST_F(OutboxTest, Drops404And409ButKeepsOtherErrorsInOrder) {
+  ScriptedPoster poster;
+  poster.script = {404, 409, 500};
+  auto outbox = Open(poster);
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE(outbox->Enqueue("/p", std::to_string(i)).has_value());
+  // 0 → 404 dropped, 1 → 409 dropped, 2 → 500 kept; the round stops there.
+  EXPECT_EQ(outbox->FlushRound(), Outbox::Round::kFailed);
+  EXPECT_EQ(*outbox->Count(), 2);
+  auto left = outbox->Peek(10);
+  ASSERT_EQ(left->size(), 2u);
+  EXPECT_EQ((*left)[0].payload, "2");
+  EXPECT_EQ((*left)[1].payload, "3");
+  EXPECT_EQ(outbox->FlushRound(), Outbox::Round::kDelivered);
+  EXPECT_THAT(poster.attempts, ElementsAre("/p 0", "/p 1", "/p 2", "/p 2", "/p 3"));
+}
+
+TEST_F(OutboxTest, NetworkErrorKeepsEverything) {
+  ScriptedPoster poster;
+  poster.script = {0};
+  auto outbox = Open(poster);
+  ASSERT_TRUE(outbox->Enqueue("/p", "a").has_value());
+  EXPECT_EQ(outbox->FlushRound(), Outbox::Round::kFailed);
+  EXPECT_EQ(*outbox->Count(), 1);
+}
+
+TEST_F(OutboxTest, FlusherBacksOffOnTheClockAndRetries) {
+  ScriptedPoster poster;
+  poster.script = {503};
+  auto outbox = Open(poster);
+  std::jthread flusher([&](std::stop_token st) { outbox->Run(st); });
+  ASSERT_TRUE(outbox->Enqueue("/p", "x").has_value());
+  clock_.AwaitWaiters(1);  // backing off after the 503
+  EXPECT_EQ(*outbox->Count(), 1);
+  clock_.Advance(std::chrono::seconds(5));
+  for (int i = 0; i < 2000 && *outbox->Count() != 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  EXPECT_EQ(*outbox->Count(), 0);
+  EXPECT_EQ(poster.attempts.size(), 2u);
+}
+
+TEST_F(OutboxTest, FlushUntilGivesUpAtTheDeadline) {
+  ScriptedPoster poster;
+  poster.script = {0, 0, 0, 0, 0, 0, 0, 0};
+  auto outbox = Open(poster);
+  ASSERT_TRUE(outbox->Enqueue("/p", "x").has_value());
+  testing::TimePump pump(clock_);
+  EXPECT_FALSE(outbox->FlushUntil(clock_.SteadyNow() + std::chrono::seconds(12), {}));
+  EXPECT_EQ(*outbox->Count(), 1);
+}
+
+TEST_F(OutboxTest, SurvivesRestartAndDeliversInOrderToTheManager) {
+  {
+    ScriptedPoster down;  // the Manager is unreachable
+    down.script = std::deque<int>(10, 0);
+    auto outbox = Open(down);
+    for (int i = 0; i < 5; ++i)
+      ASSERT_TRUE(outbox->Enqueue("/tasks/aaaaaaaaaaaaaaaaaaaaaaaa/update", R"({"n":)" + std::to_string(i) + "}")
+                      .has_value());
+    EXPECT_EQ(outbox->FlushRound(), Outbox::Round::kFailed);
+  }  // worker "restarts"
+  FakeManager manager;
+  auto http = http::MakeCurlClient("test");
+  ManagerClient client(*http, manager.url());
+  auto outbox = Open(client);
+  EXPECT_EQ(*outbox->Count(), 5);
+  EXPECT_TRUE(outbox->FlushUntil(clock_.SteadyNow() + std::chrono::seconds(10), {}));
+  auto updates = manager.Updates();
+  ASSERT_EQ(updates.size(), 5u);
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(updates[i]["n"], i);
+}
+
+}  // namespace
+}  // namespace duende::worker
