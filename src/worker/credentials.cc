@@ -29,16 +29,14 @@ Result<std::optional<Credentials>> LoadCredentials(const std::filesystem::path& 
   if (!j.is_object()) return InvalidArgument(file.string() + " is not a JSON object");
   Credentials c;
   if (auto it = j.find("worker_id"); it != j.end() && it->is_string()) c.worker_id = it->get<std::string>();
-  if (auto it = j.find("worker_secret"); it != j.end() && it->is_string())
-    c.worker_secret = it->get<std::string>();
+  if (auto it = j.find("worker_secret"); it != j.end() && it->is_string()) c.worker_secret = it->get<std::string>();
   if (c.worker_id.empty() || c.worker_secret.empty()) return std::optional<Credentials>();
   return std::optional<Credentials>(std::move(c));
 }
 
 Status SaveCredentials(const std::filesystem::path& file, const Credentials& credentials) {
   const std::string text =
-      nlohmann::json{{"worker_id", credentials.worker_id}, {"worker_secret", credentials.worker_secret}}.dump(2) +
-      "\n";
+      nlohmann::json{{"worker_id", credentials.worker_id}, {"worker_secret", credentials.worker_secret}}.dump(2) + "\n";
   const std::filesystem::path tmp = file.string() + ".tmp";
   ::unlink(tmp.c_str());  // a leftover from a crash mid-write
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);

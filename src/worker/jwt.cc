@@ -16,8 +16,7 @@ namespace duende::worker {
 std::string Base64UrlEncode(std::string_view data) {
   constexpr int kVariant = sodium_base64_VARIANT_URLSAFE_NO_PADDING;
   std::string out(sodium_base64_ENCODED_LEN(data.size(), kVariant), '\0');
-  sodium_bin2base64(out.data(), out.size(), reinterpret_cast<const unsigned char*>(data.data()), data.size(),
-                    kVariant);
+  sodium_bin2base64(out.data(), out.size(), reinterpret_cast<const unsigned char*>(data.data()), data.size(), kVariant);
   out.resize(std::char_traits<char>::length(out.c_str()));  // drop the NUL terminator
   return out;
 }

@@ -3,10 +3,9 @@
 // `iat` and `exp` = now + 15 min, as the Python worker issues them).
 #pragma once
 
+#include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <string_view>
-
-#include <nlohmann/json_fwd.hpp>
 
 #include "common/clock.h"
 

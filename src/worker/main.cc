@@ -4,9 +4,8 @@
 // 2 bad flags, 75 the Manager asked for a restart.
 #include <signal.h>
 
-#include <spdlog/spdlog.h>
-
 #include <CLI/CLI.hpp>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <sstream>
@@ -45,19 +44,22 @@ int main(int argc, char** argv) {
                  "Space-separated task types (default: sleep blender-render file-management exr-merge "
                  "video-encoding debug)");
   app.add_option("--nickname", config.nickname, "Name shown in the Manager (default: host name)");
-  app.add_option("--registration-secret", config.registration_secret,
-                 "Pre-shared secret for registration (HS256 JWT)");
+  app.add_option("--registration-secret", config.registration_secret, "Pre-shared secret for registration (HS256 JWT)");
   app.add_flag("--single,-1", config.single, "Exit after running one task");
   app.add_option("--log-level", log_level, "debug, info, warn or error")->capture_default_str();
 
   std::vector<DurationFlag> durations = {
-      {"", &config.runner.may_i_run_interval}, {"", &config.poll_interval},
-      {"", &config.retry_interval},            {"", &config.sleep_poll_interval},
-      {"", &config.outbox.backoff},            {"", &config.runner.reporter.push_log_max_interval},
-      {"", &config.runner.reporter.push_act_max_interval}, {"", &config.shutdown_flush_timeout},
+      {"", &config.runner.may_i_run_interval},
+      {"", &config.poll_interval},
+      {"", &config.retry_interval},
+      {"", &config.sleep_poll_interval},
+      {"", &config.outbox.backoff},
+      {"", &config.runner.reporter.push_log_max_interval},
+      {"", &config.runner.reporter.push_act_max_interval},
+      {"", &config.shutdown_flush_timeout},
   };
-  const char* names[] = {"--may-i-run-interval", "--poll-interval",     "--retry-interval",
-                         "--sleep-poll-interval", "--outbox-backoff",   "--push-log-interval",
+  const char* names[] = {"--may-i-run-interval",     "--poll-interval",         "--retry-interval",
+                         "--sleep-poll-interval",    "--outbox-backoff",        "--push-log-interval",
                          "--push-activity-interval", "--shutdown-flush-timeout"};
   const char* help[] = {"GET /may-i-run period while running a task (5s)",
                         "wait after POST /task answered 204 (5s)",
@@ -112,10 +114,12 @@ int main(int argc, char** argv) {
   duende::worker::Worker worker(config, *http, *launcher, clock);
   std::stop_source stop;
 
-  std::thread([&set, &stop, &worker] {
+  std::atomic<bool> exiting{false};
+  std::thread signals([&set, &stop, &worker, &exiting] {
     for (;;) {
       int sig = 0;
       if (sigwait(&set, &sig) != 0) continue;
+      if (exiting.load()) return;
       if (sig == SIGUSR1) {
         worker.RequestStatus("asleep");
       } else if (sig == SIGUSR2) {
@@ -124,12 +128,13 @@ int main(int argc, char** argv) {
         stop.request_stop();
       }
     }
-  }).detach();  // blocked in sigwait until the process exits
+  });
 
   const int code = worker.Run(stop.get_token());
+  // Release the signal thread (it only returns once `exiting` is set).
+  exiting.store(true);
+  pthread_kill(signals.native_handle(), SIGTERM);
+  signals.join();
   if (code == duende::worker::kExitFailure) std::fprintf(stderr, "duende-worker: %s\n", worker.fatal_error().c_str());
-  spdlog::shutdown();
-  std::fflush(stdout);
-  // The signal thread still references `worker`; leave without destructors.
-  std::_Exit(code);
+  return code;
 }

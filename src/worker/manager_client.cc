@@ -19,8 +19,7 @@ Result<http::ClientResponse> ManagerClient::Send(std::string_view method, std::s
   // Replace invalid UTF-8 rather than throw: text may come from arbitrary
   // subprocess output.
   headers.emplace_back("Content-Type", "application/json");
-  return SendRaw(method, path, body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
-                 std::move(headers));
+  return SendRaw(method, path, body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), std::move(headers));
 }
 
 Result<http::ClientResponse> ManagerClient::Send(std::string_view method, std::string_view path,
@@ -28,8 +27,8 @@ Result<http::ClientResponse> ManagerClient::Send(std::string_view method, std::s
   return SendRaw(method, path, "", std::move(headers));
 }
 
-Result<http::ClientResponse> ManagerClient::SendRaw(std::string_view method, std::string_view path,
-                                                    std::string body, http::Headers headers) {
+Result<http::ClientResponse> ManagerClient::SendRaw(std::string_view method, std::string_view path, std::string body,
+                                                    http::Headers headers) {
   http::ClientRequest req;
   req.method = std::string(method);
   req.url = base_url_ + std::string(path);

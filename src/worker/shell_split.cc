@@ -74,9 +74,9 @@ std::string ShellQuote(std::string_view word) {
   if (word.empty()) return "''";
   bool safe = true;
   for (char c : word) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                    c == '-' || c == '_' || c == '.' || c == '/' || c == ':' || c == '=' || c == ',' ||
-                    c == '+' || c == '@' || c == '%';
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+                    c == '_' || c == '.' || c == '/' || c == ':' || c == '=' || c == ',' || c == '+' || c == '@' ||
+                    c == '%';
     if (!ok) {
       safe = false;
       break;

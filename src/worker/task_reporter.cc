@@ -109,8 +109,7 @@ SteadyTime TaskReporter::NextDeadline() const {
 void TaskReporter::Tick() {
   std::lock_guard lock(mu_);
   const SteadyTime now = clock_.SteadyNow();
-  const bool activity_due =
-      activity_dirty_ && !silent_ && now - last_activity_push_ >= options_.push_act_max_interval;
+  const bool activity_due = activity_dirty_ && !silent_ && now - last_activity_push_ >= options_.push_act_max_interval;
   const bool log_due = !lines_.empty() && now - last_log_push_ >= options_.push_log_max_interval;
   if (activity_due || log_due) PushLocked(activity_due, std::nullopt);
 }

@@ -63,10 +63,14 @@ class RunnerEnv final : public CommandEnv {
 
 std::string_view ToString(TaskOutcome o) {
   switch (o) {
-    case TaskOutcome::kCompleted: return "completed";
-    case TaskOutcome::kFailed: return "failed";
-    case TaskOutcome::kStoppedByManager: return "stopped by Manager";
-    case TaskOutcome::kShutdown: return "aborted for shutdown";
+    case TaskOutcome::kCompleted:
+      return "completed";
+    case TaskOutcome::kFailed:
+      return "failed";
+    case TaskOutcome::kStoppedByManager:
+      return "stopped by Manager";
+    case TaskOutcome::kShutdown:
+      return "aborted for shutdown";
   }
   return "?";
 }

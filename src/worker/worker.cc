@@ -107,9 +107,12 @@ int Worker::Run(std::stop_token stop) {
   runner_ = std::make_unique<TaskRunner>(manager_, *outbox_, launcher_, clock_, config_.runner);
 
   switch (Startup(stop)) {
-    case Step::kOk: break;
-    case Step::kStopped: return kExitOk;
-    case Step::kFatal: return kExitFailure;
+    case Step::kOk:
+      break;
+    case Step::kStopped:
+      return kExitOk;
+    case Step::kFatal:
+      return kExitFailure;
   }
   std::jthread flusher([this](std::stop_token st) { outbox_->Run(st); });
   const int code = MainLoop(stop);
@@ -150,8 +153,7 @@ Worker::Step Worker::Register(std::stop_token stop) {
     if (!resp) {
       spdlog::warn("cannot reach the Manager to register: {}", resp.error().message);
     } else if (resp->status == 401 || resp->status == 403) {
-      Fatal("registration refused by the Manager (" + Explain(*resp) +
-            "); check --registration-secret");
+      Fatal("registration refused by the Manager (" + Explain(*resp) + "); check --registration-secret");
       return Step::kFatal;
     } else if (resp->status == 200) {
       auto doc = ParseJsonObject(resp->body);

@@ -38,9 +38,9 @@ inline constexpr std::string_view kVersion = DUENDE_VERSION;
 
 // Process exit codes of duende-worker.
 enum ExitCode : int {
-  kExitOk = 0,       // clean shutdown (signal, Manager "shutdown", --single done)
-  kExitFailure = 1,  // fatal: registration refused, bad data dir, ...
-  kExitUsage = 2,    // bad command-line flags
+  kExitOk = 0,        // clean shutdown (signal, Manager "shutdown", --single done)
+  kExitFailure = 1,   // fatal: registration refused, bad data dir, ...
+  kExitUsage = 2,     // bad command-line flags
   kExitRestart = 75,  // the Manager requested "restart" (EX_TEMPFAIL): a
                       // supervisor (systemd RestartForceExitStatus=75) restarts it
 };

@@ -45,15 +45,14 @@ class BlenderRenderCommand final : public Command {
     auto argv = ShellSplit(*cmd);
     if (!argv) return std::unexpected(argv.error().WithContext("'blender_cmd'"));
     if (argv->empty()) return InvalidArgument("'blender_cmd' must not be empty");
-    if (auto exe = FindExecutable(argv->front()); !exe)
-      return InvalidArgument("'blender_cmd': " + exe.error().message);
+    if (auto exe = FindExecutable(argv->front()); !exe) return InvalidArgument("'blender_cmd': " + exe.error().message);
     args_.blender_cmd = std::move(*argv);
 
     auto filepath = GetStringSetting(settings, "filepath", true);
     if (!filepath) return std::unexpected(filepath.error());
     args_.filepath = *filepath;
-    for (auto [key, field] : {std::pair{"render_output", &args_.render_output},
-                              std::pair{"python_expr", &args_.python_expr}}) {
+    for (auto [key, field] :
+         {std::pair{"render_output", &args_.render_output}, std::pair{"python_expr", &args_.python_expr}}) {
       auto v = GetStringSetting(settings, key, false);
       if (!v) return std::unexpected(v.error());
       *field = *v;

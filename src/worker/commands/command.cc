@@ -59,8 +59,7 @@ Result<std::string> GetStringSetting(const nlohmann::json& settings, std::string
   return v;
 }
 
-Result<std::optional<double>> GetNumberSetting(const nlohmann::json& settings, std::string_view key,
-                                               bool required) {
+Result<std::optional<double>> GetNumberSetting(const nlohmann::json& settings, std::string_view key, bool required) {
   const std::string k(key);
   auto it = settings.find(k);
   if (it == settings.end() || it->is_null()) {

@@ -10,13 +10,12 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <stop_token>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <nlohmann/json_fwd.hpp>
 
 #include "common/clock.h"
 #include "common/result.h"
@@ -67,8 +66,7 @@ std::vector<std::string> CommandNames();
 // have the right type. Strings marked non_empty must not be "".
 Result<std::string> GetStringSetting(const nlohmann::json& settings, std::string_view key, bool required,
                                      bool non_empty = true);
-Result<std::optional<double>> GetNumberSetting(const nlohmann::json& settings, std::string_view key,
-                                               bool required);
+Result<std::optional<double>> GetNumberSetting(const nlohmann::json& settings, std::string_view key, bool required);
 
 // Runs a subprocess for a command: logs the command line, logs each output
 // line as "pid=<N> > <line>" and hands it to `on_line` (may be empty),

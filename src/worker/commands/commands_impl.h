@@ -29,8 +29,8 @@ std::unique_ptr<Command> MakeCreatePythonFileCommand();
 
 // One parsed line of Blender output.
 struct BlenderLine {
-  std::optional<int> frame;          // "Fra:12 Mem:..." → 12
-  std::optional<std::string> saved;  // "Saved: '/tmp/x/0001.png'" → path
+  std::optional<int> frame;            // "Fra:12 Mem:..." → 12
+  std::optional<std::string> saved;    // "Saved: '/tmp/x/0001.png'" → path
   std::optional<std::string> warning;  // "Warning: Unable to open ..." and similar
 };
 BlenderLine ParseBlenderLine(std::string_view line);

@@ -28,8 +28,7 @@ class CreateVideoCommand final : public Command {
     auto argv = ShellSplit(cmd->empty() ? "ffmpeg" : *cmd);
     if (!argv) return std::unexpected(argv.error().WithContext("'ffmpeg_cmd'"));
     if (argv->empty()) return InvalidArgument("'ffmpeg_cmd' must not be empty");
-    if (auto exe = FindExecutable(argv->front()); !exe)
-      return InvalidArgument("'ffmpeg_cmd': " + exe.error().message);
+    if (auto exe = FindExecutable(argv->front()); !exe) return InvalidArgument("'ffmpeg_cmd': " + exe.error().message);
     ffmpeg_ = std::move(*argv);
     auto input = GetStringSetting(settings, "input_files", true);
     if (!input) return std::unexpected(input.error());
@@ -64,9 +63,26 @@ class CreateVideoCommand final : public Command {
 std::vector<std::string> BuildFfmpegVideoArgv(const std::vector<std::string>& ffmpeg_cmd, double fps,
                                               const std::string& input_glob, const std::string& output_file) {
   std::vector<std::string> argv = ffmpeg_cmd;
-  argv.insert(argv.end(), {"-r", FormatFps(fps), "-pattern_type", "glob", "-i", input_glob, "-c:v", "h264", "-crf",
-                           "20", "-g", "18", "-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2", "-pix_fmt", "yuv420p", "-y",
-                           "-bf", "0", output_file});
+  argv.insert(argv.end(), {"-r",
+                           FormatFps(fps),
+                           "-pattern_type",
+                           "glob",
+                           "-i",
+                           input_glob,
+                           "-c:v",
+                           "h264",
+                           "-crf",
+                           "20",
+                           "-g",
+                           "18",
+                           "-vf",
+                           "pad=ceil(iw/2)*2:ceil(ih/2)*2",
+                           "-pix_fmt",
+                           "yuv420p",
+                           "-y",
+                           "-bf",
+                           "0",
+                           output_file});
   return argv;
 }
 

@@ -15,12 +15,12 @@ namespace duende::worker {
 namespace {
 
 namespace fs = std::filesystem;
+using ::testing::ElementsAre;
 using testing::FakeCommandEnv;
+using ::testing::HasSubstr;
 using testing::ReadFile;
 using testing::TempDir;
 using testing::WriteFile;
-using ::testing::ElementsAre;
-using ::testing::HasSubstr;
 using json = nlohmann::json;
 
 class CommandTest : public ::testing::Test {
@@ -79,16 +79,16 @@ INSTANTIATE_TEST_SUITE_P(
         ValidationCase{"exec", {{"cmd", "echo 'x"}}, "unterminated single quote"},
         ValidationCase{"blender_render", {{"blender_cmd", "sh"}, {"filepath", "/x.blend"}}, ""},
         ValidationCase{"blender_render", {{"filepath", "/x.blend"}}, "missing 'blender_cmd'"},
-        ValidationCase{"blender_render", {{"blender_cmd", "no-such-blender-here"}, {"filepath", "/x.blend"}},
-                       "not found in PATH"},
+        ValidationCase{
+            "blender_render", {{"blender_cmd", "no-such-blender-here"}, {"filepath", "/x.blend"}}, "not found in PATH"},
         ValidationCase{"blender_render", {{"blender_cmd", "sh"}}, "missing 'filepath'"},
-        ValidationCase{"blender_render", {{"blender_cmd", "sh"}, {"filepath", "/x"}, {"frames", 1.5}},
+        ValidationCase{"blender_render",
+                       {{"blender_cmd", "sh"}, {"filepath", "/x"}, {"frames", 1.5}},
                        "'frames' must be a string or an integer"},
         ValidationCase{"create_video", {{"input_files", "/a/*.png"}, {"output_file", "/a/b.mp4"}, {"fps", 24}}, ""},
         ValidationCase{"create_video", {{"input_files", "/a/*.png"}, {"output_file", "/a/b.mp4"}}, "missing 'fps'"},
-        ValidationCase{"create_video",
-                       {{"input_files", "/a/*.png"}, {"output_file", "/a/b.mp4"}, {"fps", 0}},
-                       "positive"},
+        ValidationCase{
+            "create_video", {{"input_files", "/a/*.png"}, {"output_file", "/a/b.mp4"}, {"fps", 0}}, "positive"},
         ValidationCase{"create_video",
                        {{"ffmpeg_cmd", "/no/ffmpeg"}, {"input_files", "x"}, {"output_file", "y"}, {"fps", 1}},
                        "does not exist"},
@@ -180,7 +180,9 @@ std::string Ls(const fs::path& root) {
 }
 
 void SetMtime(const fs::path& p, std::time_t t) {
-  struct utimbuf times {t, t};
+  struct utimbuf times {
+    t, t
+  };
   ASSERT_EQ(::utime(p.c_str(), &times), 0);
 }
 
@@ -201,7 +203,10 @@ const std::vector<FileCase>& FileCases() {
          WriteFile(r / "render/0001.png", "x");
          SetMtime(r / "render", kMtime);
        },
-       [](const fs::path& r) { return json{{"src", (r / "render").string()}}; }, true,
+       [](const fs::path& r) {
+         return json{{"src", (r / "render").string()}};
+       },
+       true,
        [](const fs::path& r, FakeCommandEnv&) {
          EXPECT_FALSE(fs::exists(r / "render"));
          EXPECT_EQ(ReadFile(r / ("render-" + Stamp(kMtime)) / "0001.png"), "x");
@@ -212,13 +217,19 @@ const std::vector<FileCase>& FileCases() {
          SetMtime(r / "out.txt", kMtime);
          WriteFile(r / ("out.txt-" + Stamp(kMtime)), "old");
        },
-       [](const fs::path& r) { return json{{"src", (r / "out.txt").string()}}; }, true,
+       [](const fs::path& r) {
+         return json{{"src", (r / "out.txt").string()}};
+       },
+       true,
        [](const fs::path& r, FakeCommandEnv&) {
          EXPECT_EQ(ReadFile(r / ("out.txt-" + Stamp(kMtime))), "old");
          EXPECT_EQ(ReadFile(r / ("out.txt-" + Stamp(kMtime) + "~1")), "new");
        }},
       {"move_out_of_way_missing_is_fine", "move_out_of_way", [](const fs::path&) {},
-       [](const fs::path& r) { return json{{"src", (r / "nothing").string()}}; }, true,
+       [](const fs::path& r) {
+         return json{{"src", (r / "nothing").string()}};
+       },
+       true,
        [](const fs::path& r, FakeCommandEnv& env) {
          EXPECT_EQ(Ls(r), "");
          EXPECT_THAT(env.AllLogs(), HasSubstr("does not exist"));
@@ -229,7 +240,10 @@ const std::vector<FileCase>& FileCases() {
          WriteFile(r / "final/f.png", "old");
          SetMtime(r / "final", kMtime);
        },
-       [](const fs::path& r) { return json{{"src", (r / "tmp").string()}, {"dest", (r / "final").string()}}; }, true,
+       [](const fs::path& r) {
+         return json{{"src", (r / "tmp").string()}, {"dest", (r / "final").string()}};
+       },
+       true,
        [](const fs::path& r, FakeCommandEnv&) {
          EXPECT_FALSE(fs::exists(r / "tmp"));
          EXPECT_EQ(ReadFile(r / "final/f.png"), "new");
@@ -241,8 +255,10 @@ const std::vector<FileCase>& FileCases() {
        },
        true, [](const fs::path& r, FakeCommandEnv&) { EXPECT_EQ(Ls(r), "deep/ deep/final/ deep/final/a "); }},
       {"move_to_final_missing_src_succeeds", "move_to_final", [](const fs::path& r) { WriteFile(r / "final/a", "1"); },
-       [](const fs::path& r) { return json{{"src", (r / "tmp").string()}, {"dest", (r / "final").string()}}; }, true,
-       [](const fs::path& r, FakeCommandEnv&) { EXPECT_EQ(Ls(r), "final/ final/a "); }},
+       [](const fs::path& r) {
+         return json{{"src", (r / "tmp").string()}, {"dest", (r / "final").string()}};
+       },
+       true, [](const fs::path& r, FakeCommandEnv&) { EXPECT_EQ(Ls(r), "final/ final/a "); }},
       {"copy_file_creates_dirs_replaces_dest_keeps_mode", "copy_file",
        [](const fs::path& r) {
          WriteFile(r / "src.sh", "#!/bin/sh\n");
@@ -259,25 +275,39 @@ const std::vector<FileCase>& FileCases() {
          EXPECT_THAT(env.outputs, ElementsAre((r / "out/deeper/dst.sh").string()));
        }},
       {"copy_file_missing_src_fails", "copy_file", [](const fs::path&) {},
-       [](const fs::path& r) { return json{{"src", (r / "nope").string()}, {"dest", (r / "x").string()}}; }, false,
-       [](const fs::path& r, FakeCommandEnv&) { EXPECT_EQ(Ls(r), ""); }},
+       [](const fs::path& r) {
+         return json{{"src", (r / "nope").string()}, {"dest", (r / "x").string()}};
+       },
+       false, [](const fs::path& r, FakeCommandEnv&) { EXPECT_EQ(Ls(r), ""); }},
       {"remove_tree_removes_everything", "remove_tree",
        [](const fs::path& r) {
          WriteFile(r / "t/a/b/c", "1");
          WriteFile(r / "keep", "1");
        },
-       [](const fs::path& r) { return json{{"path", (r / "t").string()}}; }, true,
-       [](const fs::path& r, FakeCommandEnv&) { EXPECT_EQ(Ls(r), "keep "); }},
+       [](const fs::path& r) {
+         return json{{"path", (r / "t").string()}};
+       },
+       true, [](const fs::path& r, FakeCommandEnv&) { EXPECT_EQ(Ls(r), "keep "); }},
       {"remove_tree_missing_is_fine", "remove_tree", [](const fs::path&) {},
-       [](const fs::path& r) { return json{{"path", (r / "t").string()}}; }, true, [](const fs::path&, auto&) {}},
+       [](const fs::path& r) {
+         return json{{"path", (r / "t").string()}};
+       },
+       true, [](const fs::path&, auto&) {}},
       {"remove_file_removes_a_file", "remove_file", [](const fs::path& r) { WriteFile(r / "f", "1"); },
-       [](const fs::path& r) { return json{{"path", (r / "f").string()}}; }, true,
-       [](const fs::path& r, FakeCommandEnv&) { EXPECT_EQ(Ls(r), ""); }},
+       [](const fs::path& r) {
+         return json{{"path", (r / "f").string()}};
+       },
+       true, [](const fs::path& r, FakeCommandEnv&) { EXPECT_EQ(Ls(r), ""); }},
       {"remove_file_missing_is_fine", "remove_file", [](const fs::path&) {},
-       [](const fs::path& r) { return json{{"path", (r / "f").string()}}; }, true, [](const fs::path&, auto&) {}},
+       [](const fs::path& r) {
+         return json{{"path", (r / "f").string()}};
+       },
+       true, [](const fs::path&, auto&) {}},
       {"remove_file_refuses_directories", "remove_file", [](const fs::path& r) { WriteFile(r / "d/f", "1"); },
-       [](const fs::path& r) { return json{{"path", (r / "d").string()}}; }, false,
-       [](const fs::path& r, FakeCommandEnv&) { EXPECT_EQ(Ls(r), "d/ d/f "); }},
+       [](const fs::path& r) {
+         return json{{"path", (r / "d").string()}};
+       },
+       false, [](const fs::path& r, FakeCommandEnv&) { EXPECT_EQ(Ls(r), "d/ d/f "); }},
       {"create_python_file_writes_and_logs", "create_python_file", [](const fs::path&) {},
        [](const fs::path& r) {
          return json{{"filepath", (r / "scripts/x.py").string()}, {"contents", "import bpy\nprint('é')\n"}};
@@ -374,11 +404,11 @@ TEST(BlenderArgv, FollowsTheV2Layout) {
   a.render_output = "/render/######";
   a.format = "OPEN_EXR_MULTILAYER";
   a.frames = "1..10";
-  EXPECT_THAT(BuildBlenderArgv(a),
-              ElementsAre("blender", "--factory-startup", "--enable-autoexec", "-noaudio", "--background",
-                          "/shots/a.blend", "--python-exit-code", "42", "--python", "/shots/a-overrides.py",
-                          "--python-expr", "import bpy", "--render-output", "/render/######", "--render-format",
-                          "MULTILAYER", "--render-frame", "1..10"));
+  EXPECT_THAT(
+      BuildBlenderArgv(a),
+      ElementsAre("blender", "--factory-startup", "--enable-autoexec", "-noaudio", "--background", "/shots/a.blend",
+                  "--python-exit-code", "42", "--python", "/shots/a-overrides.py", "--python-expr", "import bpy",
+                  "--render-output", "/render/######", "--render-format", "MULTILAYER", "--render-frame", "1..10"));
   EXPECT_EQ(BlenderRenderFormat("OPEN_EXR"), "EXR");
   EXPECT_EQ(BlenderRenderFormat("PNG"), "PNG");
 }
@@ -392,9 +422,10 @@ std::string FakeBlender(const TempDir& dir, std::string_view body) {
 }
 
 TEST_F(CommandTest, BlenderRenderReportsProgressOutputsAndCreatesTheOutputDir) {
-  const std::string blender = FakeBlender(
-      dir_, "echo \"args: $*\"\necho 'Fra:1 Mem:1M'\necho \"Saved: '/out/0001.png'\"\necho 'Fra:2 Mem:1M'\n"
-            "echo \"Saved: '/out/0002.png'\"\n");
+  const std::string blender =
+      FakeBlender(dir_,
+                  "echo \"args: $*\"\necho 'Fra:1 Mem:1M'\necho \"Saved: '/out/0001.png'\"\necho 'Fra:2 Mem:1M'\n"
+                  "echo \"Saved: '/out/0002.png'\"\n");
   WriteFile(dir_.path() / "shot.blend", "BLENDER");
   WriteFile(dir_.path() / "shot-overrides.py", "import bpy  # override\n");
   auto st = Run("blender_render", {{"blender_cmd", blender},
@@ -421,8 +452,9 @@ TEST(BlenderRender, ProgressActivityIsThrottledToOnceEveryTwoSeconds) {
   auto launcher = MakePosixProcessLauncher(real);
   FakeCommandEnv env(clock, *launcher);
   TempDir dir;
-  const std::string blender = FakeBlender(dir, "for f in 1 2 3 4 5; do echo \"Fra:$f Mem:1M\"; done\n"
-                                               "echo \"Saved: '/out/0005.png'\"\n");
+  const std::string blender = FakeBlender(dir,
+                                          "for f in 1 2 3 4 5; do echo \"Fra:$f Mem:1M\"; done\n"
+                                          "echo \"Saved: '/out/0005.png'\"\n");
   WriteFile(dir.path() / "s.blend", "B");
   auto cmd = *MakeCommand("blender_render");
   ASSERT_TRUE(cmd->Validate({{"blender_cmd", blender}, {"filepath", dir / "s.blend"}, {"frames", "1..5"}}));
@@ -467,10 +499,10 @@ TEST(BlenderRender, MissingBlendFileIsWaitedForOnceThenFails) {
 // --- create_video ---------------------------------------------------------------
 
 TEST(CreateVideo, BuildsTheV2FfmpegArguments) {
-  EXPECT_THAT(BuildFfmpegVideoArgv({"ffmpeg"}, 24, "/r/*.png", "/r/v.mp4"),
-              ElementsAre("ffmpeg", "-r", "24", "-pattern_type", "glob", "-i", "/r/*.png", "-c:v", "h264", "-crf",
-                          "20", "-g", "18", "-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2", "-pix_fmt", "yuv420p", "-y",
-                          "-bf", "0", "/r/v.mp4"));
+  EXPECT_THAT(
+      BuildFfmpegVideoArgv({"ffmpeg"}, 24, "/r/*.png", "/r/v.mp4"),
+      ElementsAre("ffmpeg", "-r", "24", "-pattern_type", "glob", "-i", "/r/*.png", "-c:v", "h264", "-crf", "20", "-g",
+                  "18", "-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2", "-pix_fmt", "yuv420p", "-y", "-bf", "0", "/r/v.mp4"));
   EXPECT_EQ(BuildFfmpegVideoArgv({"ffmpeg"}, 23.976, "i", "o")[2], "23.976");
 }
 
@@ -481,8 +513,8 @@ TEST_F(CommandTest, CreateVideoEncodesFramesWithTheRealFfmpeg) {
                                        ""},
                            {}, {});
   ASSERT_TRUE(mk.has_value() && mk->exit_code == 0);
-  auto st = Run("create_video",
-                {{"input_files", dir_ / "f*.png"}, {"output_file", dir_ / "out/video.mp4"}, {"fps", 24}});
+  auto st =
+      Run("create_video", {{"input_files", dir_ / "f*.png"}, {"output_file", dir_ / "out/video.mp4"}, {"fps", 24}});
   ASSERT_TRUE(st.has_value()) << st.error().message << "\n" << env_.AllLogs();
   EXPECT_GT(fs::file_size(dir_.path() / "out/video.mp4"), 0u);
 }

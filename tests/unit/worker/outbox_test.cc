@@ -6,15 +6,15 @@
 #include <deque>
 #include <thread>
 
-#include "worker/manager_client.h"
 #include "unit/worker/worker_test_util.h"
+#include "worker/manager_client.h"
 
 namespace duende::worker {
 namespace {
 
+using ::testing::ElementsAre;
 using testing::FakeManager;
 using testing::TempDir;
-using ::testing::ElementsAre;
 
 // A poster that answers from a script (then 204) and records deliveries.
 class ScriptedPoster final : public UpdatePoster {
@@ -112,8 +112,8 @@ TEST_F(OutboxTest, SurvivesRestartAndDeliversInOrderToTheManager) {
     down.script = std::deque<int>(10, 0);
     auto outbox = Open(down);
     for (int i = 0; i < 5; ++i)
-      ASSERT_TRUE(outbox->Enqueue("/tasks/aaaaaaaaaaaaaaaaaaaaaaaa/update", R"({"n":)" + std::to_string(i) + "}")
-                      .has_value());
+      ASSERT_TRUE(
+          outbox->Enqueue("/tasks/aaaaaaaaaaaaaaaaaaaaaaaa/update", R"({"n":)" + std::to_string(i) + "}").has_value());
     EXPECT_EQ(outbox->FlushRound(), Outbox::Round::kFailed);
   }  // worker "restarts"
   FakeManager manager;

@@ -160,7 +160,7 @@ TEST_F(ProcessTest, AbortEscalatesToSigkillAfterTheGracePeriodOnTheInjectedClock
   });
   while (group.load() == 0) std::this_thread::sleep_for(std::chrono::milliseconds(5));
   abort.request_stop();
-  fake.AwaitWaiters(1);  // the grace timer is waiting on the fake clock
+  fake.AwaitWaiters(1);       // the grace timer is waiting on the fake clock
   EXPECT_FALSE(done.load());  // SIGTERM is ignored
   fake.Advance(std::chrono::seconds(5));
   runner.join();

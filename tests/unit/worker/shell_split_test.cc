@@ -29,8 +29,8 @@ INSTANTIATE_TEST_SUITE_P(
                       SplitCase{R"('it'\''s')", {"it's"}}, SplitCase{R"("say \"hi\"")", {R"(say "hi")"}},
                       SplitCase{R"("a\b")", {R"(a\b)"}}, SplitCase{R"("\$HOME \\ \`")", {R"($HOME \ `)"}},
                       SplitCase{R"('a\b "c"')", {R"(a\b "c")"}}, SplitCase{R"("" '' x)", {"", "", "x"}},
-                      SplitCase{R"(pre"mid dle"'post')", {"premid dlepost"}},
-                      SplitCase{"a\\\nb", {"ab"}}, SplitCase{"$HOME *.png ~ #x", {"$HOME", "*.png", "~", "#x"}},
+                      SplitCase{R"(pre"mid dle"'post')", {"premid dlepost"}}, SplitCase{"a\\\nb", {"ab"}},
+                      SplitCase{"$HOME *.png ~ #x", {"$HOME", "*.png", "~", "#x"}},
                       SplitCase{"--python-expr 'import bpy; print(1)'", {"--python-expr", "import bpy; print(1)"}}));
 
 TEST(ShellSplit, RejectsUnterminatedQuotesAndTrailingBackslash) {

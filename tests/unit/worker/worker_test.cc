@@ -15,18 +15,27 @@
 namespace duende::worker {
 namespace {
 
-using testing::FakeManager;
-using testing::Recorded;
-using testing::TempDir;
 using ::testing::Contains;
+using testing::FakeManager;
 using ::testing::HasSubstr;
 using ::testing::Not;
+using testing::Recorded;
+using testing::TempDir;
 using json = nlohmann::json;
 
 json TaskJson(const std::string& id, json commands) {
-  return {{"_id", id},          {"_etag", "e"},          {"job", NewObjectId()},   {"manager", NewObjectId()},
-          {"project", NewObjectId()}, {"user", NewObjectId()}, {"name", "task-" + id}, {"status", "queued"},
-          {"priority", 50},     {"job_priority", 50},    {"job_type", "sleep"},    {"task_type", "sleep"},
+  return {{"_id", id},
+          {"_etag", "e"},
+          {"job", NewObjectId()},
+          {"manager", NewObjectId()},
+          {"project", NewObjectId()},
+          {"user", NewObjectId()},
+          {"name", "task-" + id},
+          {"status", "queued"},
+          {"priority", 50},
+          {"job_priority", 50},
+          {"job_type", "sleep"},
+          {"task_type", "sleep"},
           {"commands", std::move(commands)}};
 }
 
@@ -144,8 +153,8 @@ TEST_F(WorkerTest, RegistersSignsOnRunsATaskAndCompletesIt) {
   EXPECT_GE(statuses[1]["metrics"]["timing"]["sleep"].get<double>(), 2.0);
   for (const auto& r : fm_.Requests("POST", "/tasks/")) EXPECT_EQ(r.path, "/tasks/" + task_id + "/update");
   const std::string logs = fm_.AllLogs();
-  for (const char* line : {"echo: Starting", "echo: hello farm", "echo: Finished", "sleep: Starting",
-                           "sleep: Finished"})
+  for (const char* line :
+       {"echo: Starting", "echo: hello farm", "echo: Finished", "sleep: Starting", "sleep: Finished"})
     EXPECT_THAT(logs, HasSubstr(line));
   EXPECT_THAT(logs, ::testing::ContainsRegex("^20[0-9-]+T[0-9:.]+Z: "));
 }
@@ -180,8 +189,8 @@ TEST_F(WorkerTest, SignOn401RegistersAgainOnce) {
   });
   Start(Config());
   ASSERT_EQ(Join(), kExitOk);
-  EXPECT_THAT(Paths(fm_.Requests()), ::testing::ElementsAre("POST /sign-on", "POST /register-worker",
-                                                            "POST /sign-on", "POST /task", "POST /sign-off"));
+  EXPECT_THAT(Paths(fm_.Requests()), ::testing::ElementsAre("POST /sign-on", "POST /register-worker", "POST /sign-on",
+                                                            "POST /task", "POST /sign-off"));
   EXPECT_EQ((*LoadCredentials(dir_.path() / "data/credentials.json"))->worker_id, fm_.worker_id());
 }
 
@@ -203,9 +212,8 @@ TEST_F(WorkerTest, RegistrationSecretIsSentAsHs256Jwt) {
 }
 
 TEST_F(WorkerTest, RegistrationRefusedIsFatalWithOneClearLine) {
-  fm_.On("POST", "/register-worker", [](const http::Request&) {
-    return http::Response::Message(403, "invalid registration token");
-  });
+  fm_.On("POST", "/register-worker",
+         [](const http::Request&) { return http::Response::Message(403, "invalid registration token"); });
   Start(Config());
   EXPECT_EQ(Join(), kExitFailure);
   EXPECT_THAT(worker_->fatal_error(), HasSubstr("registration refused by the Manager (HTTP 403: invalid "
@@ -240,11 +248,11 @@ TEST_F(WorkerTest, AsleepPollsStatusChangeUntilAwake) {
   });
   Start(Config());
   ASSERT_EQ(Join(), kExitOk);
-  EXPECT_THAT(Paths(fm_.Requests()),
-              ::testing::ElementsAre("POST /register-worker", "POST /sign-on", "POST /task",
-                                     "POST /ack-status-change/asleep", "GET /status-change", "GET /status-change",
-                                     "GET /status-change", "POST /ack-status-change/awake", "POST /task",
-                                     "POST /sign-off"));
+  EXPECT_THAT(
+      Paths(fm_.Requests()),
+      ::testing::ElementsAre("POST /register-worker", "POST /sign-on", "POST /task", "POST /ack-status-change/asleep",
+                             "GET /status-change", "GET /status-change", "GET /status-change",
+                             "POST /ack-status-change/awake", "POST /task", "POST /sign-off"));
 }
 
 TEST_F(WorkerTest, RestartRequestExitsWithTheRestartCode) {
@@ -316,8 +324,9 @@ TEST_F(WorkerTest, UnknownCommandFailsTheTask) {
 }
 
 TEST_F(WorkerTest, FailingCommandFailsTheTaskWithItsError) {
-  ServeTasks(fm_, {TaskJson(NewObjectId(), json::array({{{"name", "exec"}, {"settings", {{"cmd", "sh -c 'echo oops; exit 3'"}}}},
-                                                        {{"name", "echo"}, {"settings", {{"message", "never"}}}}}))});
+  ServeTasks(fm_, {TaskJson(NewObjectId(),
+                            json::array({{{"name", "exec"}, {"settings", {{"cmd", "sh -c 'echo oops; exit 3'"}}}},
+                                         {{"name", "echo"}, {"settings", {{"message", "never"}}}}}))});
   auto c = Config();
   c.single = true;
   Start(c);
@@ -375,7 +384,8 @@ TEST_F(WorkerTest, MayIRunDenialAppliesTheRequestedStatus) {
 }
 
 TEST_F(WorkerTest, UnreachableMayIRunIsIgnored) {
-  ServeTasks(fm_, {TaskJson(NewObjectId(), json::array({{{"name", "sleep"}, {"settings", {{"time_in_seconds", 12}}}}}))});
+  ServeTasks(fm_,
+             {TaskJson(NewObjectId(), json::array({{{"name", "sleep"}, {"settings", {{"time_in_seconds", 12}}}}}))});
   fm_.On("GET", "/may-i-run/", [](const http::Request&) { return http::Response::Message(502, "bad gateway"); });
   auto c = Config();
   c.single = true;
@@ -454,6 +464,31 @@ TEST_F(WorkerTest, UpdatesQueuedWhileTheManagerWasDownAreDeliveredAfterRestart) 
   ASSERT_EQ(delivered.size(), 2u);
   EXPECT_EQ(delivered[0]["task_status"], "active");
   EXPECT_EQ(delivered[1]["task_status"], "completed");
+}
+
+TEST_F(WorkerTest, OutputProducedIsPostedAtMostOncePerThirtySeconds) {
+  const std::string blender = dir_ / "fake-blender";
+  testing::WriteFile(blender,
+                     "#!/bin/sh\nfor f in 1 2 3; do echo \"Fra:$f Mem:1M\"; echo \"Saved: '/out/000$f.png'\"; done\n");
+  std::filesystem::permissions(blender, std::filesystem::perms(0755));
+  testing::WriteFile(dir_.path() / "s.blend", "B");
+  ServeTasks(
+      fm_, {TaskJson(
+               NewObjectId(),
+               json::array(
+                   {{{"name", "blender_render"},
+                     {"settings", {{"blender_cmd", blender}, {"filepath", dir_ / "s.blend"}, {"frames", "1..3"}}}}}))});
+  auto c = Config();
+  c.single = true;
+  Start(c);
+  ASSERT_EQ(Join(), kExitOk);
+  const auto posts = fm_.Requests("POST", "/output-produced");
+  ASSERT_GE(posts.size(), 1u);
+  EXPECT_LE(posts.size(), 2u);  // the first, and the latest only if 30 s passed
+  EXPECT_EQ(posts[0].Json()["paths"].size(), 1u);
+  const auto statuses = StatusUpdates();
+  ASSERT_EQ(statuses.size(), 2u);
+  EXPECT_EQ(statuses[1]["task_status"], "completed");
 }
 
 }  // namespace

@@ -125,9 +125,7 @@ class FakeManager {
       }
     }
     http::Response resp = fn ? fn(r) : http::Response::Message(404, "no route");
-    {
-      std::lock_guard lock(wait_mu_);
-    }
+    { std::lock_guard lock(wait_mu_); }
     cv_.notify_all();
     return resp;
   }
@@ -146,8 +144,7 @@ class FakeManager {
 // on it make progress. Tests assert on what happened, never on how long.
 class TimePump {
  public:
-  explicit TimePump(duende::testing::FakeClock& clock,
-                    std::chrono::milliseconds step = std::chrono::milliseconds(100))
+  explicit TimePump(duende::testing::FakeClock& clock, std::chrono::milliseconds step = std::chrono::milliseconds(100))
       : thread_([&clock, step](std::stop_token st) {
           while (!st.stop_requested()) {
             clock.Advance(step);
