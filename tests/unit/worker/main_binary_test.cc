@@ -23,6 +23,8 @@ const std::string kBinary = std::string(DUENDE_BIN_DIR) + "/duende-worker";
 
 class WorkerBinaryTest : public ::testing::Test {
  protected:
+  // Aborting the launcher SIGTERMs a binary left running by a failed test.
+  ~WorkerBinaryTest() override { stop_.request_stop(); }
   void SetUp() override {
     if (!std::filesystem::exists(kBinary)) GTEST_SKIP() << kBinary << " not built";
   }

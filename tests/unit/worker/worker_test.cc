@@ -60,6 +60,8 @@ std::vector<std::string> Paths(const std::vector<Recorded>& rs) {
 
 class WorkerTest : public ::testing::Test {
  protected:
+  // A failed assertion must not leave the worker thread running forever.
+  ~WorkerTest() override { stop_.request_stop(); }
   WorkerConfig Config() {
     WorkerConfig c;
     c.manager_url = fm_.url();
