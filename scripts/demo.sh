@@ -101,8 +101,11 @@ fi
 
 # --- the farm ---------------------------------------------------------------------
 
+# The farm runs in its own sessions (setsid) so a Ctrl-C in the terminal
+# reaches only this script and the CLI; cleanup() then stops the workers
+# before the manager, letting them sign off and flush their task updates.
 echo "demo: starting the manager on $URL"
-"$MANAGER_BIN" --listen "127.0.0.1:$PORT" --data-dir "$VAR/manager" >"$VAR/manager.log" 2>&1 &
+setsid "$MANAGER_BIN" --listen "127.0.0.1:$PORT" --data-dir "$VAR/manager" >"$VAR/manager.log" 2>&1 &
 MANAGER_PID=$!
 
 deadline=$((SECONDS + STARTUP_TIMEOUT_S))
@@ -117,7 +120,7 @@ done
 
 for n in 1 2; do
   echo "demo: starting demo-worker-$n"
-  "$WORKER_BIN" --manager "$URL" --data-dir "$VAR/worker-$n" --nickname "demo-worker-$n" \
+  setsid "$WORKER_BIN" --manager "$URL" --data-dir "$VAR/worker-$n" --nickname "demo-worker-$n" \
     >"$VAR/worker-$n.log" 2>&1 &
   WORKER_PIDS+=($!)
 done
