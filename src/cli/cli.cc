@@ -1,13 +1,12 @@
 #include "cli/cli.h"
 
+#include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdlib>
 #include <exception>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <CLI/CLI.hpp>
-#include <nlohmann/json.hpp>
 
 #include "cli/manager_api.h"
 #include "cli/settings.h"
@@ -44,12 +43,7 @@ class Commands {
  public:
   Commands(std::ostream& out, std::ostream& err, http::Client& client, Clock& clock, const CliOptions& options,
            const std::string& manager_url, bool json_output)
-      : out_(out),
-        err_(err),
-        api_(client, manager_url),
-        clock_(clock),
-        options_(options),
-        json_(json_output) {}
+      : out_(out), err_(err), api_(client, manager_url), clock_(clock), options_(options), json_(json_output) {}
 
   int Submit(const std::string& job_type, const std::string& name, int priority, const json& settings,
              bool start_paused, bool wait) {
@@ -160,8 +154,8 @@ class Commands {
   CliResult<json> List(const json& body, const char* key) {
     if (body.is_array()) return body;
     if (body.is_object() && body.contains(key) && body[key].is_array()) return body[key];
-    return std::unexpected(CliError{kExitFailed, std::string("unexpected answer from the manager: no \"") + key +
-                                                     "\" list"});
+    return std::unexpected(
+        CliError{kExitFailed, std::string("unexpected answer from the manager: no \"") + key + "\" list"});
   }
 
   // Polls until the job ends. Progress goes to `out`, or to `err` with
@@ -336,8 +330,8 @@ int Run(int argc, const char* const* argv, std::ostream& out, std::ostream& err,
 
 }  // namespace
 
-int RunCli(int argc, const char* const* argv, std::ostream& out, std::ostream& err, http::Client& client,
-           Clock& clock, const CliOptions& options) {
+int RunCli(int argc, const char* const* argv, std::ostream& out, std::ostream& err, http::Client& client, Clock& clock,
+           const CliOptions& options) {
   try {
     return Run(argc, argv, out, err, client, clock, options);
   } catch (const std::exception& e) {

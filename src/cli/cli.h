@@ -46,12 +46,11 @@ struct CliOptions {
 // Runs one command. `argv[0]` is the program name. `client` and `clock` must
 // outlive the call; the clock paces `submit --wait` polling (every 0.5 s) and
 // gives "now" for ages such as a worker's LAST SEEN. Never throws.
-int RunCli(int argc, const char* const* argv, std::ostream& out, std::ostream& err, http::Client& client,
-           Clock& clock, const CliOptions& options);
+int RunCli(int argc, const char* const* argv, std::ostream& out, std::ostream& err, http::Client& client, Clock& clock,
+           const CliOptions& options);
 
 // Same with default options: not a TTY, never interrupted, manager from the
 // environment.
-int RunCli(int argc, const char* const* argv, std::ostream& out, std::ostream& err, http::Client& client,
-           Clock& clock);
+int RunCli(int argc, const char* const* argv, std::ostream& out, std::ostream& err, http::Client& client, Clock& clock);
 
 }  // namespace duende::cli

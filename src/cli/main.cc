@@ -1,13 +1,13 @@
 // `duende`: wires the real terminal, HTTP client, clock and Ctrl-C into
 // RunCli().
+#include <pthread.h>
+#include <unistd.h>
+
 #include <csignal>
 #include <cstdlib>
 #include <iostream>
 #include <stop_token>
 #include <thread>
-
-#include <pthread.h>
-#include <unistd.h>
 
 #include "cli/cli.h"
 #include "common/clock.h"

@@ -1,9 +1,8 @@
 #include "cli/manager_api.h"
 
 #include <algorithm>
-#include <utility>
-
 #include <nlohmann/json.hpp>
+#include <utility>
 
 #include "cli/cli.h"
 
@@ -40,8 +39,7 @@ std::string ServerMessage(const http::ClientResponse& response, std::string_view
 
 }  // namespace
 
-ManagerApi::ManagerApi(http::Client& client, std::string base_url)
-    : client_(client), base_url_(std::move(base_url)) {
+ManagerApi::ManagerApi(http::Client& client, std::string base_url) : client_(client), base_url_(std::move(base_url)) {
   while (!base_url_.empty() && base_url_.back() == '/') base_url_.pop_back();
 }
 

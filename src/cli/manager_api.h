@@ -3,10 +3,9 @@
 #pragma once
 
 #include <expected>
+#include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <string_view>
-
-#include <nlohmann/json_fwd.hpp>
 
 #include "http/http.h"
 

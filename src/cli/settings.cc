@@ -15,8 +15,7 @@ nlohmann::json SettingValue(std::string_view value) {
 
 std::expected<std::pair<std::string, nlohmann::json>, std::string> ParseSetting(std::string_view arg) {
   const size_t eq = arg.find('=');
-  if (eq == std::string_view::npos)
-    return std::unexpected("--set expects key=value, got '" + std::string(arg) + "'");
+  if (eq == std::string_view::npos) return std::unexpected("--set expects key=value, got '" + std::string(arg) + "'");
   if (eq == 0) return std::unexpected("--set needs a key before '=', got '" + std::string(arg) + "'");
   return std::pair{std::string(arg.substr(0, eq)), SettingValue(arg.substr(eq + 1))};
 }

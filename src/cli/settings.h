@@ -2,12 +2,11 @@
 #pragma once
 
 #include <expected>
+#include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
-
-#include <nlohmann/json_fwd.hpp>
 
 namespace duende::cli {
 

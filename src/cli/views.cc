@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <chrono>
-
 #include <nlohmann/json.hpp>
 
 #include "common/timefmt.h"
@@ -15,8 +14,8 @@ constexpr int kBarWidth = 20;
 
 size_t DisplayWidth(const std::string& s) {
   // Code points, not bytes: names and activities may be non-ASCII.
-  return static_cast<size_t>(std::count_if(s.begin(), s.end(),
-                                           [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
+  return static_cast<size_t>(
+      std::count_if(s.begin(), s.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
 }
 
 std::string Truncate(const std::string& s, size_t width) {

@@ -1,14 +1,15 @@
 // RunCli() end to end against an in-process fake manager.
 #include "cli/cli.h"
 
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
 #include <atomic>
+#include <cstdlib>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 #include <vector>
-
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 #include "common/timefmt.h"
 #include "fake_manager.h"
@@ -17,16 +18,16 @@ namespace duende::cli {
 namespace {
 
 using nlohmann::json;
+using testing::FakeManager;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
-using testing::FakeManager;
 using testing::StepClock;
 
 constexpr const char* kJobId = "5f0000000000000000000001";
 
 json Job(const std::string& status, int completed, int active, int count, const std::string& reason = "") {
-  json tasks_status = {{"count", count}, {"completed", completed}, {"active", active},
-                       {"queued", count - completed - active}};
+  json tasks_status = {
+      {"count", count}, {"completed", completed}, {"active", active}, {"queued", count - completed - active}};
   return {{"_id", kJobId},
           {"name", "demo"},
           {"job_type", "sleep"},
@@ -83,10 +84,11 @@ TEST_F(CliTest, SubmitTypesSettingsFromSet) {
   manager_.OnJson("POST", "/api/jobs", 201, Job("queued", 0, 0, 6));
   manager_.Start();
 
-  const int code = Run({"submit", "blender-render", "--name", "shot 010", "--set", "frames=1-24", "--set",
-                        "chunk_size=4", "--set", "fps=23.976", "--set", "format=PNG", "--set", "use_x=true",
-                        "--set", "list=[1,2]", "--set", "obj={\"a\":null}", "--set", "nothing=null", "--set",
-                        "empty=", "--set", "expr=a=b", "--set", "chunk_size=8"});
+  const int code =
+      Run({"submit", "blender-render",   "--name", "shot 010",     "--set", "frames=1-24", "--set", "chunk_size=4",
+           "--set",  "fps=23.976",       "--set",  "format=PNG",   "--set", "use_x=true",  "--set", "list=[1,2]",
+           "--set",  "obj={\"a\":null}", "--set",  "nothing=null", "--set", "empty=",      "--set", "expr=a=b",
+           "--set",  "chunk_size=8"});
 
   EXPECT_EQ(code, kExitOk) << err_.str();
   EXPECT_EQ(out_.str(), std::string(kJobId) + "\n");
@@ -159,7 +161,8 @@ TEST_F(CliTest, SubmitWaitShowsProgressUntilCompleted) {
                             "[                    ]   0%  0/6 tasks  2 active  active\n"
                             "[##########          ]  50%  3/6 tasks  2 active  active\n"
                             "[####################] 100%  6/6 tasks  0 active  completed\n"
-                            "job " + kJobId + " completed\n");
+                            "job " +
+                            kJobId + " completed\n");
   EXPECT_EQ(err_.str(), "");
   // Five polls, 0.5 s apart, all for this job.
   EXPECT_EQ(gets_.load(), 5);
@@ -237,6 +240,67 @@ TEST_F(CliTest, SubmitWaitJobVanishingIsAnError) {
 
   EXPECT_EQ(Run({"submit", "sleep", "--name", "nap", "--wait"}), kExitFailed);
   EXPECT_EQ(err_.str(), std::string("duende: error: job ") + kJobId + " not found (HTTP 404)\n");
+}
+
+// Fails the calls whose 0-based index is in [fail_from, fail_to) with a
+// network error, like a manager that restarts; passes the rest through.
+class FlakyClient final : public http::Client {
+ public:
+  FlakyClient(http::Client& inner, int fail_from, int fail_to)
+      : inner_(inner), fail_from_(fail_from), fail_to_(fail_to) {}
+  Result<http::ClientResponse> Send(const http::ClientRequest& request) override {
+    const int n = calls_++;
+    if (n >= fail_from_ && n < fail_to_)
+      return Unavailable(request.method + " " + request.url + ": Connection refused");
+    return inner_.Send(request);
+  }
+
+ private:
+  http::Client& inner_;
+  int fail_from_, fail_to_;
+  int calls_ = 0;
+};
+
+TEST_F(CliTest, SubmitWaitRidesOutAManagerRestart) {
+  manager_.OnJson("POST", "/api/jobs", 201, Job("queued", 0, 0, 6));
+  ServeJobStates({Job("active", 3, 1, 6), Job("completed", 6, 0, 6)});
+  manager_.Start();
+  FlakyClient flaky(*client_, 2, 12);  // call 0 submits, 1 polls, 2..11 fail
+
+  const std::vector<std::string> args = {"duende", "--manager", manager_.url(), "submit",
+                                         "sleep",  "--name",    "nap",          "--wait"};
+  std::vector<const char*> argv;
+  for (const auto& a : args) argv.push_back(a.c_str());
+  EXPECT_EQ(RunCli(static_cast<int>(argv.size()), argv.data(), out_, err_, flaky, clock_), kExitOk) << err_.str();
+  EXPECT_EQ(err_.str(), "");
+  EXPECT_THAT(out_.str(), HasSubstr("completed\n"));
+}
+
+TEST_F(CliTest, SubmitWaitGivesUpWhenTheManagerStaysAway) {
+  manager_.OnJson("POST", "/api/jobs", 201, Job("queued", 0, 0, 6));
+  ServeJobStates({Job("active", 3, 1, 6)});
+  manager_.Start();
+  FlakyClient flaky(*client_, 2, 1'000'000);
+
+  const std::vector<std::string> args = {"duende", "--manager", manager_.url(), "submit",
+                                         "sleep",  "--name",    "nap",          "--wait"};
+  std::vector<const char*> argv;
+  for (const auto& a : args) argv.push_back(a.c_str());
+  EXPECT_EQ(RunCli(static_cast<int>(argv.size()), argv.data(), out_, err_, flaky, clock_), kExitUnreachable);
+  EXPECT_EQ(err_.str(), "duende: error: cannot reach manager at " + manager_.url() + ": Connection refused\n");
+  // It kept trying for about 30 s of (fake) time first.
+  EXPECT_GE(clock_.waits(), 59);
+}
+
+TEST_F(CliTest, ManagerUrlFromEnvironment) {
+  manager_.OnJson("GET", "/api/workers", 200, {{"workers", json::array()}});
+  manager_.Start();
+
+  ASSERT_EQ(setenv("DUENDE_MANAGER", manager_.url().c_str(), 1), 0);
+  const int code = RunRaw({"duende", "workers"});
+  unsetenv("DUENDE_MANAGER");
+  EXPECT_EQ(code, kExitOk) << err_.str();
+  EXPECT_EQ(manager_.requests("GET").size(), 1u);
 }
 
 // --- listing ------------------------------------------------------------------

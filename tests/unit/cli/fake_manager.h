@@ -3,12 +3,12 @@
 // answers from routes the test registers before Start().
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 #include "common/clock.h"
 #include "http/http.h"

@@ -1,8 +1,8 @@
 #include "cli/views.h"
 
-#include <chrono>
-
 #include <gtest/gtest.h>
+
+#include <chrono>
 #include <nlohmann/json.hpp>
 
 #include "cli/manager_api.h"
