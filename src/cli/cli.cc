@@ -243,6 +243,9 @@ int Run(int argc, const char* const* argv, std::ostream& out, std::ostream& err,
   CLI::App app{"duende: submit and watch render jobs on a Duende (Flamenco v2) manager", "duende"};
   app.set_version_flag("--version", std::string("duende ") + kVersion);
   app.require_subcommand(1);
+  app.footer(
+      "Exit codes: 0 ok, 1 operation failed or job did not complete, 2 usage error, "
+      "3 manager unreachable, 130 interrupted while waiting (the job keeps running).");
   // Global flags work before or after the command ("duende jobs --json").
   app.fallthrough();
   app.add_option("--manager", manager_url, "Manager URL (default: $DUENDE_MANAGER, else http://127.0.0.1:8080)");
