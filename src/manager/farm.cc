@@ -243,7 +243,13 @@ Status Farm::UpdateTask(const std::string& worker_id, const std::string& task_id
     MarkSeen(*w, seen, tx.now());
     auto task = tx.GetTask(task_id);
     if (!task) return NotFound("task " + task_id + " not found");
-    if (task->worker_id != worker_id) {
+    // Only a task held by *another* worker is refused. A task nobody holds
+    // any more (returned, signed off, cancelled) still takes the late logs
+    // of the worker that ran it: the v2 worker keeps pushing its last lines
+    // ("stopped running this task ...", timings) after it was told to stop,
+    // and drops them for good on a 409.
+    const bool held_by_other = !task->worker_id.empty() && task->worker_id != worker_id;
+    if (held_by_other) {
       tx.UpdateWorker(*w);
       return Conflict("task " + task_id + " is assigned to another worker");
     }
@@ -251,7 +257,8 @@ Status Farm::UpdateTask(const std::string& worker_id, const std::string& task_id
     u.id = NewObjectId();
     u.task_id = task_id;
     u.received_on_manager = tx.now();
-    u.worker = w->Identifier();
+    // A late update does not make the sender the task's worker again.
+    if (task->worker_id == worker_id) u.worker = w->Identifier();
     // Only a running task takes status and activity from its worker; late
     // logs of a task that moved on are still kept.
     if (task->status != TaskStatus::kActive) {
@@ -312,8 +319,16 @@ Status Farm::ReturnTask(const std::string& worker_id, const std::string& task_id
     auto w = LoadWorker(tx, worker_id);
     if (!w) return std::unexpected(w.error());
     MarkSeen(*w, seen, tx.now());
-    tx.UpdateWorker(*w);
     auto task = tx.GetTask(task_id);
+    if (task && task->worker_id == worker_id && task->status == TaskStatus::kCancelRequested &&
+        w->current_task == task_id) {
+      // The v2 worker stops a cancel-requested task silently (it never
+      // reports 'canceled') and then returns it: that return is its "I have
+      // let go", so the next cancel cycle may finish the task.
+      w->current_task.clear();
+      queued = true;
+    }
+    tx.UpdateWorker(*w);
     if (!task) return NotFound("task " + task_id + " not found");
     if (task->worker_id != worker_id || task->status != TaskStatus::kActive) return Ok();  // no-op
     ReturnTaskInTx(tx, *task, *w, reason);

@@ -2,6 +2,8 @@
 // worker protocol and bad input of every class.
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <iterator>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <thread>
@@ -256,6 +258,99 @@ TEST_F(ManagerApiTest, HundredConcurrentTaskRequestsNeverShareATask) {
     }
   EXPECT_EQ(handed_out, 50);
   EXPECT_EQ(unique.size(), 50u) << "a task was handed out twice";
+}
+
+// Regression (found running the Python Flamenco Worker 2.x against us): once
+// told to stop, the v2 worker still pushes its last log lines (why it
+// stopped, timings, "returned this task") after the task was returned or
+// cancelled. v2 refuses an update only when *another* worker holds the task;
+// we answered 409 for an unassigned task too, and the worker dropped those
+// lines for good.
+TEST_F(ManagerApiTest, LateLogsOfAReturnedTaskAreKeptNot409) {
+  const std::string w = Worker("w1");
+  auto job = SubmitSleepJob(1);
+  auto r = FetchTask(w, "w1");
+  ASSERT_EQ(r.status, 200) << r.body;
+  const std::string task_id = json::parse(r.body)["_id"];
+  const std::string job_id = job["_id"];
+  ASSERT_EQ(Call("POST", "/tasks/" + task_id + "/return", "", w, "secret-w1").status, 204);
+
+  auto late = Call("POST", "/tasks/" + task_id + "/update",
+                   json{{"task_status", "canceled"},
+                        {"activity", "late activity"},
+                        {"log", "2026-11-27T18:53:08.891081+00:00: Worker w1 returned this task"}}
+                       .dump(),
+                   w, "secret-w1");
+  EXPECT_EQ(late.status, 204) << late.body;
+
+  // The log line is kept on disk; status, activity and worker are not taken over.
+  const std::string path =
+      dir_.path() + "/task-logs/job-" + job_id.substr(0, 4) + "/" + job_id + "/task-" + task_id + ".txt";
+  std::ifstream in(path);
+  std::string log((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(log.find("Worker w1 returned this task"), std::string::npos) << path << ":\n" << log;
+  auto task = json::parse(Call("GET", "/api/tasks/" + task_id).body);
+  EXPECT_EQ(task["status"], "claimed-by-manager");
+  EXPECT_NE(task["activity"], "late activity");
+  EXPECT_EQ(task["worker"], "-");
+}
+
+TEST_F(ManagerApiTest, UpdateOfATaskHeldByAnotherWorkerIs409) {
+  const std::string a = Worker("a");
+  const std::string b = Worker("b");
+  SubmitSleepJob(1);
+  auto r = FetchTask(a, "a");
+  ASSERT_EQ(r.status, 200) << r.body;
+  const std::string task_id = json::parse(r.body)["_id"];
+  ASSERT_EQ(Call("POST", "/tasks/" + task_id + "/return", "", a, "secret-a").status, 204);
+  ASSERT_EQ(FetchTask(b, "b").status, 200);
+
+  ExpectJsonMessage(Call("POST", "/tasks/" + task_id + "/update", json{{"log", "x"}}.dump(), a, "secret-a"), 409);
+  auto may = json::parse(Call("GET", "/may-i-run/" + task_id, "", a, "secret-a").body);
+  EXPECT_EQ(may["may_keep_running"], false);
+  // Returning a task someone else holds is a no-op, still 204.
+  EXPECT_EQ(Call("POST", "/tasks/" + task_id + "/return", "", a, "secret-a").status, 204);
+  EXPECT_EQ(json::parse(Call("GET", "/api/tasks/" + task_id).body)["status"], "active");
+}
+
+// Regression (Python Flamenco Worker 2.x): told by may-i-run that its task is
+// cancel-requested, the v2 worker stops it silently -- it never sends
+// 'canceled' -- and returns it. The job stayed cancel-requested for as long as
+// the idle worker kept polling; the return must let the cancel finish.
+TEST_F(ManagerApiTest, CancelFinishesAfterTheWorkerStopsSilentlyAndReturnsTheTask) {
+  const std::string w = Worker("w1");
+  auto job = SubmitSleepJob(1);
+  const std::string job_id = job["_id"];
+  auto r = FetchTask(w, "w1");
+  ASSERT_EQ(r.status, 200) << r.body;
+  const std::string task_id = json::parse(r.body)["_id"];
+  ASSERT_EQ(
+      Call("POST", "/tasks/" + task_id + "/update", json{{"task_status", "active"}}.dump(), w, "secret-w1").status,
+      204);
+  ASSERT_LT(Call("POST", "/api/jobs/" + job_id + "/status", json{{"status", "cancel-requested"}}.dump()).status, 300);
+
+  bool told_to_stop = false;
+  for (int i = 0; i < 500 && !told_to_stop; ++i) {
+    told_to_stop =
+        json::parse(Call("GET", "/may-i-run/" + task_id, "", w, "secret-w1").body)["may_keep_running"] == false;
+    if (!told_to_stop) clock_.WaitFor(std::chrono::milliseconds(10), std::stop_token());
+  }
+  ASSERT_TRUE(told_to_stop);
+  EXPECT_EQ(Call("POST", "/tasks/" + task_id + "/update",
+                 json{{"log", "2026-11-27T18:53:08.891081+00:00: stopped"}}.dump(), w, "secret-w1")
+                .status,
+            204);
+  EXPECT_EQ(Call("POST", "/tasks/" + task_id + "/return", "", w, "secret-w1").status, 204);
+
+  std::string status;
+  for (int i = 0; i < 1000; ++i) {
+    EXPECT_EQ(Call("POST", "/task", "", w, "secret-w1").status, 204);  // the idle worker keeps asking
+    status = json::parse(Call("GET", "/api/jobs/" + job_id).body)["status"];
+    if (status == "canceled") break;
+    clock_.WaitFor(std::chrono::milliseconds(20), std::stop_token());
+  }
+  EXPECT_EQ(status, "canceled");
+  EXPECT_EQ(json::parse(Call("GET", "/api/tasks/" + task_id).body)["status"], "canceled");
 }
 
 }  // namespace
