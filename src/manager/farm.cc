@@ -319,16 +319,8 @@ Status Farm::ReturnTask(const std::string& worker_id, const std::string& task_id
     auto w = LoadWorker(tx, worker_id);
     if (!w) return std::unexpected(w.error());
     MarkSeen(*w, seen, tx.now());
-    auto task = tx.GetTask(task_id);
-    if (task && task->worker_id == worker_id && task->status == TaskStatus::kCancelRequested &&
-        w->current_task == task_id) {
-      // The v2 worker stops a cancel-requested task silently (it never
-      // reports 'canceled') and then returns it: that return is its "I have
-      // let go", so the next cancel cycle may finish the task.
-      w->current_task.clear();
-      queued = true;
-    }
     tx.UpdateWorker(*w);
+    auto task = tx.GetTask(task_id);
     if (!task) return NotFound("task " + task_id + " not found");
     if (task->worker_id != worker_id || task->status != TaskStatus::kActive) return Ok();  // no-op
     ReturnTaskInTx(tx, *task, *w, reason);
@@ -406,11 +398,6 @@ Status Farm::CancelTasks(const std::vector<std::string>& task_ids) {
         m.status = TaskStatus::kCancelRequested;
         tx.ApplyMutation(id, m);
         continue;
-      }
-      if (task->status == TaskStatus::kCancelRequested && !task->worker_id.empty()) {
-        // Still with its worker: wait for the worker to stop (or time out).
-        auto w = tx.GetWorker(task->worker_id);
-        if (w && w->current_task == id && w->status == ws::kAwake) continue;
       }
       TaskUpdate u = NewUpdate(*task, tx.now());
       TaskMutation m;

@@ -14,7 +14,7 @@ namespace {
 using nlohmann::json;
 using namespace std::chrono_literals;
 
-std::string Run(const std::string& cmd) {
+std::string Shell(const std::string& cmd) {
   std::string out;
   FILE* p = popen(cmd.c_str(), "r");
   if (!p) return out;
@@ -30,7 +30,7 @@ TEST(RenderE2ETest, BlenderFramesBecomeAVideoThroughTheFarm) {
   const std::string blend = dir / "scene.blend";
   const std::string make_scene = "blender -b --factory-startup --python " + std::string(DUENDE_SOURCE_DIR) +
                                  "/scripts/make_demo_scene.py -- " + blend + " > " + (dir / "scene.log") + " 2>&1";
-  ASSERT_EQ(std::system(make_scene.c_str()), 0) << Run("cat " + (dir / "scene.log"));
+  ASSERT_EQ(std::system(make_scene.c_str()), 0) << Shell("cat " + (dir / "scene.log"));
   ASSERT_TRUE(std::filesystem::exists(blend));
 
   ManagerProcess manager(dir / "manager");
@@ -61,7 +61,7 @@ TEST(RenderE2ETest, BlenderFramesBecomeAVideoThroughTheFarm) {
   for (const auto& e : std::filesystem::recursive_directory_iterator(dir / "render"))
     if (e.path().extension() == ".png") ++pngs;
   EXPECT_EQ(pngs, 6);
-  const std::string frames = Run("ffprobe -v error -count_frames -select_streams v:0 -show_entries "
+  const std::string frames = Shell("ffprobe -v error -count_frames -select_streams v:0 -show_entries "
                                  "stream=nb_read_frames -of csv=p=0 '" + video + "'");
   EXPECT_EQ(std::stoi(frames), 6) << frames;
 }
