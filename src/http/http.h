@@ -7,8 +7,10 @@
 
 #include <cstdint>
 #include <functional>
+#include <mutex>
 #include <memory>
 #include <optional>
+#include <stop_token>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -38,11 +40,89 @@ struct Request {
   std::optional<std::string> Query(std::string_view name) const;
 };
 
+// A byte range of an open file, sent as a response body in chunks so a large
+// file is never loaded in memory. Owns the descriptor (closed on
+// destruction), so the file stays readable even if it is renamed or unlinked
+// after the handler opened it.
+class FileSlice {
+ public:
+  FileSlice(int fd, uint64_t offset, uint64_t length) : fd_(fd), offset_(offset), length_(length) {}
+  ~FileSlice();
+  FileSlice(const FileSlice&) = delete;
+  FileSlice& operator=(const FileSlice&) = delete;
+
+  // Opens `path` read-only; NotFound when it does not exist. `length`
+  // nullopt means "to the end of the file as it is now".
+  static Result<std::shared_ptr<FileSlice>> Open(const std::string& path, uint64_t offset = 0,
+                                                 std::optional<uint64_t> length = std::nullopt);
+
+  int fd() const { return fd_; }
+  uint64_t offset() const { return offset_; }
+  uint64_t length() const { return length_; }
+
+ private:
+  int fd_;
+  uint64_t offset_;
+  uint64_t length_;
+};
+
+// A response body produced over time (Server-Sent Events, live logs). The
+// handler returns a Response carrying the Stream and keeps writing to it from
+// any thread; the server sends what was written as HTTP/1.1 chunks on the
+// connection's strand. While nothing is queued the connection holds no
+// thread. The stream closes when the producer calls Close() (the response
+// ends), when the client disconnects, when the producer overruns
+// `max_pending_bytes` (a client that does not read), or when the server
+// stops. Thread-safe.
+class Stream {
+ public:
+  static constexpr size_t kDefaultMaxPendingBytes = 8 * 1024 * 1024;
+  explicit Stream(size_t max_pending_bytes = kDefaultMaxPendingBytes) : max_pending_(max_pending_bytes) {}
+
+  // Queues `data`. Returns false (and drops it) once the stream is closed;
+  // closes the stream and returns false when the queue would exceed the limit.
+  bool Write(std::string_view data);
+  // Ends the response after what is queued has been sent. Idempotent.
+  void Close();
+  bool closed() const;
+  // `fn` runs exactly once when the stream closes for any reason (at once,
+  // on this thread, if it already is closed). Not called under a lock, so it
+  // may call back into the stream.
+  void OnClose(std::function<void()> fn);
+
+  // --- for the server
+  struct Taken {
+    std::string data;
+    bool closed = false;
+  };
+  // Takes what is queued. When nothing is queued and the stream is open,
+  // `wake` is armed and called (once, from the writer's thread) on the next
+  // Write() or Close().
+  Taken Take(std::function<void()> wake);
+
+ private:
+  void FireOnClose(std::unique_lock<std::mutex>& lock);
+
+  const size_t max_pending_;
+  mutable std::mutex mu_;
+  std::string pending_;
+  bool closed_ = false;
+  std::function<void()> wake_;
+  std::function<void()> on_close_;
+  bool on_close_fired_ = false;
+};
+
 struct Response {
   int status = 200;
   std::string content_type = "application/json";
   std::string body;
   Headers headers;
+  // When set, the body is the file slice (with Content-Length) and `body`
+  // is ignored.
+  std::shared_ptr<FileSlice> file;
+  // When set, the body is streamed (chunked, connection closed afterwards)
+  // and `body` is sent first.
+  std::shared_ptr<Stream> stream;
 
   static Response Json(int status, const nlohmann::json& body);
   static Response Text(int status, std::string body);
@@ -134,6 +214,17 @@ class Client {
   virtual ~Client() = default;
   virtual Result<ClientResponse> Send(const ClientRequest& request) = 0;
 };
+
+// Sends `request` with libcurl and hands each piece of a 2xx body to
+// `on_data` as it arrives (for streamed responses such as Server-Sent
+// Events); `on_data` returns false to stop reading. A non-2xx body is
+// collected in the returned ClientResponse::body instead. `timeout_ms` 0 means
+// no overall timeout. Returns when the response ends, `on_data` says stop, or
+// `stop` is requested (then the status is that of the response so far).
+// Network errors are kUnavailable.
+Result<ClientResponse> StreamRequest(const ClientRequest& request, std::string user_agent,
+                                     const std::function<bool(std::string_view)>& on_data,
+                                     std::stop_token stop = {});
 
 // libcurl-based client. Thread-safe: each thread reuses its own handle, so
 // connections stay alive between requests.

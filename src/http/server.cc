@@ -6,7 +6,12 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/version.hpp>
 
+#include <sys/types.h>
+#include <unistd.h>
+
 #include <atomic>
+#include <cerrno>
+#include <mutex>
 #include <thread>
 
 #include <spdlog/spdlog.h>
@@ -32,10 +37,36 @@ std::string ToLower(std::string_view s) {
   return out;
 }
 
+// Read size of one file-body chunk.
+constexpr size_t kFileChunkBytes = 64 * 1024;
+
+// Streams alive on a server, closed when it stops so their producers let go.
+class StreamRegistry {
+ public:
+  void Add(const std::shared_ptr<Stream>& s) {
+    std::lock_guard lock(mu_);
+    std::erase_if(streams_, [](const std::weak_ptr<Stream>& w) { return w.expired(); });
+    streams_.push_back(s);
+  }
+  void CloseAll() {
+    std::vector<std::weak_ptr<Stream>> all;
+    {
+      std::lock_guard lock(mu_);
+      all.swap(streams_);
+    }
+    for (auto& w : all)
+      if (auto s = w.lock()) s->Close();
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<std::weak_ptr<Stream>> streams_;
+};
+
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket&& socket, const ServerOptions& options, const Handler& handler)
-      : stream_(std::move(socket)), options_(options), handler_(handler) {}
+  Session(tcp::socket&& socket, const ServerOptions& options, const Handler& handler, StreamRegistry& streams)
+      : stream_(std::move(socket)), streams_(streams), options_(options), handler_(handler) {}
 
   void Run() {
     asio::dispatch(stream_.get_executor(), beast::bind_front_handler(&Session::DoRead, shared_from_this()));
@@ -87,7 +118,123 @@ class Session : public std::enable_shared_from_this<Session> {
       spdlog::error("unhandled exception in {} {}: {}", req.method, req.path, e.what());
       resp = Response::Message(500, "internal error");
     }
+    const bool head = req.method == "HEAD";
+    if (resp.file && !head) return SendFile(std::move(resp), msg.keep_alive(), msg.version());
+    if (resp.stream) return SendStream(std::move(resp), msg.version(), head);
     Send(std::move(resp), msg.keep_alive(), msg.version());
+  }
+
+  // --- bodies sent piece by piece (file slices and streams) ----------------
+  //
+  // Both use a buffer_body serializer: the header goes first, then each
+  // piece, then an empty buffer with more=false ends the body (the final
+  // chunk for a chunked stream).
+
+  void StartBuffered(Response& r, unsigned version) {
+    out_.emplace();
+    auto& res = out_->res;
+    res.result(static_cast<bhttp::status>(r.status));
+    res.version(version);
+    res.set(bhttp::field::server, options_.server_name);
+    if (!r.content_type.empty()) res.set(bhttp::field::content_type, r.content_type);
+    for (auto& [k, v] : r.headers) res.set(k, v);
+    res.body().data = nullptr;
+    res.body().more = true;
+  }
+
+  void SendFile(Response&& r, bool keep_alive, unsigned version) {
+    StartBuffered(r, version);
+    out_->file = std::move(r.file);
+    out_->keep_alive = keep_alive;
+    out_->res.keep_alive(keep_alive);
+    out_->res.content_length(out_->file->length());
+    out_->sr.emplace(out_->res);
+    stream_.expires_after(kIdleTimeout);
+    bhttp::async_write_header(stream_, *out_->sr,
+                              beast::bind_front_handler(&Session::OnPieceWritten, shared_from_this()));
+  }
+
+  void SendStream(Response&& r, unsigned version, bool head) {
+    StartBuffered(r, version);
+    out_->stream = std::move(r.stream);
+    out_->keep_alive = false;  // the response ends only when the stream does
+    out_->res.keep_alive(false);
+    out_->res.chunked(true);
+    if (head) out_->stream->Close();
+    if (!r.body.empty() && !head) out_->stream->Write(r.body);
+    streams_.Add(out_->stream);
+    out_->sr.emplace(out_->res);
+    // A follower may stay quiet for hours: no idle timeout while streaming.
+    stream_.expires_never();
+    bhttp::async_write_header(stream_, *out_->sr,
+                              beast::bind_front_handler(&Session::OnPieceWritten, shared_from_this()));
+    // The client sends nothing more on a streamed response; a completed read
+    // means it went away (or broke protocol): either way the stream ends.
+    stream_.socket().async_read_some(
+        asio::buffer(peer_byte_), [self = shared_from_this(), s = out_->stream](beast::error_code, std::size_t) {
+          s->Close();
+        });
+  }
+
+  void OnPieceWritten(beast::error_code ec, std::size_t) {
+    if (ec == bhttp::error::need_buffer) ec = {};
+    if (ec) {
+      if (out_->stream) out_->stream->Close();
+      out_.reset();
+      return DoClose();
+    }
+    if (out_->sr->is_done()) {
+      const bool keep_alive = out_->keep_alive;
+      out_.reset();
+      if (!keep_alive) return DoClose();
+      return DoRead();
+    }
+    if (out_->file) return NextFilePiece();
+    NextStreamPiece();
+  }
+
+  void WritePiece(const char* data, size_t size, bool more) {
+    out_->res.body().data = size ? const_cast<char*>(data) : nullptr;
+    out_->res.body().size = size;
+    out_->res.body().more = more;
+    bhttp::async_write(stream_, *out_->sr, beast::bind_front_handler(&Session::OnPieceWritten, shared_from_this()));
+  }
+
+  void NextFilePiece() {
+    auto& f = *out_->file;
+    if (out_->sent >= f.length()) return WritePiece(nullptr, 0, false);
+    const size_t want = static_cast<size_t>(std::min<uint64_t>(kFileChunkBytes, f.length() - out_->sent));
+    out_->piece.resize(want);
+    ssize_t n;
+    do {
+      n = ::pread(f.fd(), out_->piece.data(), want, static_cast<off_t>(f.offset() + out_->sent));
+    } while (n < 0 && errno == EINTR);
+    if (n <= 0) {
+      // The file shrank or failed under us; the Content-Length can no longer
+      // be honoured, so the only honest thing is to cut the connection.
+      spdlog::warn("file body ended early after {} of {} bytes", out_->sent, f.length());
+      out_.reset();
+      return DoClose();
+    }
+    out_->sent += static_cast<uint64_t>(n);
+    stream_.expires_after(kIdleTimeout);
+    WritePiece(out_->piece.data(), static_cast<size_t>(n), true);
+  }
+
+  void NextStreamPiece() {
+    std::weak_ptr<Session> weak = shared_from_this();
+    auto exec = stream_.get_executor();
+    auto taken = out_->stream->Take([weak, exec] {
+      asio::post(exec, [weak] {
+        if (auto self = weak.lock(); self && self->out_ && self->out_->stream) self->NextStreamPiece();
+      });
+    });
+    if (!taken.data.empty()) {
+      out_->piece = std::move(taken.data);
+      return WritePiece(out_->piece.data(), out_->piece.size(), true);
+    }
+    if (taken.closed) return WritePiece(nullptr, 0, false);
+    // Nothing queued: the armed wake-up posts NextStreamPiece on this strand.
   }
 
   void Send(Response&& r, bool keep_alive, unsigned version) {
@@ -115,7 +262,20 @@ class Session : public std::enable_shared_from_this<Session> {
     stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
   }
 
+  struct Outgoing {
+    bhttp::response<bhttp::buffer_body> res;
+    std::optional<bhttp::response_serializer<bhttp::buffer_body>> sr;
+    std::shared_ptr<FileSlice> file;
+    uint64_t sent = 0;
+    std::shared_ptr<Stream> stream;
+    std::string piece;  // the buffer being written
+    bool keep_alive = false;
+  };
+
   beast::tcp_stream stream_;
+  std::optional<Outgoing> out_;
+  char peer_byte_[1];
+  StreamRegistry& streams_;
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   std::shared_ptr<void> response_;
@@ -132,6 +292,7 @@ struct Server::Impl {
   std::optional<tcp::acceptor> acceptor;
   std::vector<std::thread> threads;
   std::atomic<bool> stopped{false};
+  StreamRegistry streams;
 
   void DoAccept() {
     acceptor->async_accept(asio::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
@@ -141,7 +302,7 @@ struct Server::Impl {
       } else {
         beast::error_code opt_ec;
         socket.set_option(tcp::no_delay(true), opt_ec);
-        std::make_shared<Session>(std::move(socket), options, handler)->Run();
+        std::make_shared<Session>(std::move(socket), options, handler, streams)->Run();
       }
       if (!stopped) DoAccept();
     });
@@ -182,6 +343,8 @@ void Server::Stop() {
     beast::error_code ec;
     impl_->acceptor->close(ec);
   }
+  // Producers drop their streams now; the sessions end with the io_context.
+  impl_->streams.CloseAll();
   impl_->ioc.stop();
   for (auto& t : impl_->threads)
     if (t.joinable()) t.join();

@@ -9,6 +9,8 @@
 #include "jobs/job_service.h"
 #include "manager/farm.h"
 #include "manager/farm_store.h"
+#include "manager/log_api.h"
+#include "manager/log_compressor.h"
 #include "manager/task_logs.h"
 #include "manager/timeout_checker.h"
 #include "manager/upstream_link.h"
@@ -28,6 +30,12 @@ struct ManagerApp::Impl {
   std::unique_ptr<jobs::JobService> jobs;
   std::unique_ptr<FarmStore> farm_store;
   std::unique_ptr<TaskLogs> logs;
+  std::unique_ptr<FarmTaskLogLookup> log_lookup;
+  std::unique_ptr<LogFollowers> log_followers;
+  std::unique_ptr<FarmEndedTaskSource> ended_tasks;
+  std::unique_ptr<LogCompressor> log_compressor;
+  std::jthread log_follow_thread;
+  std::jthread log_compress_thread;
   std::unique_ptr<Farm> farm;
   std::unique_ptr<WorkerAuthenticator> auth;
   std::unique_ptr<UpstreamLink> link;
@@ -102,6 +110,16 @@ Result<uint16_t> ManagerApp::Start() {
   RegisterWorkerApi(s.router, *s.farm, *s.auth, s.clock, api_options);
   RegisterFarmApi(s.router, *s.farm, kVersion);
   jobs::RegisterJobApi(s.router, *s.jobs);
+  LogServingOptions log_serving;
+  log_serving.head_bytes = static_cast<uint64_t>(c.task_log_head_kib) * 1024;
+  log_serving.tail_bytes = static_cast<uint64_t>(c.task_log_tail_kib) * 1024;
+  s.log_lookup = std::make_unique<FarmTaskLogLookup>(*s.farm_store);
+  s.log_followers = std::make_unique<LogFollowers>(*s.logs, *s.log_lookup, s.clock, log_serving);
+  RegisterLogApi(s.router, *s.logs, *s.log_lookup, *s.log_followers, log_serving);
+  s.ended_tasks = std::make_unique<FarmEndedTaskSource>(*s.farm_store);
+  LogCompressorOptions compress_options;
+  compress_options.compress_after = c.task_log_compress_after;
+  s.log_compressor = std::make_unique<LogCompressor>(*s.logs, *s.ended_tasks, s.clock, compress_options);
 
   auto listen = http::ParseListen(c.listen);
   if (!listen) return std::unexpected(listen.error());
@@ -121,6 +139,8 @@ Result<uint16_t> ManagerApp::Start() {
   });
 
   s.link_thread = std::jthread([&s](std::stop_token st) { s.link->Run(st); });
+  s.log_follow_thread = std::jthread([&s](std::stop_token st) { s.log_followers->Run(st); });
+  s.log_compress_thread = std::jthread([&s](std::stop_token st) { s.log_compressor->Run(st); });
   s.timeout_thread = std::jthread([&s](std::stop_token st) { s.timeouts->Run(st); });
   auto port = s.server->Start();
   if (!port) {
@@ -135,6 +155,14 @@ Result<uint16_t> ManagerApp::Start() {
 void ManagerApp::Stop() {
   auto& s = *impl_;
   if (s.server) s.server->Stop();
+  for (auto* t : {&s.log_follow_thread, &s.log_compress_thread}) {
+    if (t->joinable()) {
+      t->request_stop();
+      s.clock.NotifyAll();
+      t->join();
+    }
+  }
+  if (s.log_followers) s.log_followers->CloseAll();
   for (auto* t : {&s.link_thread, &s.timeout_thread}) {
     if (t->joinable()) {
       t->request_stop();

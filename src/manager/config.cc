@@ -113,6 +113,9 @@ Result<Config> ParseConfig(const std::string& yaml_text, const std::string& data
       {"listen", str(c.listen)},
       {"own_url", str(c.own_url)},
       {"task_logs_path", str(c.task_logs_path)},
+      {"task_log_compress_after", dur(c.task_log_compress_after)},
+      {"task_log_head_kib", integer(c.task_log_head_kib, 1, 1 << 20)},
+      {"task_log_tail_kib", integer(c.task_log_tail_kib, 1, 1 << 20)},
       {"worker_registration_secret", str(c.worker_registration_secret)},
       {"log_level", str(c.log_level)},
       {"download_task_sleep", dur(c.download_task_sleep)},
@@ -209,6 +212,9 @@ std::string DescribeConfig(const Config& c) {
     << "listen: " << c.listen << "\n"
     << "data_dir: " << c.data_dir << "\n"
     << "task_logs_path: " << c.task_logs_path << "\n"
+    << "task_log_compress_after: " << FormatDuration(c.task_log_compress_after) << "\n"
+    << "task_log_head_kib: " << c.task_log_head_kib << "\n"
+    << "task_log_tail_kib: " << c.task_log_tail_kib << "\n"
     << "worker_registration_secret: " << (c.worker_registration_secret.empty() ? "(none: open registration)" : "****")
     << "\n"
     << "download_task_sleep: " << FormatDuration(c.download_task_sleep) << "\n"

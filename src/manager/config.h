@@ -22,6 +22,11 @@ struct Config {
   std::string listen = "127.0.0.1:8080";
   std::string data_dir;
   std::string task_logs_path;  // default {data_dir}/task-logs
+  // Logs of tasks that ended this long ago are gzipped (0 = never, as v2).
+  std::chrono::milliseconds task_log_compress_after{0};
+  // /logfile shows the first head and last tail KiB of a plain log (§8.3).
+  int task_log_head_kib = 5;
+  int task_log_tail_kib = 10;
   std::string own_url;
   std::string worker_registration_secret;
 

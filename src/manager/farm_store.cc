@@ -472,4 +472,18 @@ void FarmTx::PutSetting(const std::string& key, const std::string& value) {
       .Run();
 }
 
+// --- task logs ----------------------------------------------------------------
+
+std::vector<std::tuple<std::string, std::string, SystemTime>> FarmTx::EndedTasksUpdatedBetween(SystemTime from,
+                                                                                                SystemTime to,
+                                                                                                int limit) {
+  auto& q = conn_.Prepare(
+      "SELECT job, id, last_updated FROM tasks WHERE status IN ('completed', 'failed', 'canceled') "
+      "AND last_updated >= ?1 AND last_updated < ?2 ORDER BY last_updated, id LIMIT ?3");
+  q.Bind(1, ToUnixMicros(from)).Bind(2, ToUnixMicros(to)).Bind(3, limit);
+  std::vector<std::tuple<std::string, std::string, SystemTime>> out;
+  while (q.Step()) out.emplace_back(q.Text(0), q.Text(1), FromUnixMicros(q.Int(2)));
+  return out;
+}
+
 }  // namespace duende::manager

@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -99,6 +100,12 @@ class FarmTx {
   // --- settings
   std::optional<std::string> GetSetting(const std::string& key);
   void PutSetting(const std::string& key, const std::string& value);
+
+  // --- task logs
+  // (job, task id, last_updated) of tasks in a final status (completed,
+  // failed, canceled) last updated in [from, to), oldest first.
+  std::vector<std::tuple<std::string, std::string, SystemTime>> EndedTasksUpdatedBetween(SystemTime from,
+                                                                                          SystemTime to, int limit);
 
  private:
   store::Conn& conn_;

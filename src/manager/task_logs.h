@@ -1,35 +1,119 @@
 // Task log files on the Manager (spec §8.2):
 //   {root}/job-{first 4 of job id}/{job id}/task-{task id}.txt
 // appended as updates arrive and rotated to .txt.1, .txt.2, ... whenever the
-// task becomes active again. Thread-safe: appends to one file never
-// interleave partial lines.
+// task becomes active again. Logs of ended tasks may be compressed to
+// task-{task id}.txt.gz (see Compress).
+//
+// Thread-safe. Appends to one file never interleave partial lines: each
+// Append is one write(2) of whole lines under a lock.
 #pragma once
 
+#include <cstdint>
+#include <functional>
+#include <map>
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/result.h"
 
 namespace duende::manager {
 
+// What followers of a log hear, in file order.
+struct LogEvent {
+  enum class Kind {
+    kAppended,  // `text` (whole lines) was written at byte `offset`
+    kRotated,   // the log was rotated away; a new file starts at offset 0
+  };
+  Kind kind = Kind::kAppended;
+  uint64_t offset = 0;
+  std::string_view text;
+};
+// Called under the log lock, on the appending thread: must be quick and must
+// not call back into TaskLogs (queue the text and return).
+using LogListener = std::function<void(const LogEvent&)>;
+
+// The steps of Compress(), in order. A crash before any of them leaves a
+// readable log (tests inject one through the step hook).
+enum class CompressStep {
+  kWriteTemp,    // write task-X.txt.gz.tmp
+  kSyncTemp,     // fsync it
+  kRename,       // rename it to task-X.txt.gz
+  kSyncDir,      // fsync the directory, making the rename durable
+  kUnlinkPlain,  // remove task-X.txt (and fsync the directory)
+};
+std::string_view ToString(CompressStep step);
+// Returns false to simulate a crash just before `step`.
+using CompressStepHook = std::function<bool(CompressStep)>;
+
 class TaskLogs {
  public:
   explicit TaskLogs(std::string root) : root_(std::move(root)) {}
 
+  // The plain log; GzPathFor is the compressed one. IDs are not validated
+  // here (callers pass IDs from the store, or validate untrusted ones).
   std::string PathFor(const std::string& job_id, const std::string& task_id) const;
+  std::string GzPathFor(const std::string& job_id, const std::string& task_id) const;
 
-  // Appends `text`, adding a trailing newline if missing. Empty text is a
-  // no-op. Tasks without a job are not logged (as v2).
+  // Appends `text`, adding a trailing newline if missing, and tells the
+  // task's followers. Empty text is a no-op. Tasks without a job are not
+  // logged (as v2).
   Status Append(const std::string& job_id, const std::string& task_id, std::string_view text);
 
   // Renames the current log to .txt.1 (older ones shift up). Only plain text
-  // logs take part; a compressed .txt.gz is left alone (fixes v2 quirk §15.9).
+  // logs take part; a compressed .txt.gz is never renamed (fixes v2 quirk
+  // §15.9, which turned it into .txt.gz.0).
   Status Rotate(const std::string& job_id, const std::string& task_id);
 
+  // Followers: `listener` hears every later Append/Rotate of the task.
+  // `size` is the plain log's size at subscription, so a follower can read
+  // [offset, size) from the file and miss nothing and repeat nothing.
+  struct Subscription {
+    uint64_t id = 0;
+    uint64_t size = 0;
+  };
+  Subscription Subscribe(const std::string& job_id, const std::string& task_id, LogListener listener);
+  void Unsubscribe(uint64_t id);
+  size_t FollowerCount() const;
+
+  // Compresses the plain log of an ended task to task-X.txt.gz: the gzip is
+  // written to a temp file, fsynced, renamed over the .gz, the directory
+  // fsynced, and only then the plain file removed. A crash at any point
+  // leaves the plain log or a complete .gz; running Compress again finishes
+  // the job without duplicating text (the .gz header records which plain
+  // file it was made from). When an older .gz exists (the task ran again
+  // after being compressed) its text is kept in front of the new text.
+  // Returns true when it compressed, false when there was no plain log.
+  // Busy when the log grew meanwhile (late lines): try again later.
+  Result<bool> Compress(const std::string& job_id, const std::string& task_id, const CompressStepHook& hook = {});
+
+  // The task's log as gzip bytes for upload to a Server (spec §8.4). When
+  // there is no log at all it first writes one saying so (`kMissingLogText`)
+  // and compresses that, so the Server stops asking.
+  Result<std::string> GzipForUpload(const std::string& job_id, const std::string& task_id);
+  static constexpr std::string_view kMissingLogText = "log file does not exist on Duende Manager";
+
+  // Bytes [offset, offset+length) of the current log: the plain file, else
+  // the decompressed .gz (read from its start: cost grows with `offset`).
+  // NotFound when neither exists. `total` gets the full (uncompressed) size
+  // for plain logs, or 0 when it is unknown without reading everything.
+  struct Range {
+    std::string text;
+    uint64_t offset = 0;
+    uint64_t total = 0;
+    bool compressed = false;
+  };
+  Result<Range> ReadRange(const std::string& job_id, const std::string& task_id, uint64_t offset,
+                          uint64_t length) const;
+
  private:
+  std::string Key(const std::string& job_id, const std::string& task_id) const { return job_id + "/" + task_id; }
+
   std::string root_;
-  std::mutex mu_;
+  mutable std::mutex mu_;
+  uint64_t next_subscription_ = 1;
+  std::map<std::string, std::vector<std::pair<uint64_t, LogListener>>> followers_;
 };
 
 }  // namespace duende::manager
