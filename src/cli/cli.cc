@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/log_command.h"
 #include "cli/manager_api.h"
 #include "cli/settings.h"
 #include "cli/views.h"
@@ -275,6 +276,7 @@ int Run(int argc, const char* const* argv, std::ostream& out, std::ostream& err,
   auto* tasks = app.add_subcommand("tasks", "List a job's tasks");
   tasks->add_option("job_id", job_id, "Job ID")->required();
   auto* workers = app.add_subcommand("workers", "List workers");
+  LogCommand log_command(app);  // duende log TASK_ID [--follow]
 
   // status changes
   struct StatusCommand {
@@ -319,6 +321,7 @@ int Run(int argc, const char* const* argv, std::ostream& out, std::ostream& err,
   }
   if (manager_url.empty()) return UsageError(err, "--manager must not be empty");
 
+  if (log_command.parsed()) return log_command.Run(client, manager_url, options, out, err);
   Commands commands(out, err, client, clock, options, manager_url, json_output);
   if (submit->parsed()) return commands.Submit(job_type, job_name, priority, settings, start_paused, wait);
   if (jobs->parsed()) return commands.Jobs(status_filter);

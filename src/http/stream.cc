@@ -76,8 +76,12 @@ bool Stream::closed() const {
 
 void Stream::OnClose(std::function<void()> fn) {
   std::unique_lock lock(mu_);
+  if (closed_) {
+    lock.unlock();
+    if (fn) fn();
+    return;
+  }
   on_close_ = std::move(fn);
-  if (closed_) FireOnClose(lock);
 }
 
 // Runs the close callback once, outside the lock; returns with the lock
