@@ -9,7 +9,6 @@
 #include <vector>
 
 #include "cli/log_command.h"
-#include "cli/log_command.h"
 #include "cli/manager_api.h"
 #include "cli/settings.h"
 #include "cli/views.h"
@@ -278,7 +277,6 @@ int Run(int argc, const char* const* argv, std::ostream& out, std::ostream& err,
   tasks->add_option("job_id", job_id, "Job ID")->required();
   auto* workers = app.add_subcommand("workers", "List workers");
   LogCommand log_command(app);  // duende log TASK_ID [--follow]
-  LogCommand log_command(app);  // duende log TASK_ID [--follow]
 
   // status changes
   struct StatusCommand {
@@ -323,7 +321,6 @@ int Run(int argc, const char* const* argv, std::ostream& out, std::ostream& err,
   }
   if (manager_url.empty()) return UsageError(err, "--manager must not be empty");
 
-  if (log_command.parsed()) return log_command.Run(client, manager_url, options, out, err);
   if (log_command.parsed()) return log_command.Run(client, manager_url, options, out, err);
   Commands commands(out, err, client, clock, options, manager_url, json_output);
   if (submit->parsed()) return commands.Submit(job_type, job_name, priority, settings, start_paused, wait);
