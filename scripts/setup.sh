@@ -8,6 +8,7 @@ packages=(
   libboost-dev nlohmann-json3-dev libsqlite3-dev sqlite3 libyaml-cpp-dev
   libspdlog-dev libfmt-dev libcli11-dev libcurl4-openssl-dev zlib1g-dev libsodium-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  libhowardhinnant-date-dev tzdata
   blender ffmpeg python3 curl procps
 )
 

@@ -12,6 +12,7 @@
 #include "cli/manager_api.h"
 #include "cli/settings.h"
 #include "cli/views.h"
+#include "cli/worker_commands.h"
 
 namespace duende::cli {
 namespace {
@@ -276,6 +277,7 @@ int Run(int argc, const char* const* argv, std::ostream& out, std::ostream& err,
   auto* tasks = app.add_subcommand("tasks", "List a job's tasks");
   tasks->add_option("job_id", job_id, "Job ID")->required();
   auto* workers = app.add_subcommand("workers", "List workers");
+  WorkerCommands worker_commands(app);  // duende worker sleep|wake|...
   LogCommand log_command(app);  // duende log TASK_ID [--follow]
 
   // status changes
@@ -320,6 +322,10 @@ int Run(int argc, const char* const* argv, std::ostream& out, std::ostream& err,
     if (job_name.empty()) return UsageError(err, "--name must not be empty");
   }
   if (manager_url.empty()) return UsageError(err, "--manager must not be empty");
+  if (worker_commands.parsed()) {
+    ManagerApi api(client, manager_url);
+    return worker_commands.Run(api, out, err, json_output);
+  }
 
   if (log_command.parsed()) return log_command.Run(client, manager_url, options, out, err);
   Commands commands(out, err, client, clock, options, manager_url, json_output);

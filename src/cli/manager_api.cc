@@ -57,6 +57,12 @@ CliResult<nlohmann::json> ManagerApi::Post(std::string_view path, const nlohmann
   return Send(std::move(request), path);
 }
 
+CliResult<nlohmann::json> ManagerApi::Delete(std::string_view path) {
+  http::ClientRequest request;
+  request.method = "DELETE";
+  return Send(std::move(request), path);
+}
+
 CliResult<nlohmann::json> ManagerApi::Send(http::ClientRequest request, std::string_view path) {
   request.url = base_url_ + std::string(path);
   request.timeout_ms = kRequestTimeoutMs;

@@ -37,6 +37,8 @@ class ManagerApi {
   CliResult<nlohmann::json> Get(std::string_view path);
   // POST `body` as JSON to `path`; results and errors as Get().
   CliResult<nlohmann::json> Post(std::string_view path, const nlohmann::json& body);
+  // DELETE `path`; results and errors as Get().
+  CliResult<nlohmann::json> Delete(std::string_view path);
 
  private:
   CliResult<nlohmann::json> Send(http::ClientRequest request, std::string_view path);

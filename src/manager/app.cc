@@ -13,7 +13,9 @@
 #include "manager/log_compressor.h"
 #include "manager/task_logs.h"
 #include "manager/timeout_checker.h"
+#include "manager/sleep_scheduler.h"
 #include "manager/upstream_link.h"
+#include "manager/worker_status_api.h"
 #include "manager/worker_api.h"
 #include "store/sqlite.h"
 
@@ -39,6 +41,9 @@ struct ManagerApp::Impl {
   std::unique_ptr<Farm> farm;
   std::unique_ptr<WorkerAuthenticator> auth;
   std::unique_ptr<UpstreamLink> link;
+  std::unique_ptr<WorkerStatusService> worker_status;
+  std::unique_ptr<SleepScheduler> sleep_scheduler;
+  std::jthread sleep_thread;
   std::unique_ptr<TimeoutChecker> timeouts;
   http::Router router;
   std::unique_ptr<http::Server> server;
@@ -97,6 +102,17 @@ Result<uint16_t> ManagerApp::Start() {
   s.link = std::make_unique<UpstreamLink>(*s.jobs, *s.farm, *s.farm_store, s.clock, link_options);
   s.farm->SetListener(s.link.get());
 
+  auto tz = TimeZone::Load(c.timezone);
+  if (!tz) return std::unexpected(tz.error().WithContext("config key 'timezone'"));
+  auto worker_status = WorkerStatusService::Open(*s.farm_store, *s.farm, s.clock, *tz,
+                                                [auth = s.auth.get()](const std::string& id) { auth->Forget(id); });
+  if (!worker_status) return std::unexpected(worker_status.error().WithContext("worker schedules"));
+  s.worker_status = std::move(*worker_status);
+  SleepSchedulerOptions sleep_options;
+  sleep_options.interval = c.sleep_schedule_check_interval;
+  s.sleep_scheduler = std::make_unique<SleepScheduler>(*s.worker_status, s.clock, sleep_options);
+  spdlog::info("sleep schedules use time zone {}", tz->name());
+
   TimeoutOptions timeout_options;
   timeout_options.initial_delay = c.timeout_check_initial_delay;
   timeout_options.interval = c.timeout_check_interval;
@@ -109,6 +125,7 @@ Result<uint16_t> ManagerApp::Start() {
   api_options.version = kVersion;
   RegisterWorkerApi(s.router, *s.farm, *s.auth, s.clock, api_options);
   RegisterFarmApi(s.router, *s.farm, kVersion);
+  RegisterWorkerStatusApi(s.router, *s.worker_status);
   jobs::RegisterJobApi(s.router, *s.jobs);
   LogServingOptions log_serving;
   log_serving.head_bytes = static_cast<uint64_t>(c.task_log_head_kib) * 1024;
@@ -139,6 +156,7 @@ Result<uint16_t> ManagerApp::Start() {
   });
 
   s.link_thread = std::jthread([&s](std::stop_token st) { s.link->Run(st); });
+  s.sleep_thread = std::jthread([&s](std::stop_token st) { s.sleep_scheduler->Run(st); });
   s.log_follow_thread = std::jthread([&s](std::stop_token st) { s.log_followers->Run(st); });
   s.log_compress_thread = std::jthread([&s](std::stop_token st) { s.log_compressor->Run(st); });
   s.timeout_thread = std::jthread([&s](std::stop_token st) { s.timeouts->Run(st); });
@@ -155,6 +173,11 @@ Result<uint16_t> ManagerApp::Start() {
 void ManagerApp::Stop() {
   auto& s = *impl_;
   if (s.server) s.server->Stop();
+  if (s.sleep_thread.joinable()) {
+    s.sleep_thread.request_stop();
+    s.clock.NotifyAll();
+    s.sleep_thread.join();
+  }
   for (auto* t : {&s.log_follow_thread, &s.log_compress_thread}) {
     if (t->joinable()) {
       t->request_stop();

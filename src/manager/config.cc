@@ -118,6 +118,8 @@ Result<Config> ParseConfig(const std::string& yaml_text, const std::string& data
       {"task_log_tail_kib", integer(c.task_log_tail_kib, 1, 1 << 20)},
       {"worker_registration_secret", str(c.worker_registration_secret)},
       {"log_level", str(c.log_level)},
+      {"timezone", str(c.timezone)},
+      {"sleep_schedule_check_interval", dur(c.sleep_schedule_check_interval)},
       {"download_task_sleep", dur(c.download_task_sleep)},
       {"task_update_push_max_interval", dur(c.task_update_push_max_interval)},
       {"cancel_task_fetch_max_interval", dur(c.cancel_task_fetch_max_interval)},
@@ -228,6 +230,8 @@ std::string DescribeConfig(const Config& c) {
     << "task_fail_after_softfail_count: " << c.task_fail_after_softfail_count << "\n"
     << "task_fail_job_percentage: " << c.task_fail_job_percentage << "\n"
     << "request_body_limit: " << c.request_body_limit_bytes << "\n"
+    << "timezone: " << (c.timezone.empty() ? "(system)" : c.timezone) << "\n"
+    << "sleep_schedule_check_interval: " << FormatDuration(c.sleep_schedule_check_interval) << "\n"
     << "variables: " << ToJson(c.variables).dump();
   for (const auto& k : c.ignored_keys) o << "\n(ignored v2 key: " << k << ")";
   return o.str();

@@ -52,6 +52,10 @@ struct Config {
   size_t request_body_limit_bytes = 10 * 1024 * 1024;
   int http_threads = 2;
   std::string log_level = "info";
+  // Time zone of sleep schedules (tz database name); empty = the system's.
+  std::string timezone;
+  // How often the sleep scheduler looks for due schedules (v2: 1 minute).
+  std::chrono::milliseconds sleep_schedule_check_interval{std::chrono::minutes(1)};
 
   Variables variables = DefaultVariables();
 

@@ -175,14 +175,7 @@ void RegisterWorkerApi(http::Router& router, Farm& farm, WorkerAuthenticator& au
              }));
 }
 
-void RegisterFarmApi(http::Router& router, Farm& farm, std::string version) {
-  router.Add("GET", "/api/workers", [&farm](Request&) -> Response {
-    auto workers = farm.ListWorkers();
-    if (!workers) return Response::FromError(workers.error());
-    json arr = json::array();
-    for (const auto& w : *workers) arr.push_back(ToJson(w));
-    return Response::Json(200, json{{"workers", arr}});
-  });
+void RegisterFarmApi(http::Router& router, [[maybe_unused]] Farm& farm, std::string version) {
   router.Add("GET", "/api/health", [version](Request&) -> Response {
     return Response::Json(200, json{{"status", "ok"}, {"version", version}});
   });

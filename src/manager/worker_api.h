@@ -20,7 +20,7 @@ struct WorkerApiOptions {
 void RegisterWorkerApi(http::Router& router, Farm& farm, WorkerAuthenticator& auth, Clock& clock,
                        WorkerApiOptions options);
 
-// GET /api/workers, GET /api/health.
+// GET /api/health. (GET /api/workers: worker_status_api.h.)
 void RegisterFarmApi(http::Router& router, Farm& farm, std::string version);
 
 }  // namespace duende::manager
