@@ -277,8 +277,8 @@ int Run(int argc, const char* const* argv, std::ostream& out, std::ostream& err,
   auto* tasks = app.add_subcommand("tasks", "List a job's tasks");
   tasks->add_option("job_id", job_id, "Job ID")->required();
   auto* workers = app.add_subcommand("workers", "List workers");
-  WorkerCommands worker_commands(app);  // duende worker sleep|wake|...
   LogCommand log_command(app);  // duende log TASK_ID [--follow]
+  WorkerCommands worker_commands(app);  // duende worker sleep|wake|...
 
   // status changes
   struct StatusCommand {

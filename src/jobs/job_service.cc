@@ -5,6 +5,7 @@
 #include <charconv>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
 
@@ -180,11 +181,15 @@ struct JobService::Impl {
       if (!t.metrics.is_object()) t.metrics = json::object();
       t.metrics.update(*u.metrics);
     }
+    if (u.blocked_reason) tx.SetBlockedReason(t.id, *u.blocked_reason);
     const std::string& tail = !u.log_tail.empty() ? u.log_tail : u.log;
     if (!tail.empty()) t.log = protocol::LogTail(t.log + "\n" + tail, kLogTailLines);
     t.etag = NewObjectId();
     tx.UpdateTask(*st);
-    if (status_changed) DeriveJob(tx, t.job, t.status, rev);
+    if (status_changed) {
+      DeriveJob(tx, t.job, t.status, rev);
+      if (t.status == TaskStatus::kFailed || t.status == TaskStatus::kCanceled) CheckRunnability(tx, t.job, rev);
+    }
     return true;
   }
 
@@ -192,7 +197,46 @@ struct JobService::Impl {
     auto job = tx.GetJob(job_id);
     if (!job) return NotFound("job " + job_id + " not found");
     job->tasks_status = ToTasksStatus(tx.CountTasks(job_id));
+    // Starvation is shown on a running job as its status reason, derived
+    // from the Manager's marks at read time (never stored over a real one).
+    if (job->status == JobStatus::kQueued || job->status == JobStatus::kActive) {
+      const auto [blocked, reason] = tx.BlockedSummary(job_id);
+      if (blocked > 0)
+        job->status_reason = std::to_string(blocked) + (blocked == 1 ? " task cannot" : " tasks cannot") +
+                             " run: " + reason;
+    }
     return *job;
+  }
+
+  // Runnability (§4.2.2, done when it can change rather than periodically):
+  // tasks waiting for a failed or canceled parent will never run, so the
+  // job is failed with a reason saying how many.
+  void CheckRunnability(JobStoreTx& tx, const std::string& job_id, RevisionAllocator& rev) {
+    auto job = tx.GetJob(job_id);
+    if (!job || (job->status != JobStatus::kQueued && job->status != JobStatus::kActive)) return;
+    const auto tasks = tx.TasksOfJob(job_id);
+    std::map<std::string, TaskStatus> status_of;
+    for (const auto& t : tasks) status_of[t.task.id] = t.task.status;
+    int stuck = 0;
+    std::vector<TaskRef> refs;
+    for (const auto& t : tasks) {
+      refs.push_back({t.task.id, t.task.status});
+      if (!protocol::IsSchedulable(t.task.status) && t.task.status != TaskStatus::kPaused) continue;
+      for (const auto& p : t.task.parents) {
+        auto it = status_of.find(p);
+        if (it != status_of.end() && (it->second == TaskStatus::kFailed || it->second == TaskStatus::kCanceled)) {
+          ++stuck;
+          break;
+        }
+      }
+    }
+    if (stuck == 0) return;
+    auto plan = PlanJobStatusChange(job->status, JobStatus::kFailRequested, refs);
+    if (!plan || plan->no_op) return;
+    ApplyPlan(tx, *job, *plan,
+              std::to_string(stuck) + (stuck == 1 ? " task has" : " tasks have") +
+                  " a failed/cancelled parent and will not be able to run",
+              rev);
   }
 };
 

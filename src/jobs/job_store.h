@@ -49,6 +49,11 @@ class JobStoreTx {
   // Writes status, status_reason, priority and updated.
   virtual void UpdateJob(const Job& job) = 0;
   virtual TaskStatusCounts CountTasks(const std::string& job_id) = 0;
+  // Starvation marks from the Manager (TaskUpdate::blocked_reason): set or
+  // clear ("") a task's mark; count the job's schedulable marked tasks and
+  // give one of their reasons.
+  virtual void SetBlockedReason(const std::string& task_id, const std::string& reason) = 0;
+  virtual std::pair<int, std::string> BlockedSummary(const std::string& job_id) = 0;
 
   // Tasks. `seq` orders a job's tasks (compiler order).
   virtual std::optional<StoredTask> GetTask(const std::string& id) = 0;

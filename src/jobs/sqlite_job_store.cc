@@ -72,6 +72,10 @@ CREATE TABLE jobs_log_requests (
   requested_us INTEGER NOT NULL
 );
 )sql",
+      // 2: starvation marks reported by the Manager.
+      R"sql(
+ALTER TABLE job_tasks ADD COLUMN blocked_reason TEXT NOT NULL DEFAULT '';
+)sql",
   };
   return *m;
 }
@@ -221,6 +225,21 @@ class SqliteJobStoreTx final : public JobStoreTx {
       if (auto s = protocol::TaskStatusFromString(q.Text(0))) counts.by_status[*s] = static_cast<int>(q.Int(1));
     }
     return counts;
+  }
+
+  void SetBlockedReason(const std::string& task_id, const std::string& reason) override {
+    c_.Prepare("UPDATE job_tasks SET blocked_reason = ?2 WHERE id = ?1").Bind(1, task_id).Bind(2, reason).Run();
+  }
+
+  std::pair<int, std::string> BlockedSummary(const std::string& job_id) override {
+    auto& q = c_.Prepare(
+        "SELECT COUNT(*), MIN(blocked_reason) FROM job_tasks WHERE job_id = ?1 AND blocked_reason != '' "
+        "AND status IN ('queued', 'claimed-by-manager', 'soft-failed')");
+    q.Bind(1, job_id);
+    q.Step();
+    std::pair<int, std::string> out{static_cast<int>(q.Int(0)), q.Text(1)};
+    q.Reset();
+    return out;
   }
 
   std::optional<StoredTask> GetTask(const std::string& id) override {

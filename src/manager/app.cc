@@ -12,7 +12,8 @@
 #include "manager/log_api.h"
 #include "manager/log_compressor.h"
 #include "manager/task_logs.h"
-#include "manager/timeout_checker.h"
+#include "manager/diagnostics_api.h"
+#include "manager/housekeeping.h"
 #include "manager/sleep_scheduler.h"
 #include "manager/upstream_link.h"
 #include "manager/worker_status_api.h"
@@ -44,11 +45,11 @@ struct ManagerApp::Impl {
   std::unique_ptr<WorkerStatusService> worker_status;
   std::unique_ptr<SleepScheduler> sleep_scheduler;
   std::jthread sleep_thread;
-  std::unique_ptr<TimeoutChecker> timeouts;
+  std::unique_ptr<Housekeeping> housekeeping;
   http::Router router;
   std::unique_ptr<http::Server> server;
   std::jthread link_thread;
-  std::jthread timeout_thread;
+  std::jthread housekeeping_thread;
   bool started = false;
 
   Impl(Config c, Clock& clk) : config(std::move(c)), clock(clk) {}
@@ -88,6 +89,9 @@ Result<uint16_t> ManagerApp::Start() {
   farm_options.variables = c.variables;
   farm_options.blacklist_threshold = c.blacklist_threshold;
   farm_options.task_fail_after_softfail_count = c.task_fail_after_softfail_count;
+  farm_options.blacklist_expiry = c.blacklist_expiry;
+  farm_options.worker_gone_grace = c.worker_gone_grace;
+  farm_options.starvation_fail_after = c.starvation_fail_after;
   s.farm = std::make_unique<Farm>(*s.farm_store, *s.logs, s.clock, farm_options);
   s.auth = std::make_unique<WorkerAuthenticator>(
       [farm = s.farm.get()](const std::string& id) { return farm->SecretHashOf(id); });
@@ -113,12 +117,17 @@ Result<uint16_t> ManagerApp::Start() {
   s.sleep_scheduler = std::make_unique<SleepScheduler>(*s.worker_status, s.clock, sleep_options);
   spdlog::info("sleep schedules use time zone {}", tz->name());
 
-  TimeoutOptions timeout_options;
-  timeout_options.initial_delay = c.timeout_check_initial_delay;
-  timeout_options.interval = c.timeout_check_interval;
-  timeout_options.task_timeout = c.active_task_timeout_interval;
-  timeout_options.worker_timeout = c.active_worker_timeout_interval;
-  s.timeouts = std::make_unique<TimeoutChecker>(*s.farm, s.clock, timeout_options);
+  HousekeepingOptions hk;
+  hk.timeout_startup_grace = c.timeout_startup_grace;
+  hk.timeout_check_interval = c.timeout_check_interval;
+  hk.task_timeout = c.active_task_timeout_interval;
+  hk.worker_timeout = c.active_worker_timeout_interval;
+  hk.worker_cleanup_initial_delay = c.worker_cleanup_initial_delay;
+  hk.worker_cleanup_interval = c.worker_cleanup_interval;
+  hk.worker_cleanup_max_age = c.worker_cleanup_max_age;
+  hk.worker_cleanup_status = c.worker_cleanup_status;
+  hk.starvation_check_interval = c.starvation_check_interval;
+  s.housekeeping = std::make_unique<Housekeeping>(*s.farm, s.clock, hk);
 
   WorkerApiOptions api_options;
   api_options.registration_secret = c.worker_registration_secret;
@@ -126,6 +135,7 @@ Result<uint16_t> ManagerApp::Start() {
   RegisterWorkerApi(s.router, *s.farm, *s.auth, s.clock, api_options);
   RegisterFarmApi(s.router, *s.farm, kVersion);
   RegisterWorkerStatusApi(s.router, *s.worker_status);
+  RegisterDiagnosticsApi(s.router, *s.farm);
   jobs::RegisterJobApi(s.router, *s.jobs);
   LogServingOptions log_serving;
   log_serving.head_bytes = static_cast<uint64_t>(c.task_log_head_kib) * 1024;
@@ -156,10 +166,10 @@ Result<uint16_t> ManagerApp::Start() {
   });
 
   s.link_thread = std::jthread([&s](std::stop_token st) { s.link->Run(st); });
-  s.sleep_thread = std::jthread([&s](std::stop_token st) { s.sleep_scheduler->Run(st); });
   s.log_follow_thread = std::jthread([&s](std::stop_token st) { s.log_followers->Run(st); });
   s.log_compress_thread = std::jthread([&s](std::stop_token st) { s.log_compressor->Run(st); });
-  s.timeout_thread = std::jthread([&s](std::stop_token st) { s.timeouts->Run(st); });
+  s.sleep_thread = std::jthread([&s](std::stop_token st) { s.sleep_scheduler->Run(st); });
+  s.housekeeping_thread = std::jthread([&s](std::stop_token st) { s.housekeeping->Run(st); });
   auto port = s.server->Start();
   if (!port) {
     Stop();
@@ -173,11 +183,6 @@ Result<uint16_t> ManagerApp::Start() {
 void ManagerApp::Stop() {
   auto& s = *impl_;
   if (s.server) s.server->Stop();
-  if (s.sleep_thread.joinable()) {
-    s.sleep_thread.request_stop();
-    s.clock.NotifyAll();
-    s.sleep_thread.join();
-  }
   for (auto* t : {&s.log_follow_thread, &s.log_compress_thread}) {
     if (t->joinable()) {
       t->request_stop();
@@ -186,7 +191,12 @@ void ManagerApp::Stop() {
     }
   }
   if (s.log_followers) s.log_followers->CloseAll();
-  for (auto* t : {&s.link_thread, &s.timeout_thread}) {
+  if (s.sleep_thread.joinable()) {
+    s.sleep_thread.request_stop();
+    s.clock.NotifyAll();
+    s.sleep_thread.join();
+  }
+  for (auto* t : {&s.link_thread, &s.housekeeping_thread}) {
     if (t->joinable()) {
       t->request_stop();
       s.clock.NotifyAll();

@@ -125,7 +125,13 @@ Result<Config> ParseConfig(const std::string& yaml_text, const std::string& data
       {"cancel_task_fetch_max_interval", dur(c.cancel_task_fetch_max_interval)},
       {"active_task_timeout_interval", dur(c.active_task_timeout_interval)},
       {"active_worker_timeout_interval", dur(c.active_worker_timeout_interval)},
-      {"timeout_check_initial_delay", dur(c.timeout_check_initial_delay)},
+      {"timeout_startup_grace", dur(c.timeout_startup_grace)},
+      {"worker_cleanup_initial_delay", dur(c.worker_cleanup_initial_delay)},
+      {"worker_cleanup_interval", dur(c.worker_cleanup_interval)},
+      {"blacklist_expiry", dur(c.blacklist_expiry)},
+      {"worker_gone_grace", dur(c.worker_gone_grace)},
+      {"starvation_check_interval", dur(c.starvation_check_interval)},
+      {"starvation_fail_after", dur(c.starvation_fail_after)},
       {"timeout_check_interval", dur(c.timeout_check_interval)},
       {"task_cleanup_max_age", dur(c.task_cleanup_max_age)},
       {"worker_cleanup_max_age", dur(c.worker_cleanup_max_age)},
@@ -190,10 +196,17 @@ Result<Config> ParseConfig(const std::string& yaml_text, const std::string& data
     }
   }
   if (c.task_logs_path.empty()) c.task_logs_path = data_dir + "/task-logs";
-  if (c.active_task_timeout_interval <= c.active_worker_timeout_interval) {
-    // Not an error (v2 allowed it), but the "finish elsewhere" behaviour
-    // needs the task timeout to be longer: see spec §6.
-  }
+  // A vanished worker's task is finished elsewhere only if the worker times
+  // out (and its task is returned) before the task itself times out (§6).
+  if (c.active_task_timeout_interval <= c.active_worker_timeout_interval)
+    return InvalidArgument("active_task_timeout_interval (" + FormatDuration(c.active_task_timeout_interval) +
+                           ") must be longer than active_worker_timeout_interval (" +
+                           FormatDuration(c.active_worker_timeout_interval) +
+                           "): otherwise a vanished worker's task fails instead of being finished by another worker");
+  for (auto [name, d] : {std::pair{"timeout_check_interval", c.timeout_check_interval},
+                         std::pair{"worker_cleanup_interval", c.worker_cleanup_interval},
+                         std::pair{"starvation_check_interval", c.starvation_check_interval}})
+    if (d.count() <= 0) return InvalidArgument(std::string("config key '") + name + "' must be longer than 0");
   return c;
 }
 
@@ -208,6 +221,11 @@ Result<Config> LoadConfigFile(const std::string& path, const std::string& data_d
 }
 
 std::string DescribeConfig(const Config& c) {
+  auto fmt_list = [](const std::vector<std::string>& v) {
+    std::string out = "[";
+    for (size_t i = 0; i < v.size(); ++i) out += (i ? ", " : "") + v[i];
+    return out + "]";
+  };
   std::ostringstream o;
   o << "manager_name: " << c.manager_name << "\n"
     << "mode: " << c.mode << "\n"
@@ -224,8 +242,13 @@ std::string DescribeConfig(const Config& c) {
     << "task_update_push_max_count: " << c.task_update_push_max_count << "\n"
     << "active_task_timeout_interval: " << FormatDuration(c.active_task_timeout_interval) << "\n"
     << "active_worker_timeout_interval: " << FormatDuration(c.active_worker_timeout_interval) << "\n"
-    << "timeout_check_initial_delay: " << FormatDuration(c.timeout_check_initial_delay) << "\n"
+    << "timeout_startup_grace: " << FormatDuration(c.timeout_startup_grace) << "\n"
     << "timeout_check_interval: " << FormatDuration(c.timeout_check_interval) << "\n"
+    << "worker_cleanup_max_age: " << FormatDuration(c.worker_cleanup_max_age) << "\n"
+    << "worker_cleanup_status: " << fmt_list(c.worker_cleanup_status) << "\n"
+    << "blacklist_expiry: " << FormatDuration(c.blacklist_expiry) << "\n"
+    << "worker_gone_grace: " << FormatDuration(c.worker_gone_grace) << "\n"
+    << "starvation_fail_after: " << FormatDuration(c.starvation_fail_after) << "\n"
     << "blacklist_threshold: " << c.blacklist_threshold << "\n"
     << "task_fail_after_softfail_count: " << c.task_fail_after_softfail_count << "\n"
     << "task_fail_job_percentage: " << c.task_fail_job_percentage << "\n"

@@ -39,11 +39,19 @@ struct Config {
   std::chrono::milliseconds active_worker_timeout_interval{std::chrono::minutes(1)};
   // v2 waits 5 minutes after start before timing anything out, so workers
   // can reconnect and flush after a Manager restart.
-  std::chrono::milliseconds timeout_check_initial_delay{std::chrono::minutes(5)};
+  std::chrono::milliseconds timeout_startup_grace{std::chrono::minutes(5)};
   std::chrono::milliseconds timeout_check_interval{std::chrono::minutes(1)};
   std::chrono::milliseconds task_cleanup_max_age{std::chrono::hours(336)};
-  std::chrono::milliseconds worker_cleanup_max_age{0};
+  std::chrono::milliseconds worker_cleanup_max_age{0};  // 0 = no auto-removal
+  std::chrono::milliseconds worker_cleanup_initial_delay{std::chrono::minutes(5)};
+  std::chrono::milliseconds worker_cleanup_interval{std::chrono::seconds(30)};
   std::vector<std::string> worker_cleanup_status{"offline"};
+  std::chrono::milliseconds blacklist_expiry{std::chrono::hours(24 * 7)};
+  // Offline/timed-out workers count as able to run tasks for this long.
+  std::chrono::milliseconds worker_gone_grace{std::chrono::minutes(10)};
+  std::chrono::milliseconds starvation_check_interval{std::chrono::minutes(1)};
+  // Tasks no worker can run fail after this long (0 = never).
+  std::chrono::milliseconds starvation_fail_after{std::chrono::hours(1)};
 
   int blacklist_threshold = 3;
   int task_fail_after_softfail_count = 3;

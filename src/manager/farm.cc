@@ -4,6 +4,7 @@
 
 #include "common/ids.h"
 #include "common/timefmt.h"
+#include "manager/failure_policy.h"
 #include "manager/worker_auth.h"
 
 namespace duende::manager {
@@ -274,14 +275,7 @@ Status Farm::UpdateTask(const std::string& worker_id, const std::string& task_id
     m.current_command_index = u.current_command_index;
     m.command_progress_percentage = u.command_progress_percentage;
     m.metrics = u.metrics;
-    if (u.task_status == TaskStatus::kFailed) {
-      // Record who failed it; the scheduler never hands it to them again.
-      protocol::FailedByWorker f{w->id, w->Identifier()};
-      m.add_failed_by_workers.push_back(f);
-      auto all = task->failed_by_workers;
-      if (std::find(all.begin(), all.end(), f) == all.end()) all.push_back(f);
-      u.failed_by_workers = all;
-    }
+    if (u.task_status == TaskStatus::kFailed) FailTaskInTx(tx, *task, *w, m, u);
     new_status = u.task_status;
     Change(tx, *task, std::move(m), std::move(u));
     w->current_task_updated = tx.now();
@@ -449,18 +443,38 @@ Result<int> Farm::TimeoutTasks(SystemTime cutoff) {
     for (const auto& task : tx.ActiveTasksPingedBefore(cutoff)) {
       std::optional<WorkerRecord> w;
       if (!task.worker_id.empty()) w = tx.GetWorker(task.worker_id);
-      const std::string who = w ? w->Identifier() : std::string("-");
-      spdlog::warn("task {} timed out on worker {}", task.id, who);
-      if (w) {
+      WorkerRecord who = w.value_or(WorkerRecord{});
+      if (!w) who.address = "-";
+      spdlog::warn("task {} timed out on worker {}", task.id, who.Identifier());
+      if (w && w->status == ws::kAwake) {
+        // The worker is silent too: it times out and its other tasks go to
+        // other workers (spec §6).
         if (w->status_requested.empty()) w->status_requested = w->status;
-        if (w->status == ws::kAwake) w->status = std::string(ws::kTimeout);
+        w->status = std::string(ws::kTimeout);
         tx.UpdateWorker(*w);
-        ReturnTaskInTx(tx, task, *w, "task timed out on worker " + who);
-      } else {
-        WorkerRecord nobody;
-        nobody.address = "-";
-        ReturnTaskInTx(tx, task, nobody, "task timed out");
+        for (const auto& other : tx.ActiveTasksOf(w->id))
+          if (other != task.id)
+            if (auto t = tx.GetTask(other)) ReturnTaskInTx(tx, *t, *w, "worker " + who.Identifier() + " timed out");
       }
+      // Unlike v2 (§15.2) a timeout is a failure *by that worker*: the task
+      // is soft-failed and retried elsewhere when someone else can run it.
+      const std::string activity = "Task timed out on worker " + who.Identifier();
+      TaskMutation m;
+      m.activity = activity;
+      m.worker = "-";
+      m.unset_worker_id = true;
+      TaskUpdate u = NewUpdate(task, tx.now());
+      u.task_status = TaskStatus::kFailed;
+      u.activity = activity;
+      u.worker = "-";
+      u.log = LogLine(tx.now(), activity);
+      if (w) {
+        FailTaskInTx(tx, task, *w, m, u);
+      } else {
+        m.status = TaskStatus::kClaimedByManager;
+        u.task_status = TaskStatus::kClaimedByManager;
+      }
+      Change(tx, task, std::move(m), std::move(u));
       ++count;
     }
     return Ok();
@@ -468,6 +482,256 @@ Result<int> Farm::TimeoutTasks(SystemTime cutoff) {
   if (!st) return std::unexpected(st.error());
   Notify(count > 0);
   return count;
+}
+
+// --- failure handling -------------------------------------------------------------
+
+std::set<std::string> Farm::CapableWorkers(FarmTx& tx, const std::string& job, const std::string& task_type) {
+  const auto blacklisted = tx.BlacklistedFor(job, task_type, tx.now() - options_.blacklist_expiry);
+  std::set<std::string> out;
+  for (const auto& w : tx.WorkersWithTaskType(task_type)) {
+    if (blacklisted.count(w.id)) continue;
+    if (!CountsAsCapable(w.status, w.last_activity, tx.now(), options_.worker_gone_grace)) continue;
+    out.insert(w.id);
+  }
+  return out;
+}
+
+void Farm::FailTaskInTx(FarmTx& tx, const Task& task, const WorkerRecord& worker, TaskMutation& m, TaskUpdate& u) {
+  FailureFacts facts;
+  facts.worker = worker.id;
+  facts.earlier_failures = tx.CountWorkerFailures(worker.id, task.job, task.task_type, task.id);
+  facts.capable_workers = CapableWorkers(tx, task.job, task.task_type);
+  for (const auto& f : task.failed_by_workers) facts.failed_by.insert(f.id);
+  facts.failed_by.insert(worker.id);
+  facts.blacklist_threshold = options_.blacklist_threshold;
+  facts.task_fail_after_softfail_count = options_.task_fail_after_softfail_count;
+  const FailureDecision d = DecideFailure(facts);
+
+  // Record who failed it; the scheduler never hands it to them again.
+  const protocol::FailedByWorker f{worker.id, worker.Identifier()};
+  m.add_failed_by_workers.push_back(f);
+  auto all = task.failed_by_workers;
+  if (std::find(all.begin(), all.end(), f) == all.end()) all.push_back(f);
+  u.failed_by_workers = all;
+  m.status = d.task_status;
+  u.task_status = d.task_status;
+  if (d.task_status == TaskStatus::kSoftFailed) {
+    const std::string note = LogLine(tx.now(), "Manager soft-failed task: another worker will try it (failed by " +
+                                                   std::to_string(all.size()) + " worker(s) so far)");
+    u.log = u.log.empty() ? note : u.log + "\n" + note;
+  }
+  if (!d.blacklist_worker) return;
+
+  tx.AddBlacklist(worker.id, task.job, task.task_type);
+  spdlog::warn("worker {} blacklisted for job {} task type {}", worker.Identifier(), task.job, task.task_type);
+  auto capable = facts.capable_workers;
+  capable.erase(worker.id);
+  for (const auto& id : tx.SoftFailedTasksOf(worker.id, task.job, task.task_type)) {
+    if (id == task.id) continue;
+    auto other = tx.GetTask(id);
+    if (!other) continue;
+    std::set<std::string> failed_by;
+    for (const auto& fb : other->failed_by_workers) failed_by.insert(fb.id);
+    const TaskStatus to = StatusAfterBlacklist(capable, failed_by);
+    const std::string activity = to == TaskStatus::kFailed
+                                     ? "Manager hard-failed task after blacklisting worker " + worker.Identifier() +
+                                           ": no other worker can run it"
+                                     : "Manager requeued task after blacklisting worker " + worker.Identifier();
+    TaskMutation om;
+    om.status = to;
+    om.activity = activity;
+    TaskUpdate ou = NewUpdate(*other, tx.now());
+    ou.task_status = to;
+    ou.activity = activity;
+    ou.log = LogLine(tx.now(), activity);
+    if (to == TaskStatus::kFailed) {
+      om.task_progress_percentage = 0;
+      ou.task_progress_percentage = 0;
+    }
+    Change(tx, *other, std::move(om), std::move(ou));
+  }
+}
+
+// --- housekeeping -----------------------------------------------------------------
+
+Result<int> Farm::RemoveWorkersSeenBefore(SystemTime cutoff, const std::vector<std::string>& statuses) {
+  int count = 0;
+  auto st = store_.Write([&](FarmTx& tx) -> Status {
+    for (const auto& status : statuses) {
+      for (const auto& w : tx.WorkersSeenBefore(cutoff, status)) {
+        for (const auto& task_id : tx.ActiveTasksOf(w.id))
+          if (auto t = tx.GetTask(task_id)) ReturnTaskInTx(tx, *t, w, "worker is being auto-removed");
+        tx.DeleteWorker(w.id);
+        spdlog::info("auto-removed worker {} ({}, not seen since {})", w.Identifier(), w.status,
+                     w.last_activity ? FormatIso8601(*w.last_activity) : "never");
+        ++count;
+      }
+    }
+    return Ok();
+  });
+  if (!st) return std::unexpected(st.error());
+  Notify(count > 0);
+  return count;
+}
+
+Result<int> Farm::CheckStarvation() {
+  int blocked_count = 0;
+  bool queued = false;
+  auto st = store_.Write([&](FarmTx& tx) -> Status {
+    std::map<std::string, std::pair<std::string, bool>> blocked;  // task -> (reason, may fail)
+    for (const auto& [job, type] : tx.SchedulableGroups()) {
+      const auto supporters = tx.WorkersWithTaskType(type);
+      const auto capable = CapableWorkers(tx, job, type);
+      std::string reason;
+      if (supporters.empty()) {
+        reason = "no worker supports task type `" + type + "`";
+      } else if (capable.empty()) {
+        reason = "every worker with task type `" + type + "` is blacklisted for this job or gone";
+      } else {
+        reason = "every worker with task type `" + type + "` failed it or is blacklisted";
+      }
+      // With no capable worker every runnable task of the group is blocked;
+      // otherwise those that every capable worker failed.
+      for (const auto& id : tx.TasksFailedByAll(job, type, capable)) blocked[id] = {reason, !supporters.empty()};
+    }
+    const auto previous = tx.BlockedTasks();
+    for (const auto& [id, prev] : previous) {
+      if (blocked.count(id)) continue;
+      tx.ClearBlocked(id);
+      if (auto t = tx.GetTask(id)) {
+        TaskUpdate u = NewUpdate(*t, tx.now());
+        u.blocked_reason = "";
+        Change(tx, *t, TaskMutation{}, std::move(u));
+        queued = true;
+      }
+    }
+    for (const auto& [id, info] : blocked) {
+      const auto& [reason, may_fail] = info;
+      auto t = tx.GetTask(id);
+      if (!t) continue;
+      auto prev = previous.find(id);
+      const SystemTime since = prev == previous.end() ? tx.now() : prev->second.first;
+      ++blocked_count;
+      const bool expired = may_fail && options_.starvation_fail_after.count() > 0 &&
+                           tx.now() - since >= options_.starvation_fail_after;
+      if (expired) {
+        const std::string activity = "Failed: no worker could run it for " +
+                                     FormatDuration(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                         tx.now() - since)) +
+                                     " (" + reason + ")";
+        TaskMutation m;
+        m.status = TaskStatus::kFailed;
+        m.activity = activity;
+        TaskUpdate u = NewUpdate(*t, tx.now());
+        u.task_status = TaskStatus::kFailed;
+        u.activity = activity;
+        u.blocked_reason = "";
+        u.log = LogLine(tx.now(), activity);
+        Change(tx, *t, std::move(m), std::move(u));
+        tx.ClearBlocked(id);
+        queued = true;
+        continue;
+      }
+      if (prev != previous.end() && prev->second.second == reason) continue;  // already reported
+      tx.SetBlocked(id, reason, since);
+      const std::string activity = "Cannot run: " + reason;
+      TaskMutation m;
+      m.activity = activity;
+      TaskUpdate u = NewUpdate(*t, tx.now());
+      u.activity = activity;
+      u.blocked_reason = reason;
+      u.log = LogLine(tx.now(), activity);
+      Change(tx, *t, std::move(m), std::move(u));
+      queued = true;
+    }
+    return Ok();
+  });
+  if (!st) return std::unexpected(st.error());
+  Notify(queued);
+  return blocked_count;
+}
+
+Result<int> Farm::PurgeExpiredBlacklist() {
+  return store_.Write([&](FarmTx& tx) -> Result<int> { return tx.PurgeBlacklist(tx.now() - options_.blacklist_expiry); });
+}
+
+// --- blacklist and diagnostics ----------------------------------------------------
+
+Result<std::vector<BlacklistEntry>> Farm::ListBlacklist(const std::string& worker_id, const std::string& job_id) {
+  return store_.Read([&](FarmTx& tx) -> Result<std::vector<BlacklistEntry>> {
+    return tx.ListBlacklist(worker_id, job_id, tx.now() - options_.blacklist_expiry);
+  });
+}
+
+Status Farm::ForgetBlacklist(const std::string& worker_id, const std::string& job_id, const std::string& task_type) {
+  return store_.Write([&](FarmTx& tx) -> Status {
+    if (!tx.RemoveBlacklist(worker_id, job_id, task_type))
+      return NotFound("no blacklist entry for worker " + worker_id + ", job " + job_id + ", task type " + task_type);
+    return Ok();
+  });
+}
+
+Result<TaskExplanation> Farm::Explain(const std::string& task_id) {
+  return store_.Read([&](FarmTx& tx) -> Result<TaskExplanation> {
+    auto task = tx.GetTask(task_id);
+    if (!task) return NotFound("task " + task_id + " is not known to this Manager");
+    TaskExplanation e;
+    e.task = *task;
+    const bool schedulable = protocol::IsSchedulable(task->status);
+    if (task->status == TaskStatus::kActive) {
+      e.task_reasons.push_back("it is running on " + task->worker);
+    } else if (task->status == TaskStatus::kPaused) {
+      e.task_reasons.push_back("its job is paused");
+    } else if (!schedulable) {
+      e.task_reasons.push_back("its status is " + std::string(protocol::ToString(task->status)) +
+                               ", which is not schedulable");
+    }
+    for (const auto& parent : task->parents) {
+      auto p = tx.GetTask(parent);
+      if (p && p->status != TaskStatus::kCompleted)
+        e.task_reasons.push_back("parent " + p->name + " (" + p->id + ") is " +
+                                 std::string(protocol::ToString(p->status)));
+    }
+    const auto blacklisted = tx.BlacklistedFor(task->job, task->task_type, tx.now() - options_.blacklist_expiry);
+    std::set<std::string> failed_by;
+    for (const auto& f : task->failed_by_workers) failed_by.insert(f.id);
+    int could_run = 0;
+    for (const auto& w : tx.ListWorkers()) {
+      WorkerVerdict v{w.id, w.Identifier(), w.status, false, ""};
+      const auto& types = w.supported_task_types;
+      if (std::find(types.begin(), types.end(), task->task_type) == types.end()) {
+        v.reason = "does not support task type " + task->task_type;
+      } else if (blacklisted.count(w.id)) {
+        v.reason = "is blacklisted for this job and task type";
+      } else if (failed_by.count(w.id)) {
+        v.reason = "failed this task before";
+      } else if (w.status == ws::kOffline || w.status == ws::kTimeout || w.status == ws::kAsleep ||
+                 w.status == ws::kError || w.status.empty()) {
+        v.reason = "is " + (w.status.empty() ? std::string("not signed on") : w.status);
+      } else if (!w.status_requested.empty() && w.status_requested != ws::kAwake) {
+        v.reason = "has a pending status change to " + w.status_requested;
+      } else if (auto active = tx.ActiveTasksOf(w.id); !active.empty() && active.front() != task->id) {
+        v.reason = "is busy with task " + active.front();
+      } else {
+        v.could_run = true;
+        v.reason = "could run it";
+        ++could_run;
+      }
+      e.workers.push_back(std::move(v));
+    }
+    if (task->status == TaskStatus::kActive) {
+      e.summary = "running on " + task->worker;
+    } else if (!e.task_reasons.empty()) {
+      e.summary = "not runnable: " + e.task_reasons.front();
+    } else if (could_run == 0) {
+      e.summary = "waiting: no worker can run it right now";
+    } else {
+      e.summary = "waiting for a free worker: " + std::to_string(could_run) +
+                  " worker(s) could run it, higher-priority tasks go first";
+    }
+    return e;
+  });
 }
 
 // --- reads ------------------------------------------------------------------------

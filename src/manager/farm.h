@@ -6,7 +6,9 @@
 // only translate between the wire and these calls.
 #pragma once
 
+#include <chrono>
 #include <functional>
+#include <set>
 #include <optional>
 #include <string>
 #include <vector>
@@ -24,6 +26,30 @@ struct FarmOptions {
   Variables variables = DefaultVariables();
   int blacklist_threshold = 3;
   int task_fail_after_softfail_count = 3;
+  // Blacklist entries older than this no longer apply (v2: 7-day TTL).
+  std::chrono::milliseconds blacklist_expiry{std::chrono::hours(24 * 7)};
+  // Offline and timed-out workers still count as able to run a task for
+  // this long after their last contact; after that they do not keep tasks
+  // soft-failed or out of the starvation report.
+  std::chrono::milliseconds worker_gone_grace{std::chrono::minutes(10)};
+  // A task no capable worker can run fails after this long (0 = never).
+  // Not applied while the farm has no worker at all for its task type.
+  std::chrono::milliseconds starvation_fail_after{std::chrono::hours(1)};
+};
+
+// Why a task is (not) running: per worker, the first rule that excludes it.
+struct WorkerVerdict {
+  std::string worker_id;
+  std::string identifier;
+  std::string status;
+  bool could_run = false;
+  std::string reason;
+};
+struct TaskExplanation {
+  protocol::Task task;
+  std::string summary;
+  std::vector<std::string> task_reasons;  // reasons that apply to every worker
+  std::vector<WorkerVerdict> workers;
 };
 
 // Who is calling, recorded as the worker's "seen" info on every request.
@@ -99,6 +125,23 @@ class Farm {
   // the task is returned for another worker.
   Result<int> TimeoutTasks(SystemTime cutoff);
 
+  // --- housekeeping
+  // Removes workers in one of `statuses` not seen since `cutoff`, returning
+  // their active tasks first. Returns how many were removed.
+  Result<int> RemoveWorkersSeenBefore(SystemTime cutoff, const std::vector<std::string>& statuses);
+  // Finds schedulable tasks no capable worker can run, marks them (activity
+  // and the upstream `blocked_reason`), clears marks that no longer apply,
+  // and fails tasks blocked longer than starvation_fail_after. Returns the
+  // number of blocked tasks.
+  Result<int> CheckStarvation();
+  Result<int> PurgeExpiredBlacklist();
+
+  // --- blacklist and diagnostics
+  Result<std::vector<BlacklistEntry>> ListBlacklist(const std::string& worker_id, const std::string& job_id);
+  // NotFound when there is no such entry.
+  Status ForgetBlacklist(const std::string& worker_id, const std::string& job_id, const std::string& task_type);
+  Result<TaskExplanation> Explain(const std::string& task_id);
+
   // --- reads
   Result<std::vector<WorkerRecord>> ListWorkers();
   Result<std::optional<std::string>> SecretHashOf(const std::string& worker_id);
@@ -108,6 +151,13 @@ class Farm {
   // transaction.
   void Change(FarmTx& tx, const protocol::Task& task, TaskMutation m, protocol::TaskUpdate u);
   void ReturnTaskInTx(FarmTx& tx, const protocol::Task& task, const WorkerRecord& worker, const std::string& reason);
+  // Applies a failure of `task` by `worker` (spec §7): blacklisting,
+  // requeue or hard-fail of the worker's other soft-failed tasks, and the
+  // soft-failed/failed decision for `task`. Fills `m` and `u`.
+  void FailTaskInTx(FarmTx& tx, const protocol::Task& task, const WorkerRecord& worker, TaskMutation& m,
+                    protocol::TaskUpdate& u);
+  // Workers able to run (job, type) now: the type, not blacklisted, not gone.
+  std::set<std::string> CapableWorkers(FarmTx& tx, const std::string& job, const std::string& task_type);
   void Notify(bool queued);
 
   FarmStore& store_;

@@ -98,6 +98,16 @@ CREATE TABLE settings (
   value TEXT NOT NULL
 ) WITHOUT ROWID;
 )sql",
+    // 2: tasks no capable worker can run (starvation detection), with the
+    // time they were first seen so.
+    R"sql(
+CREATE TABLE task_blocked (
+  task_id TEXT PRIMARY KEY,
+  since INTEGER NOT NULL,
+  reason TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX worker_blacklist_job ON worker_blacklist (job_id, task_type);
+)sql",
 };
 
 constexpr const char* kTaskColumns =
@@ -185,6 +195,13 @@ json CommandsJson(const std::vector<protocol::Command>& cmds) {
 }
 
 }  // namespace
+
+json ToJson(const BlacklistEntry& e) {
+  return {{"worker_id", e.worker_id},
+          {"job_id", e.job_id},
+          {"task_type", e.task_type},
+          {"_created", FormatIso8601(e.created)}};
+}
 
 std::string WorkerRecord::Identifier() const {
   if (nickname.empty()) return address;
@@ -352,6 +369,139 @@ int64_t FarmTx::CountTasks() {
   const int64_t n = q.Int(0);
   q.Reset();
   return n;
+}
+
+// --- failure handling ---------------------------------------------------------
+
+int FarmTx::CountWorkerFailures(const std::string& worker_id, const std::string& job, const std::string& task_type,
+                                const std::string& except_task) {
+  auto& q = conn_.Prepare(
+      "SELECT COUNT(*) FROM tasks t JOIN task_failures f ON f.task_id = t.id AND f.worker_id = ?1 "
+      "WHERE t.job = ?2 AND t.task_type = ?3 AND t.status IN ('failed', 'soft-failed') AND t.id != ?4");
+  q.Bind(1, worker_id).Bind(2, job).Bind(3, task_type).Bind(4, except_task);
+  q.Step();
+  const int n = static_cast<int>(q.Int(0));
+  q.Reset();
+  return n;
+}
+
+std::vector<std::string> FarmTx::SoftFailedTasksOf(const std::string& worker_id, const std::string& job,
+                                                   const std::string& task_type) {
+  auto& q = conn_.Prepare(
+      "SELECT t.id FROM tasks t JOIN task_failures f ON f.task_id = t.id AND f.worker_id = ?1 "
+      "WHERE t.job = ?2 AND t.task_type = ?3 AND t.status = 'soft-failed' ORDER BY t.id");
+  q.Bind(1, worker_id).Bind(2, job).Bind(3, task_type);
+  std::vector<std::string> out;
+  while (q.Step()) out.push_back(q.Text(0));
+  return out;
+}
+
+std::vector<WorkerRecord> FarmTx::WorkersWithTaskType(const std::string& task_type) {
+  auto& q = conn_.Prepare(std::string("SELECT ") + kWorkerColumns +
+                          " FROM workers w WHERE EXISTS (SELECT 1 FROM json_each(w.supported_task_types) "
+                          "WHERE value = ?1) ORDER BY id");
+  q.Bind(1, task_type);
+  std::vector<WorkerRecord> out;
+  while (q.Step()) out.push_back(ReadWorker(q));
+  return out;
+}
+
+std::set<std::string> FarmTx::BlacklistedFor(const std::string& job, const std::string& task_type,
+                                             SystemTime not_before) {
+  auto& q = conn_.Prepare(
+      "SELECT worker_id FROM worker_blacklist WHERE job_id = ?1 AND task_type = ?2 AND created >= ?3");
+  q.Bind(1, job).Bind(2, task_type).Bind(3, ToUnixMicros(not_before));
+  std::set<std::string> out;
+  while (q.Step()) out.insert(q.Text(0));
+  return out;
+}
+
+void FarmTx::AddBlacklist(const std::string& worker_id, const std::string& job, const std::string& task_type) {
+  conn_
+      .Prepare(
+          "INSERT INTO worker_blacklist (worker_id, job_id, task_type, created) VALUES (?1, ?2, ?3, ?4) "
+          "ON CONFLICT (worker_id, job_id, task_type) DO UPDATE SET created = ?4")
+      .Bind(1, worker_id)
+      .Bind(2, job)
+      .Bind(3, task_type)
+      .Bind(4, ToUnixMicros(now_))
+      .Run();
+}
+
+std::vector<BlacklistEntry> FarmTx::ListBlacklist(const std::string& worker_id, const std::string& job,
+                                                  SystemTime not_before) {
+  auto& q = conn_.Prepare(
+      "SELECT worker_id, job_id, task_type, created FROM worker_blacklist "
+      "WHERE (?1 = '' OR worker_id = ?1) AND (?2 = '' OR job_id = ?2) AND created >= ?3 "
+      "ORDER BY worker_id, job_id, task_type");
+  q.Bind(1, worker_id).Bind(2, job).Bind(3, ToUnixMicros(not_before));
+  std::vector<BlacklistEntry> out;
+  while (q.Step()) out.push_back({q.Text(0), q.Text(1), q.Text(2), FromUnixMicros(q.Int(3))});
+  return out;
+}
+
+bool FarmTx::RemoveBlacklist(const std::string& worker_id, const std::string& job, const std::string& task_type) {
+  auto& q = conn_.Prepare("DELETE FROM worker_blacklist WHERE worker_id = ?1 AND job_id = ?2 AND task_type = ?3");
+  q.Bind(1, worker_id).Bind(2, job).Bind(3, task_type).Run();
+  return q.Changes() > 0;
+}
+
+int FarmTx::PurgeBlacklist(SystemTime before) {
+  auto& q = conn_.Prepare("DELETE FROM worker_blacklist WHERE created < ?1");
+  q.Bind(1, ToUnixMicros(before)).Run();
+  return q.Changes();
+}
+
+std::vector<std::pair<std::string, std::string>> FarmTx::SchedulableGroups() {
+  auto& q = conn_.Prepare(
+      "SELECT DISTINCT job, task_type FROM tasks WHERE status IN ('queued', 'claimed-by-manager', 'soft-failed') "
+      "ORDER BY job, task_type");
+  std::vector<std::pair<std::string, std::string>> out;
+  while (q.Step()) out.emplace_back(q.Text(0), q.Text(1));
+  return out;
+}
+
+std::vector<std::string> FarmTx::TasksFailedByAll(const std::string& job, const std::string& task_type,
+                                                  const std::set<std::string>& capable) {
+  auto& q = conn_.Prepare(
+      "SELECT t.id FROM tasks t WHERE t.job = ?1 AND t.task_type = ?2 "
+      "AND t.status IN ('queued', 'claimed-by-manager', 'soft-failed') "
+      "AND NOT EXISTS (SELECT 1 FROM task_parents p JOIN tasks pt ON pt.id = p.parent_id "
+      "                WHERE p.task_id = t.id AND pt.status != 'completed') "
+      "AND (SELECT COUNT(*) FROM task_failures f WHERE f.task_id = t.id "
+      "     AND f.worker_id IN (SELECT value FROM json_each(?3))) = ?4 ORDER BY t.id");
+  q.Bind(1, job).Bind(2, task_type).Bind(3, json(std::vector<std::string>(capable.begin(), capable.end())).dump());
+  q.Bind(4, static_cast<int64_t>(capable.size()));
+  std::vector<std::string> out;
+  while (q.Step()) out.push_back(q.Text(0));
+  return out;
+}
+
+std::map<std::string, std::pair<SystemTime, std::string>> FarmTx::BlockedTasks() {
+  auto& q = conn_.Prepare("SELECT task_id, since, reason FROM task_blocked");
+  std::map<std::string, std::pair<SystemTime, std::string>> out;
+  while (q.Step()) out[q.Text(0)] = {FromUnixMicros(q.Int(1)), q.Text(2)};
+  return out;
+}
+
+void FarmTx::SetBlocked(const std::string& task_id, const std::string& reason, SystemTime since) {
+  conn_
+      .Prepare(
+          "INSERT INTO task_blocked (task_id, since, reason) VALUES (?1, ?2, ?3) "
+          "ON CONFLICT (task_id) DO UPDATE SET reason = ?3")
+      .Bind(1, task_id)
+      .Bind(2, ToUnixMicros(since))
+      .Bind(3, reason)
+      .Run();
+}
+
+void FarmTx::ClearBlocked(const std::string& task_id) {
+  conn_.Prepare("DELETE FROM task_blocked WHERE task_id = ?1").Bind(1, task_id).Run();
+}
+
+void FarmTx::DeleteWorker(const std::string& worker_id) {
+  conn_.Prepare("DELETE FROM worker_blacklist WHERE worker_id = ?1").Bind(1, worker_id).Run();
+  conn_.Prepare("DELETE FROM workers WHERE id = ?1").Bind(1, worker_id).Run();
 }
 
 // --- workers ----------------------------------------------------------------

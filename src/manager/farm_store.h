@@ -7,6 +7,8 @@
 #pragma once
 
 #include <functional>
+#include <map>
+#include <set>
 #include <memory>
 #include <optional>
 #include <string>
@@ -46,6 +48,14 @@ struct WorkerRecord {
 // Worker JSON as v2 returns it (never the secret or its hash).
 nlohmann::json ToJson(const WorkerRecord& w);
 
+struct BlacklistEntry {
+  std::string worker_id;
+  std::string job_id;
+  std::string task_type;
+  SystemTime created{};
+};
+nlohmann::json ToJson(const BlacklistEntry& e);
+
 // One change to a task, applied atomically: fields to set, fields to unset
 // and failures to add-to-set (the seed's "outer update dict").
 struct TaskMutation {
@@ -83,6 +93,37 @@ class FarmTx {
   // Active tasks whose last ping is older than `cutoff` (or missing).
   std::vector<protocol::Task> ActiveTasksPingedBefore(SystemTime cutoff);
   int64_t CountTasks();
+
+  // --- failure handling (spec §7)
+  // Tasks of (job, type) in failed/soft-failed that `worker_id` failed,
+  // other than `except_task`.
+  int CountWorkerFailures(const std::string& worker_id, const std::string& job, const std::string& task_type,
+                          const std::string& except_task);
+  // IDs of `worker_id`'s soft-failed tasks of (job, type).
+  std::vector<std::string> SoftFailedTasksOf(const std::string& worker_id, const std::string& job,
+                                             const std::string& task_type);
+  // Workers that list `task_type`.
+  std::vector<WorkerRecord> WorkersWithTaskType(const std::string& task_type);
+  // Workers blacklisted for (job, type) by entries created at or after
+  // `not_before` (older entries have expired).
+  std::set<std::string> BlacklistedFor(const std::string& job, const std::string& task_type, SystemTime not_before);
+  void AddBlacklist(const std::string& worker_id, const std::string& job, const std::string& task_type);
+  std::vector<BlacklistEntry> ListBlacklist(const std::string& worker_id, const std::string& job,
+                                            SystemTime not_before);
+  bool RemoveBlacklist(const std::string& worker_id, const std::string& job, const std::string& task_type);
+  int PurgeBlacklist(SystemTime before);
+  // Schedulable tasks grouped by (job, task type), for starvation checks.
+  std::vector<std::pair<std::string, std::string>> SchedulableGroups();
+  // Schedulable tasks of (job, type) whose parents are all completed and
+  // whose failed_by_workers include every worker in `capable`.
+  std::vector<std::string> TasksFailedByAll(const std::string& job, const std::string& task_type,
+                                            const std::set<std::string>& capable);
+  // When each blocked task was first seen blocked, and why.
+  std::map<std::string, std::pair<SystemTime, std::string>> BlockedTasks();
+  void SetBlocked(const std::string& task_id, const std::string& reason, SystemTime since);
+  void ClearBlocked(const std::string& task_id);
+  // Removes the worker row and its blacklist entries.
+  void DeleteWorker(const std::string& worker_id);
 
   // --- workers
   std::optional<WorkerRecord> GetWorker(const std::string& id);

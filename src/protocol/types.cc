@@ -204,6 +204,7 @@ json ToJson(const TaskUpdate& u) {
   if (!u.log_tail.empty()) j["log_tail"] = u.log_tail;
   if (u.worker) j["worker"] = *u.worker;
   if (u.failed_by_workers) j["failed_by_workers"] = FailedByToJson(*u.failed_by_workers);
+  if (u.blocked_reason) j["blocked_reason"] = *u.blocked_reason;
   return j;
 }
 
@@ -227,6 +228,7 @@ Result<TaskUpdate> TaskUpdateFromJson(const json& j) {
   if (!tail) return std::unexpected(tail.error());
   u->log_tail = *tail;
   if (auto it = j.find("worker"); it != j.end() && it->is_string()) u->worker = it->get<std::string>();
+  if (auto it = j.find("blocked_reason"); it != j.end() && it->is_string()) u->blocked_reason = it->get<std::string>();
   if (j.contains("failed_by_workers")) {
     auto fb = GetFailedBy(j);
     if (!fb) return std::unexpected(fb.error());

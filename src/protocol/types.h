@@ -79,6 +79,9 @@ struct TaskUpdate {
   std::optional<std::string> worker;
   std::optional<std::vector<FailedByWorker>> failed_by_workers;
   std::optional<nlohmann::json> metrics;
+  // Duende extension (Manager form only): why no worker can run the task
+  // (starvation detection); "" clears it. Absent = unchanged.
+  std::optional<std::string> blocked_reason;
 };
 
 // Worker form: only the fields a worker may send. Unknown task status

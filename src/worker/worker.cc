@@ -264,10 +264,17 @@ int Worker::MainLoop(std::stop_token stop) {
     }
 
     // Awake.
-    if (auto count = outbox_->Count(); count && *count > config_.outbox_backlog_limit) {
-      spdlog::warn("{} task updates not yet delivered; waiting before fetching a task", *count);
-      if (!Wait(config_.retry_interval, stop)) break;
-      continue;
+    // Deliver everything queued before asking for work: until the Manager
+    // has the previous task's final status it still sees that task as active
+    // here and would hand it out again (v2 hid this behind a 3 s pause).
+    if (auto count = outbox_->Count(); count && *count > 0) {
+      if (!outbox_->FlushUntil(clock_.SteadyNow() + config_.retry_interval, stop)) {
+        if (stop.stop_requested()) break;
+        auto left = outbox_->Count();
+        spdlog::warn("{} task updates not yet delivered; waiting before fetching a task", left ? *left : *count);
+        if (*count > config_.outbox_backlog_limit && !Wait(config_.retry_interval, stop)) break;
+        continue;
+      }
     }
     auto resp = manager_.Send("POST", "/task");
     if (!resp) {

@@ -70,7 +70,7 @@ TEST(FarmIntegrationTest, KilledWorkersTaskIsFinishedByTheOther) {
   TempDir dir;
   ManagerProcess manager(dir / "manager",
                          "active_worker_timeout_interval: 2s\n"
-                         "timeout_check_initial_delay: 0\n"
+                         "timeout_startup_grace: 0\n"
                          "timeout_check_interval: 250ms\n");
   ASSERT_FALSE(manager.url().empty()) << manager.process().Log();
   const std::string job = manager.SubmitJob(SleepJob("1-2", 2));

@@ -12,10 +12,25 @@
 
 namespace duende::testing {
 
-Process::Process(std::vector<std::string> argv, std::string log_path) : log_path_(std::move(log_path)) {
+Process::Process(std::vector<std::string> argv, std::string log_path, std::vector<std::string> env)
+    : log_path_(std::move(log_path)) {
   std::vector<char*> args;
   for (auto& a : argv) args.push_back(a.data());
   args.push_back(nullptr);
+  // Build the environment before fork: the child may only call
+  // async-signal-safe functions.
+  std::vector<std::string> environment;
+  for (char** e = environ; *e; ++e) {
+    const std::string entry(*e);
+    const std::string name = entry.substr(0, entry.find('='));
+    bool replaced = false;
+    for (const auto& x : env) replaced = replaced || x.substr(0, x.find('=')) == name;
+    if (!replaced) environment.push_back(entry);
+  }
+  for (const auto& x : env) environment.push_back(x);
+  std::vector<char*> envp;
+  for (auto& e : environment) envp.push_back(e.data());
+  envp.push_back(nullptr);
   pid_ = fork();
   if (pid_ == 0) {
     const int fd = open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
@@ -26,7 +41,7 @@ Process::Process(std::vector<std::string> argv, std::string log_path) : log_path
     }
     const int devnull = open("/dev/null", O_RDONLY);
     if (devnull >= 0) dup2(devnull, 0);
-    execv(args[0], args.data());
+    execve(args[0], args.data(), envp.data());
     _exit(127);
   }
 }
@@ -140,12 +155,12 @@ bool ManagerProcess::WaitForJobStatus(const std::string& job_id, const std::stri
 }
 
 WorkerProcess::WorkerProcess(const std::string& manager_url, std::string data_dir, const std::string& nickname,
-                             std::vector<std::string> extra_args) {
+                             std::vector<std::string> extra_args, std::vector<std::string> env) {
   std::filesystem::create_directories(data_dir);
   std::vector<std::string> argv = {BinPath("duende-worker"), "--manager", manager_url, "--data-dir", data_dir,
                                    "--nickname", nickname};
   for (auto& a : extra_args) argv.push_back(a);
-  process_ = std::make_unique<Process>(argv, data_dir + "/worker.log");
+  process_ = std::make_unique<Process>(argv, data_dir + "/worker.log", std::move(env));
 }
 
 }  // namespace duende::testing

@@ -19,7 +19,9 @@ namespace duende::testing {
 // on destruction if still running.
 class Process {
  public:
-  Process(std::vector<std::string> argv, std::string log_path);
+  // `env` entries ("NAME=value") are added to (or replace) the inherited
+  // environment.
+  Process(std::vector<std::string> argv, std::string log_path, std::vector<std::string> env = {});
   ~Process();
   Process(const Process&) = delete;
   Process& operator=(const Process&) = delete;
@@ -74,7 +76,7 @@ class ManagerProcess {
 class WorkerProcess {
  public:
   WorkerProcess(const std::string& manager_url, std::string data_dir, const std::string& nickname,
-                std::vector<std::string> extra_args = {});
+                std::vector<std::string> extra_args = {}, std::vector<std::string> env = {});
   Process& process() { return *process_; }
 
  private:

@@ -609,3 +609,68 @@ TEST_F(JobServiceTest, NotifiedTaskTypesPersistAndShapeCompilation) {
 
 }  // namespace
 }  // namespace duende::jobs
+
+// --- runnability and starvation marks (issue: failures) ---------------------------
+
+namespace duende::jobs {
+namespace {
+
+class JobRunnabilityTest : public JobServiceTest {};
+
+TEST_F(JobRunnabilityTest, TasksWaitingForAFailedParentFailTheJob) {
+  JobSubmission s;
+  s.name = "shot";
+  s.job_type = "blender-render";
+  s.settings = {{"filepath", "/shots/a.blend"}, {"render_output", "/renders/a/frame-######"},
+                {"frames", "1-200"},          {"chunk_size", 10},
+                {"format", "PNG"},            {"fps", 24},
+                {"images_or_video", "images"}, {"output_file_extension", ".png"}};
+  auto job = svc_->Submit(s);
+  ASSERT_TRUE(job) << job.error().message;
+  Fetch("");
+  const auto tasks = Tasks(job->id);
+  ASSERT_GT(tasks.size(), 20u);
+  PushStatus(tasks[0].id, TaskStatus::kActive);
+  PushStatus(tasks[0].id, TaskStatus::kFailed);  // 1 of 22: below the 10% rule
+  const Job after = *svc_->GetJob(job->id);
+  EXPECT_TRUE(after.status == JobStatus::kFailed || after.status == JobStatus::kFailRequested)
+      << ToString(after.status);
+  EXPECT_NE(after.status_reason.find("a failed/cancelled parent and will not be able to run"), std::string::npos)
+      << after.status_reason;
+}
+
+TEST_F(JobRunnabilityTest, SoftFailedParentDoesNotFailTheJob) {
+  const Job job = SubmitSleep(3);
+  Fetch("");
+  const auto tasks = Tasks(job.id);
+  PushStatus(tasks[0].id, TaskStatus::kActive);
+  PushStatus(tasks[0].id, TaskStatus::kSoftFailed);
+  EXPECT_EQ(JobStatusOf(job.id), JobStatus::kActive);
+}
+
+TEST_F(JobRunnabilityTest, StarvationMarksShowAsTheJobsStatusReasonUntilCleared) {
+  const Job job = SubmitSleep(4);
+  Fetch("");
+  const auto tasks = Tasks(job.id);
+  PushStatus(tasks[0].id, TaskStatus::kActive);  // the job becomes active
+  std::vector<TaskUpdate> marks;
+  for (int i = 1; i < 4; ++i) {
+    TaskUpdate u;
+    u.id = NewUpdateId();
+    u.task_id = tasks[i].id;
+    u.blocked_reason = "every worker with task type `sleep` failed it or is blacklisted";
+    marks.push_back(u);
+  }
+  Push(marks);
+  EXPECT_EQ(svc_->GetJob(job.id)->status_reason,
+            "3 tasks cannot run: every worker with task type `sleep` failed it or is blacklisted");
+  for (auto& u : marks) {
+    u.id = NewUpdateId();
+    u.blocked_reason = "";
+  }
+  Push(marks);
+  EXPECT_EQ(svc_->GetJob(job.id)->status_reason, "");
+}
+
+}  // namespace
+}  // namespace duende::jobs

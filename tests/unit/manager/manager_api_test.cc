@@ -79,6 +79,18 @@ class ManagerApiTest : public ::testing::Test {
     return r;
   }
 
+  // The job side learns of farm-side changes asynchronously (the upstream
+  // push): wait for a task's status there.
+  json WaitForTaskStatus(const std::string& task_id, const std::string& status) {
+    json task;
+    for (int i = 0; i < 300; ++i) {
+      task = json::parse(Call("GET", "/api/tasks/" + task_id).body, nullptr, false);
+      if (task.is_object() && task.value("status", "") == status) break;
+      clock_.WaitFor(std::chrono::milliseconds(10), std::stop_token());
+    }
+    return task;
+  }
+
   int JobCount() { return static_cast<int>(json::parse(Call("GET", "/api/jobs").body)["jobs"].size()); }
 
   static void ExpectJsonMessage(const http::ClientResponse& r, int status) {
@@ -289,7 +301,7 @@ TEST_F(ManagerApiTest, LateLogsOfAReturnedTaskAreKeptNot409) {
   std::ifstream in(path);
   std::string log((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   EXPECT_NE(log.find("Worker w1 returned this task"), std::string::npos) << path << ":\n" << log;
-  auto task = json::parse(Call("GET", "/api/tasks/" + task_id).body);
+  auto task = WaitForTaskStatus(task_id, "claimed-by-manager");
   EXPECT_EQ(task["status"], "claimed-by-manager");
   EXPECT_NE(task["activity"], "late activity");
   EXPECT_EQ(task["worker"], "-");
@@ -310,7 +322,7 @@ TEST_F(ManagerApiTest, UpdateOfATaskHeldByAnotherWorkerIs409) {
   EXPECT_EQ(may["may_keep_running"], false);
   // Returning a task someone else holds is a no-op, still 204.
   EXPECT_EQ(Call("POST", "/tasks/" + task_id + "/return", "", a, "secret-a").status, 204);
-  EXPECT_EQ(json::parse(Call("GET", "/api/tasks/" + task_id).body)["status"], "active");
+  EXPECT_EQ(WaitForTaskStatus(task_id, "active")["status"], "active");
 }
 
 // Regression (Python Flamenco Worker 2.x): told by may-i-run that its task is

@@ -4,6 +4,8 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
+#include <atomic>
 #include <sys/stat.h>
 
 #include <nlohmann/json.hpp>
@@ -413,9 +415,16 @@ TEST_F(WorkerTest, ShutdownDuringATaskReportsNoStatusAndSignsOff) {
   EXPECT_TRUE(fm_.Requests("POST", "/tasks/" + task_id + "/return").empty());
 }
 
-TEST_F(WorkerTest, DoesNotFetchWhileTheOutboxBacklogIsTooBig) {
-  // Every task update fails with 500, so each task leaves 2 updates queued.
-  fm_.On("POST", "/tasks/", [](const http::Request&) { return http::Response::Message(500, "overloaded"); });
+// Regression: with the 3 s pause of v2 gone, the worker fetched its next
+// task before the Manager had the previous one's "completed", and the
+// Manager -- still seeing that task active on this worker -- served it again,
+// so it ran twice. The worker now delivers its updates before fetching.
+TEST_F(WorkerTest, DoesNotFetchUntilThePreviousTasksUpdatesAreDelivered) {
+  std::atomic<bool> manager_overloaded{true};
+  fm_.On("POST", "/tasks/", [&](const http::Request&) {
+    if (manager_overloaded) return http::Response::Message(500, "overloaded");
+    return http::Response::NoContent();
+  });
   fm_.On("POST", "/task", [](const http::Request&) {
     return http::Response::Json(
         200, TaskJson(NewObjectId(), json::array({{{"name", "echo"}, {"settings", {{"message", "x"}}}}})));
@@ -425,11 +434,12 @@ TEST_F(WorkerTest, DoesNotFetchWhileTheOutboxBacklogIsTooBig) {
     const auto paths = Paths(fm_.Requests());
     return std::count(paths.begin(), paths.end(), "POST /task");
   };
-  // 5 tasks → 10 queued (not more than 10: fetch again) → 6th task → 12 queued.
-  ASSERT_TRUE(fm_.WaitFor([&] { return fetches() >= 6; }));
+  ASSERT_TRUE(fm_.WaitFor([&] { return fetches() >= 1; }));
   const SteadyTime later = clock_.SteadyNow() + std::chrono::minutes(2);
   ASSERT_TRUE(fm_.WaitFor([&] { return clock_.SteadyNow() > later; }));
-  EXPECT_EQ(fetches(), 6);
+  EXPECT_EQ(fetches(), 1) << "no new task while the last one's status is undelivered";
+  manager_overloaded = false;
+  ASSERT_TRUE(fm_.WaitFor([&] { return fetches() >= 3; })) << "fetching resumes once delivered";
   stop_.request_stop();
   EXPECT_EQ(Join(), kExitOk);
 }

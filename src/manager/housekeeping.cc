@@ -1,0 +1,56 @@
+#include "manager/housekeeping.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+namespace duende::manager {
+
+Housekeeping::Housekeeping(Farm& farm, Clock& clock, HousekeepingOptions options)
+    : farm_(farm), clock_(clock), options_(std::move(options)) {
+  jobs_.push_back({"timeouts", options_.timeout_startup_grace, options_.timeout_check_interval,
+                   [this] { CheckTimeouts(); }});
+  if (options_.worker_cleanup_max_age.count() > 0 && !options_.worker_cleanup_status.empty())
+    jobs_.push_back({"worker cleanup", options_.worker_cleanup_initial_delay, options_.worker_cleanup_interval,
+                     [this] { CleanupWorkers(); }});
+  jobs_.push_back({"starvation", options_.timeout_startup_grace, options_.starvation_check_interval,
+                   [this] { CheckStarvation(); }});
+}
+
+void Housekeeping::CheckTimeouts() {
+  const SystemTime now = clock_.Now();
+  // Tasks first, then workers, as v2 does.
+  if (auto n = farm_.TimeoutTasks(now - options_.task_timeout); !n)
+    spdlog::warn("task timeout check failed: {}", n.error().message);
+  if (auto n = farm_.TimeoutWorkers(now - options_.worker_timeout); !n)
+    spdlog::warn("worker timeout check failed: {}", n.error().message);
+}
+
+void Housekeeping::CleanupWorkers() {
+  if (options_.worker_cleanup_max_age.count() <= 0) return;
+  auto n = farm_.RemoveWorkersSeenBefore(clock_.Now() - options_.worker_cleanup_max_age,
+                                         options_.worker_cleanup_status);
+  if (!n) spdlog::warn("worker cleanup failed: {}", n.error().message);
+}
+
+void Housekeeping::CheckStarvation() {
+  if (auto n = farm_.PurgeExpiredBlacklist(); !n) spdlog::warn("blacklist purge failed: {}", n.error().message);
+  if (auto n = farm_.CheckStarvation(); !n) spdlog::warn("starvation check failed: {}", n.error().message);
+}
+
+void Housekeeping::Run(std::stop_token stop) {
+  const SteadyTime start = clock_.SteadyNow();
+  std::vector<SteadyTime> next;
+  for (const auto& j : jobs_) next.push_back(start + j.initial_delay);
+  while (!stop.stop_requested()) {
+    for (size_t i = 0; i < jobs_.size(); ++i) {
+      if (clock_.SteadyNow() < next[i]) continue;
+      jobs_[i].run();
+      next[i] = clock_.SteadyNow() + jobs_[i].interval;
+    }
+    // Kicks from other services wake us early; we only act when due.
+    if (!clock_.WaitUntil(*std::min_element(next.begin(), next.end()), stop)) break;
+  }
+}
+
+}  // namespace duende::manager
