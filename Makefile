@@ -3,7 +3,11 @@
 JOBS ?= 2
 BUILD ?= build
 ASAN_BUILD ?= build-asan
-CMAKE_FLAGS ?= -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDUENDE_WERROR=ON
+# -g1 (line tables only) keeps backtraces useful and compiles ~30% faster
+# than full debug info on CI's two cores.
+CMAKE_FLAGS ?= -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -g1 -DNDEBUG" -DDUENDE_WERROR=ON
+# Sanitizers at -O1 (as their docs advise) with assertions on.
+ASAN_FLAGS ?= -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1" -DDUENDE_WERROR=ON -DDUENDE_SANITIZE=ON -DDUENDE_BENCH=OFF
 export CCACHE_DIR ?= $(CURDIR)/.ccache
 
 .PHONY: setup build build-asan test test-fast test-asan demo bench check clean
@@ -16,7 +20,7 @@ build: setup
 	cmake --build $(BUILD) -j$(JOBS)
 
 build-asan: setup
-	cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DDUENDE_WERROR=ON -DDUENDE_SANITIZE=ON -DDUENDE_BENCH=OFF
+	cmake -S . -B $(ASAN_BUILD) $(ASAN_FLAGS)
 	cmake --build $(ASAN_BUILD) -j$(JOBS)
 
 # Every test, in the release build and again under ASan+UBSan.
