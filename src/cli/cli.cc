@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/diagnostics_commands.h"
 #include "cli/log_command.h"
 #include "cli/manager_api.h"
 #include "cli/settings.h"
@@ -279,6 +280,7 @@ int Run(int argc, const char* const* argv, std::ostream& out, std::ostream& err,
   auto* workers = app.add_subcommand("workers", "List workers");
   LogCommand log_command(app);  // duende log TASK_ID [--follow]
   WorkerCommands worker_commands(app);  // duende worker sleep|wake|...
+  DiagnosticsCommands diagnostics(app);  // duende explain | blacklist
 
   // status changes
   struct StatusCommand {
@@ -325,6 +327,10 @@ int Run(int argc, const char* const* argv, std::ostream& out, std::ostream& err,
   if (worker_commands.parsed()) {
     ManagerApi api(client, manager_url);
     return worker_commands.Run(api, out, err, json_output);
+  }
+  if (diagnostics.parsed()) {
+    ManagerApi api(client, manager_url);
+    return diagnostics.Run(api, out, err, json_output);
   }
 
   if (log_command.parsed()) return log_command.Run(client, manager_url, options, out, err);
