@@ -10,7 +10,12 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libhowardhinnant-date-dev tzdata
   blender ffmpeg python3 curl procps
+  chromium
 )
+# The web dashboard needs Node.js >= 18 and npm. A machine that already has
+# them (e.g. from NodeSource) keeps its own; otherwise Debian's are used.
+if ! command -v node >/dev/null 2>&1; then packages+=(nodejs); fi
+if ! command -v npm >/dev/null 2>&1; then packages+=(npm); fi
 
 missing=()
 for p in "${packages[@]}"; do

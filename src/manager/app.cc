@@ -7,6 +7,7 @@
 #include "http/http.h"
 #include "jobs/job_api.h"
 #include "jobs/job_service.h"
+#include "manager/dashboard.h"
 #include "manager/farm.h"
 #include "manager/farm_store.h"
 #include "manager/log_api.h"
@@ -42,6 +43,12 @@ struct ManagerApp::Impl {
   std::unique_ptr<Farm> farm;
   std::unique_ptr<WorkerAuthenticator> auth;
   std::unique_ptr<UpstreamLink> link;
+  // Dashboard: live events and the farm listeners' fan-out.
+  std::unique_ptr<EventHub> events;
+  std::unique_ptr<EventingUpstream> eventing_jobs;
+  std::unique_ptr<DashboardFarmListener> dashboard_listener;
+  FarmListenerFanout farm_listeners;
+  std::jthread events_thread;
   std::unique_ptr<WorkerStatusService> worker_status;
   std::unique_ptr<SleepScheduler> sleep_scheduler;
   std::jthread sleep_thread;
@@ -103,8 +110,13 @@ Result<uint16_t> ManagerApp::Start() {
   link_options.push_max_interval = std::chrono::milliseconds(0);
   link_options.push_max_count = c.task_update_push_max_count;
   link_options.cancel_fetch_max_interval = c.cancel_task_fetch_max_interval;
-  s.link = std::make_unique<UpstreamLink>(*s.jobs, *s.farm, *s.farm_store, s.clock, link_options);
-  s.farm->SetListener(s.link.get());
+  s.events = std::make_unique<EventHub>(s.clock);
+  s.eventing_jobs = std::make_unique<EventingUpstream>(*s.jobs, *s.events);
+  s.link = std::make_unique<UpstreamLink>(*s.eventing_jobs, *s.farm, *s.farm_store, s.clock, link_options);
+  s.dashboard_listener = std::make_unique<DashboardFarmListener>(*s.events);
+  s.farm_listeners.Add(s.link.get());
+  s.farm_listeners.Add(s.dashboard_listener.get());
+  s.farm->SetListener(&s.farm_listeners);
 
   auto tz = TimeZone::Load(c.timezone);
   if (!tz) return std::unexpected(tz.error().WithContext("config key 'timezone'"));
@@ -143,6 +155,17 @@ Result<uint16_t> ManagerApp::Start() {
   s.log_lookup = std::make_unique<FarmTaskLogLookup>(*s.farm_store);
   s.log_followers = std::make_unique<LogFollowers>(*s.logs, *s.log_lookup, s.clock, log_serving);
   RegisterLogApi(s.router, *s.logs, *s.log_lookup, *s.log_followers, log_serving);
+  DashboardOptions dashboard;
+  dashboard.web_dir = c.web_dir;
+  dashboard.manager_name = c.manager_name;
+  dashboard.mode = c.mode;
+  dashboard.version = kVersion;
+  RegisterDashboard(s.router, *s.events, dashboard);
+  if (c.web_dir.empty()) {
+    spdlog::warn("no web dashboard directory configured");
+  } else {
+    spdlog::info("web dashboard served from {}", c.web_dir);
+  }
   s.ended_tasks = std::make_unique<FarmEndedTaskSource>(*s.farm_store);
   LogCompressorOptions compress_options;
   compress_options.compress_after = c.task_log_compress_after;
@@ -162,6 +185,7 @@ Result<uint16_t> ManagerApp::Start() {
     // reaches the task cache at once instead of at the next periodic
     // download.
     if (r.method == "POST" && r.path.starts_with("/api/jobs") && resp.status < 300) s.link->KickDownload();
+    PublishRequestEvents(*s.events, r, resp);
     return resp;
   });
 
@@ -170,6 +194,7 @@ Result<uint16_t> ManagerApp::Start() {
   s.log_compress_thread = std::jthread([&s](std::stop_token st) { s.log_compressor->Run(st); });
   s.sleep_thread = std::jthread([&s](std::stop_token st) { s.sleep_scheduler->Run(st); });
   s.housekeeping_thread = std::jthread([&s](std::stop_token st) { s.housekeeping->Run(st); });
+  s.events_thread = std::jthread([&s](std::stop_token st) { s.events->Run(st); });
   auto port = s.server->Start();
   if (!port) {
     Stop();
@@ -182,7 +207,13 @@ Result<uint16_t> ManagerApp::Start() {
 
 void ManagerApp::Stop() {
   auto& s = *impl_;
+  if (s.events) s.events->CloseAll();
   if (s.server) s.server->Stop();
+  if (s.events_thread.joinable()) {
+    s.events_thread.request_stop();
+    s.clock.NotifyAll();
+    s.events_thread.join();
+  }
   for (auto* t : {&s.log_follow_thread, &s.log_compress_thread}) {
     if (t->joinable()) {
       t->request_stop();

@@ -22,6 +22,10 @@ struct Config {
   std::string listen = "127.0.0.1:8080";
   std::string data_dir;
   std::string task_logs_path;  // default {data_dir}/task-logs
+  // The built web dashboard (web/dist); empty = "not built" page. Set by
+  // duende-manager's --web-dir (default: next to the binary or the source
+  // tree's web/dist).
+  std::string web_dir;
   // Logs of tasks that ended this long ago are gzipped (0 = never, as v2).
   std::chrono::milliseconds task_log_compress_after{0};
   // /logfile shows the first head and last tail KiB of a plain log (§8.3).

@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 
@@ -20,10 +21,14 @@ int main(int argc, char** argv) {
   std::string data_dir;
   std::string config_path;
   std::string log_level;
+  std::string web_dir;
   cli.add_option("--listen", listen, "HOST:PORT to listen on (default from config, else 127.0.0.1:8080)");
   cli.add_option("--data-dir", data_dir, "Directory for the database and task logs")->required();
   cli.add_option("--config", config_path, "YAML configuration file (Flamenco v2 key names)");
   cli.add_option("--log-level", log_level, "debug, info, warn or error");
+  cli.add_option("--web-dir", web_dir,
+                 "Directory of the built web dashboard (default: ../share/duende/web next to the binary, else the "
+                 "source tree's web/dist)");
   try {
     cli.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -41,6 +46,21 @@ int main(int argc, char** argv) {
   }
   if (!listen.empty()) config->listen = listen;
   if (!log_level.empty()) config->log_level = log_level;
+  if (!web_dir.empty()) {
+    config->web_dir = web_dir;
+  } else {
+    // An installed Manager finds its dashboard next to it; a developer's
+    // build finds the one `make build` produced in the source tree.
+    std::error_code ec;
+    auto installed = std::filesystem::canonical("/proc/self/exe", ec).parent_path().parent_path() / "share/duende/web";
+    if (!ec && std::filesystem::exists(installed / "index.html", ec)) {
+      config->web_dir = installed.string();
+    } else {
+#ifdef DUENDE_DEFAULT_WEB_DIR
+      config->web_dir = DUENDE_DEFAULT_WEB_DIR;
+#endif
+    }
+  }
   duende::SetupLogging(config->log_level);
   spdlog::info("effective configuration:\n{}", duende::manager::DescribeConfig(*config));
 
