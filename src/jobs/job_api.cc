@@ -124,6 +124,12 @@ void RegisterJobApi(http::Router& router, JobService& jobs) {
     return Response::Json(200, ToJson(*job));
   });
 
+  router.Add("DELETE", "/api/jobs/{id}", [&jobs](Request& req) {
+    if (auto r = CheckId(req.params[0], "job")) return *r;
+    if (auto st = jobs.DeleteJob(req.params[0]); !st) return Response::FromError(st.error());
+    return Response::NoContent();
+  });
+
   router.Add("GET", "/api/tasks/{id}", [&jobs](Request& req) {
     if (auto r = CheckId(req.params[0], "task")) return *r;
     auto task = jobs.GetTask(req.params[0]);

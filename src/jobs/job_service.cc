@@ -377,6 +377,38 @@ Result<Job> JobService::ChangeJobStatus(const std::string& job_id, JobStatus sta
   return result;
 }
 
+Status JobService::DeleteJob(const std::string& job_id) {
+  auto st = impl_->store->Write([&](JobStoreTx& tx) -> Status {
+    auto job = tx.GetJob(job_id);
+    if (!job) return NotFound("job " + job_id + " not found");
+    switch (job->status) {
+      case JobStatus::kCompleted:
+      case JobStatus::kCanceled:
+      case JobStatus::kFailed:
+      case JobStatus::kPaused:
+      case JobStatus::kConstructionFailed:
+        break;
+      default:
+        return Conflict("job " + job_id + " is " + std::string(ToString(job->status)) +
+                        "; cancel it before deleting it");
+    }
+    if (job->status == JobStatus::kPaused) {
+      for (const auto& t : tx.TasksOfJob(job_id))
+        if (t.task.status == TaskStatus::kActive)
+          return Conflict("job " + job_id + " still has running tasks; cancel it before deleting it");
+    }
+    tx.DeleteJob(job_id);
+    return Ok();
+  });
+  if (!st) return st;
+  if (!impl_->options.log_dir.empty() && IsObjectId(job_id)) {
+    std::error_code ec;
+    std::filesystem::remove_all(std::filesystem::path(impl_->options.log_dir) / ("job-" + job_id), ec);
+  }
+  spdlog::info("job {} deleted", job_id);
+  return Ok();
+}
+
 Result<Job> JobService::ChangeJobPriority(const std::string& job_id, int priority) {
   if (priority < 1 || priority > 100)
     return InvalidArgument("job priority must be from 1 to 100, got " + std::to_string(priority));

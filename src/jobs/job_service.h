@@ -62,6 +62,10 @@ class JobService : public protocol::Upstream {
   // 1..100; updates job_priority on its tasks (they reach the Manager through
   // the depsgraph).
   Result<Job> ChangeJobPriority(const std::string& job_id, int priority);
+  // Deletes a job that is not running (completed, canceled, failed, paused
+  // or construction-failed) with its tasks and uploaded logs. Conflict for a
+  // job that still runs: cancel it first.
+  Status DeleteJob(const std::string& job_id);
 
   // Asks the Manager owning the task to upload its log: {job, task} is added
   // to a persisted queue returned in every BatchResponse until the log

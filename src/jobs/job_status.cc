@@ -34,6 +34,20 @@ std::optional<JobStatusDecision> QueuedToActive(JobStatus job) {
   return std::nullopt;
 }
 
+// Beyond v2: a running job whose every task has ended, some of them failed
+// or canceled, has nothing left to run. v2 left it `active` forever; it
+// fails, saying why, and a requeue brings it back.
+std::optional<JobStatusDecision> NothingLeftToRun(JobStatus job, const TaskStatusCounts& counts) {
+  if (job != JobStatus::kQueued && job != JobStatus::kActive) return std::nullopt;
+  const int total = counts.Total();
+  const int failed = counts.Of(TaskStatus::kFailed);
+  const int canceled = counts.Of(TaskStatus::kCanceled);
+  if (total == 0 || failed + canceled == 0 || counts.Of(TaskStatus::kCompleted) + failed + canceled < total)
+    return std::nullopt;
+  return JobStatusDecision{JobStatus::kFailed, std::to_string(failed + canceled) + " of its " + std::to_string(total) +
+                                                   " tasks failed or were canceled and nothing is left to run"};
+}
+
 }  // namespace
 
 std::optional<JobStatusDecision> DeriveJobStatus(JobStatus job, TaskStatus task_became, const TaskStatusCounts& counts,
@@ -56,6 +70,7 @@ std::optional<JobStatusDecision> DeriveJobStatus(JobStatus job, TaskStatus task_
         return JobStatusDecision{JobStatus::kCompleted, ""};
       }
       if (IsRequested(job)) return ResolveRequested(job, counts);
+      if (auto d = NothingLeftToRun(job, counts)) return d;
       return QueuedToActive(job);
     case TaskStatus::kFailed: {
       if (IsRequested(job)) return ResolveRequested(job, counts);
@@ -68,11 +83,12 @@ std::optional<JobStatusDecision> DeriveJobStatus(JobStatus job, TaskStatus task_
         return JobStatusDecision{JobStatus::kFailed, std::to_string(failed) + " of its " + std::to_string(total) +
                                                          " tasks (" + std::to_string(pct) + "%) failed"};
       }
+      if (auto d = NothingLeftToRun(job, counts)) return d;
       return QueuedToActive(job);
     }
     case TaskStatus::kCanceled:
       if (IsRequested(job)) return ResolveRequested(job, counts);
-      return std::nullopt;
+      return NothingLeftToRun(job, counts);
     case TaskStatus::kCancelRequested:
     case TaskStatus::kPaused:
     case TaskStatus::kUnderConstruction:

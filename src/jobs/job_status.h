@@ -40,6 +40,9 @@ struct JobStatusDecision {
 //   failed             failed tasks >= fail_percentage % of all tasks -> failed
 //                      with reason "N of its M tasks (P%) failed"; soft-failed
 //                      tasks never count
+//   completed/failed/canceled: a queued/active job whose every task has ended,
+//                      some failed or canceled -> failed ("nothing is left to
+//                      run"); v2 left such a job active forever
 //   (any)              job queued -> active for completed/failed that did not
 //                      finish the job
 //   canceled/failed/completed while the job is cancel-requested/fail-requested:

@@ -48,6 +48,8 @@ class JobStoreTx {
   virtual void InsertJob(const Job& job) = 0;
   // Writes status, status_reason, priority and updated.
   virtual void UpdateJob(const Job& job) = 0;
+  // Deletes the job with its tasks and log requests.
+  virtual void DeleteJob(const std::string& id) = 0;
   virtual TaskStatusCounts CountTasks(const std::string& job_id) = 0;
   // Starvation marks from the Manager (TaskUpdate::blocked_reason): set or
   // clear ("") a task's mark; count the job's schedulable marked tasks and

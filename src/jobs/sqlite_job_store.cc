@@ -207,6 +207,12 @@ class SqliteJobStoreTx final : public JobStoreTx {
         .Run();
   }
 
+  void DeleteJob(const std::string& id) override {
+    c_.Prepare("DELETE FROM jobs_log_requests WHERE job_id = ?1").Bind(1, id).Run();
+    c_.Prepare("DELETE FROM job_tasks WHERE job_id = ?1").Bind(1, id).Run();
+    c_.Prepare("DELETE FROM jobs WHERE id = ?1").Bind(1, id).Run();
+  }
+
   void UpdateJob(const Job& j) override {
     c_.Prepare("UPDATE jobs SET status = ?2, status_reason = ?3, priority = ?4, updated_us = ?5 WHERE id = ?1")
         .Bind(1, j.id)

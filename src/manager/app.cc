@@ -185,6 +185,12 @@ Result<uint16_t> ManagerApp::Start() {
     // reaches the task cache at once instead of at the next periodic
     // download.
     if (r.method == "POST" && r.path.starts_with("/api/jobs") && resp.status < 300) s.link->KickDownload();
+    // A deleted job leaves nothing behind on the farm side: cached tasks and
+    // task logs go too.
+    if (r.method == "DELETE" && r.path.starts_with("/api/jobs/") && resp.status < 300 && !r.params.empty()) {
+      if (auto st = s.farm->ForgetJob(r.params[0]); !st) spdlog::warn("forgetting job: {}", st.error().message);
+      if (auto st = s.logs->DeleteJobLogs(r.params[0]); !st) spdlog::warn("deleting job logs: {}", st.error().message);
+    }
     PublishRequestEvents(*s.events, r, resp);
     return resp;
   });

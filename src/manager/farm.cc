@@ -652,6 +652,13 @@ Result<int> Farm::CheckStarvation() {
   return blocked_count;
 }
 
+Status Farm::ForgetJob(const std::string& job_id) {
+  return store_.Write([&](FarmTx& tx) -> Status {
+    tx.DeleteTasksOfJob(job_id);
+    return Ok();
+  });
+}
+
 Result<int> Farm::PurgeExpiredBlacklist() {
   return store_.Write([&](FarmTx& tx) -> Result<int> { return tx.PurgeBlacklist(tx.now() - options_.blacklist_expiry); });
 }

@@ -135,6 +135,8 @@ class Farm {
   // number of blocked tasks.
   Result<int> CheckStarvation();
   Result<int> PurgeExpiredBlacklist();
+  // Drops the cached tasks of a job deleted upstream.
+  Status ForgetJob(const std::string& job_id);
 
   // --- blacklist and diagnostics
   Result<std::vector<BlacklistEntry>> ListBlacklist(const std::string& worker_id, const std::string& job_id);

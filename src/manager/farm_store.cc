@@ -499,6 +499,11 @@ void FarmTx::ClearBlocked(const std::string& task_id) {
   conn_.Prepare("DELETE FROM task_blocked WHERE task_id = ?1").Bind(1, task_id).Run();
 }
 
+void FarmTx::DeleteTasksOfJob(const std::string& job_id) {
+  conn_.Prepare("DELETE FROM task_blocked WHERE task_id IN (SELECT id FROM tasks WHERE job = ?1)").Bind(1, job_id).Run();
+  conn_.Prepare("DELETE FROM tasks WHERE job = ?1").Bind(1, job_id).Run();
+}
+
 void FarmTx::DeleteWorker(const std::string& worker_id) {
   conn_.Prepare("DELETE FROM worker_blacklist WHERE worker_id = ?1").Bind(1, worker_id).Run();
   conn_.Prepare("DELETE FROM workers WHERE id = ?1").Bind(1, worker_id).Run();

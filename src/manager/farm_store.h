@@ -122,6 +122,8 @@ class FarmTx {
   std::map<std::string, std::pair<SystemTime, std::string>> BlockedTasks();
   void SetBlocked(const std::string& task_id, const std::string& reason, SystemTime since);
   void ClearBlocked(const std::string& task_id);
+  // Removes a job's cached tasks (parents, failures and marks with them).
+  void DeleteTasksOfJob(const std::string& job_id);
   // Removes the worker row and its blacklist entries.
   void DeleteWorker(const std::string& worker_id);
 

@@ -1,5 +1,7 @@
 #include "manager/task_logs.h"
 
+#include "common/ids.h"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -126,6 +128,15 @@ Status TaskLogs::Append(const std::string& job_id, const std::string& task_id, s
     const LogEvent event{LogEvent::Kind::kAppended, offset, buf};
     for (auto& [id, fn] : it->second) fn(event);
   }
+  return Ok();
+}
+
+Status TaskLogs::DeleteJobLogs(const std::string& job_id) {
+  // The ID becomes a path component: only ObjectIds are acceptable.
+  if (!IsObjectId(job_id)) return InvalidArgument("invalid job ID '" + job_id + "'");
+  std::error_code ec;
+  std::filesystem::remove_all(root_ + "/job-" + job_id.substr(0, 4) + "/" + job_id, ec);
+  if (ec) return Unavailable("cannot delete the logs of job " + job_id + ": " + ec.message());
   return Ok();
 }
 

@@ -66,6 +66,9 @@ class TaskLogs {
   // §15.9, which turned it into .txt.gz.0).
   Status Rotate(const std::string& job_id, const std::string& task_id);
 
+  // Removes every log of a deleted job (its directory). Missing is fine.
+  Status DeleteJobLogs(const std::string& job_id);
+
   // Followers: `listener` hears every later Append/Rotate of the task.
   // `size` is the plain log's size at subscription, so a follower can read
   // [offset, size) from the file and miss nothing and repeat nothing.

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "farm_fixture.h"
+#include "manager/housekeeping.h"
 
 namespace duende::manager {
 namespace {
@@ -205,6 +206,20 @@ TEST_F(FailureTest, WorkerCleanupRemovesOnlyLongGoneWorkersInTheListedStatuses) 
   auto workers = *farm_->ListWorkers();
   ASSERT_EQ(workers.size(), 2u);
   for (const auto& w : workers) EXPECT_NE(w.id, gone);
+}
+
+TEST_F(FailureTest, WorkerCleanupWithMaxAgeZeroDoesNothing) {
+  const std::string gone = Register("gone");
+  ASSERT_TRUE(farm_->SignOff(gone, seen_).has_value());
+  clock_.Advance(std::chrono::hours(24 * 365));
+  HousekeepingOptions options;  // worker_cleanup_max_age defaults to 0
+  Housekeeping housekeeping(*farm_, clock_, options);
+  housekeeping.CleanupWorkers();
+  EXPECT_EQ(farm_->ListWorkers()->size(), 1u);
+  options.worker_cleanup_max_age = std::chrono::hours(1);
+  Housekeeping enabled(*farm_, clock_, options);
+  enabled.CleanupWorkers();
+  EXPECT_TRUE(farm_->ListWorkers()->empty());
 }
 
 TEST_F(FailureTest, StarvationIsReportedThenFailsTheTask) {

@@ -5,6 +5,7 @@
 #include <fstream>
 #include <iterator>
 #include <nlohmann/json.hpp>
+#include <filesystem>
 #include <set>
 #include <thread>
 
@@ -363,6 +364,36 @@ TEST_F(ManagerApiTest, CancelFinishesAfterTheWorkerStopsSilentlyAndReturnsTheTas
   }
   EXPECT_EQ(status, "canceled");
   EXPECT_EQ(json::parse(Call("GET", "/api/tasks/" + task_id).body)["status"], "canceled");
+}
+
+}  // namespace
+}  // namespace duende::manager
+
+namespace duende::manager {
+namespace {
+
+TEST_F(ManagerApiTest, DeletingAFinishedJobRemovesItsTasksAndLogs) {
+  const std::string w = Worker("w1");
+  const std::string job_id = SubmitSleepJob(1)["_id"];
+  auto r = FetchTask(w, "w1");
+  ASSERT_EQ(r.status, 200);
+  const std::string task_id = json::parse(r.body)["_id"];
+  ExpectJsonMessage(Call("DELETE", "/api/jobs/" + job_id), 409);  // still running
+  ASSERT_EQ(Call("POST", "/tasks/" + task_id + "/update",
+                 json{{"task_status", "completed"}, {"log", "2026-11-27T00:00:00Z: done"}}.dump(), w, "secret-w1")
+                .status,
+            204);
+  ASSERT_EQ(WaitForTaskStatus(task_id, "completed")["status"], "completed");
+  const std::string log_dir = dir_.path() + "/task-logs/job-" + job_id.substr(0, 4) + "/" + job_id;
+  ASSERT_TRUE(std::filesystem::exists(log_dir));
+  for (int i = 0; i < 300 && json::parse(Call("GET", "/api/jobs/" + job_id).body)["status"] != "completed"; ++i)
+    clock_.WaitFor(std::chrono::milliseconds(10), std::stop_token());
+  EXPECT_EQ(Call("DELETE", "/api/jobs/" + job_id).status, 204);
+  ExpectJsonMessage(Call("GET", "/api/jobs/" + job_id), 404);
+  ExpectJsonMessage(Call("GET", "/api/tasks/" + task_id), 404);
+  EXPECT_FALSE(std::filesystem::exists(log_dir)) << "logs of deleted jobs are deleted";
+  ExpectJsonMessage(Call("DELETE", "/api/jobs/" + job_id), 404);
+  EXPECT_EQ(JobCount(), 0);
 }
 
 }  // namespace
