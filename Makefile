@@ -7,8 +7,10 @@ ASAN_BUILD ?= build-asan
 # than full debug info on CI's two cores.
 CMAKE_FLAGS ?= -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -g1 -DNDEBUG" -DDUENDE_WERROR=ON
 # Sanitizers at -O1 (as their docs advise) with assertions on; the web
-# dashboard is built and browser-tested by the release build only.
-ASAN_FLAGS ?= -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1" -DDUENDE_WERROR=ON -DDUENDE_SANITIZE=ON -DDUENDE_BENCH=OFF -DDUENDE_WEB=OFF
+# dashboard is built and browser-tested by the release build only. Warnings
+# are errors in the release build; GCC 12 reports -Wmaybe-uninitialized false
+# positives inside libstdc++ <regex> under ASan at -O1, so not here.
+ASAN_FLAGS ?= -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1" -DDUENDE_WERROR=OFF -DDUENDE_SANITIZE=ON -DDUENDE_BENCH=OFF -DDUENDE_WEB=OFF
 export CCACHE_DIR ?= $(CURDIR)/.ccache
 
 .PHONY: setup build build-asan test test-fast test-asan demo bench check clean
