@@ -96,6 +96,7 @@ void Router::Add(std::string_view method, std::string_view pattern, Handler hand
   r.method = std::string(method);
   for (auto seg : SplitPath(pattern)) r.segments.emplace_back(seg.starts_with('{') ? "{}" : std::string(seg));
   r.handler = std::move(handler);
+  r.pattern = std::string(pattern);
   routes_.push_back(std::move(r));
 }
 
@@ -111,6 +112,7 @@ Response Router::Dispatch(Request& request) const {
     path_matched = true;
     if (route.method != request.method && !(route.method == "GET" && request.method == "HEAD")) continue;
     request.params.clear();
+    request.route = route.pattern;
     for (size_t i = 0; i < segs.size(); ++i)
       if (route.segments[i] == "{}") request.params.emplace_back(segs[i]);
     return route.handler(request);

@@ -33,6 +33,7 @@ struct Request {
   std::string remote_host;      // IP only
   std::string remote_endpoint;  // "ip:port"
   std::vector<std::string> params;  // path parameters, filled by the Router
+  std::string route;                // matched pattern ("/tasks/{id}/update"), filled by the Router
 
   // Case-insensitive header lookup; empty when absent.
   std::string_view Header(std::string_view name) const;
@@ -112,6 +113,30 @@ class Stream {
   bool on_close_fired_ = false;
 };
 
+struct Response;
+
+// A response completed later, from any thread, without holding an I/O thread
+// while waiting (long poll). The handler returns a Response carrying the
+// Deferred; the server sends the Response given to Complete() on the same
+// connection, keep-alive as usual. The producer must complete it eventually
+// (a long poll has a deadline); until then the connection's session stays
+// alive. Complete() after the first call is ignored. Thread-safe.
+class Deferred {
+ public:
+  // Returns false when it was already completed.
+  bool Complete(Response response);
+
+  // --- for the server: `sink` receives the response exactly once (at once,
+  // on this thread, when Complete() already happened).
+  void SetSink(std::function<void(Response)> sink);
+
+ private:
+  std::mutex mu_;
+  bool completed_ = false;
+  std::unique_ptr<Response> pending_;
+  std::function<void(Response)> sink_;
+};
+
 struct Response {
   int status = 200;
   std::string content_type = "application/json";
@@ -123,6 +148,9 @@ struct Response {
   // When set, the body is streamed (chunked, connection closed afterwards)
   // and `body` is sent first.
   std::shared_ptr<Stream> stream;
+  // When set, every other field is ignored and the response sent is the one
+  // given to Deferred::Complete().
+  std::shared_ptr<Deferred> deferred;
 
   static Response Json(int status, const nlohmann::json& body);
   static Response Text(int status, std::string body);
@@ -149,6 +177,7 @@ class Router {
     std::string method;
     std::vector<std::string> segments;  // "{}" marks a parameter
     Handler handler;
+    std::string pattern;
   };
   std::vector<Route> routes_;
 };

@@ -118,6 +118,18 @@ class Session : public std::enable_shared_from_this<Session> {
       spdlog::error("unhandled exception in {} {}: {}", req.method, req.path, e.what());
       resp = Response::Message(500, "internal error");
     }
+    if (resp.deferred) {
+      // Long poll: no read is pending, so only this sink keeps the session
+      // alive until the producer completes the response.
+      auto deferred = std::move(resp.deferred);
+      deferred->SetSink([self = shared_from_this(), exec = stream_.get_executor(), keep_alive = msg.keep_alive(),
+                         version = msg.version()](Response r) {
+        asio::post(exec, [self, r = std::move(r), keep_alive, version]() mutable {
+          self->Send(std::move(r), keep_alive, version);
+        });
+      });
+      return;
+    }
     const bool head = req.method == "HEAD";
     if (resp.file && !head) return SendFile(std::move(resp), msg.keep_alive(), msg.version());
     if (resp.stream) return SendStream(std::move(resp), msg.version(), head);

@@ -106,4 +106,33 @@ Stream::Taken Stream::Take(std::function<void()> wake) {
   return t;
 }
 
+bool Deferred::Complete(Response response) {
+  std::function<void(Response)> sink;
+  {
+    std::lock_guard lock(mu_);
+    if (completed_) return false;
+    completed_ = true;
+    if (!sink_) {
+      pending_ = std::make_unique<Response>(std::move(response));
+      return true;
+    }
+    sink.swap(sink_);
+  }
+  sink(std::move(response));
+  return true;
+}
+
+void Deferred::SetSink(std::function<void(Response)> sink) {
+  std::unique_ptr<Response> ready;
+  {
+    std::lock_guard lock(mu_);
+    if (!pending_) {
+      sink_ = std::move(sink);
+      return;
+    }
+    ready.swap(pending_);
+  }
+  sink(std::move(*ready));
+}
+
 }  // namespace duende::http

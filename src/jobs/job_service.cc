@@ -139,7 +139,18 @@ struct JobService::Impl {
 
   // Applies one Manager task update (§4.1.2). Returns true when the task
   // exists and belongs to this Manager.
-  bool ApplyUpdate(JobStoreTx& tx, const protocol::TaskUpdate& u, RevisionAllocator& rev) {
+  // Job status derivation counts the job's tasks by status (a scan of the
+  // job), so it is done once per (job, status reached) per batch instead of
+  // once per update: with a 100,000-task job, per-update derivation made a
+  // busy farm quadratic (issue 6). `derive` keeps the pairs in the order of
+  // their last occurrence, so the final derivation sees the latest change.
+  using DeriveList = std::vector<std::pair<std::string, TaskStatus>>;
+  static void DeriveLater(DeriveList& derive, const std::string& job, TaskStatus became) {
+    std::erase_if(derive, [&](const auto& p) { return p.first == job && p.second == became; });
+    derive.emplace_back(job, became);
+  }
+
+  bool ApplyUpdate(JobStoreTx& tx, const protocol::TaskUpdate& u, RevisionAllocator& rev, DeriveList& derive) {
     auto st = tx.GetTask(u.task_id);
     if (!st) {
       spdlog::warn("task update {} for unknown task {} ignored", u.id, u.task_id);
@@ -187,8 +198,13 @@ struct JobService::Impl {
     t.etag = NewObjectId();
     tx.UpdateTask(*st);
     if (status_changed) {
-      DeriveJob(tx, t.job, t.status, rev);
-      if (t.status == TaskStatus::kFailed || t.status == TaskStatus::kCanceled) CheckRunnability(tx, t.job, rev);
+      if (t.status == TaskStatus::kFailed || t.status == TaskStatus::kCanceled) {
+        // Failure handling depends on the counts at this point: not batched.
+        DeriveJob(tx, t.job, t.status, rev);
+        CheckRunnability(tx, t.job, rev);
+      } else {
+        DeriveLater(derive, t.job, t.status);
+      }
     }
     return true;
   }
@@ -493,17 +509,19 @@ Result<protocol::BatchResponse> JobService::PushTaskUpdates(const std::vector<pr
     const SystemTime now = impl_->clock.Now();
     tx.ForgetHandledUpdatesBefore(now - impl_->options.handled_update_retention);
     RevisionAllocator rev(tx);
+    Impl::DeriveList derive;
     for (const auto& u : updates) {
       if (!u.id.empty() && tx.IsUpdateHandled(u.id)) {
         resp.handled_update_ids.push_back(u.id);
         continue;
       }
-      if (impl_->ApplyUpdate(tx, u, rev)) ++resp.modified_count;
+      if (impl_->ApplyUpdate(tx, u, rev, derive)) ++resp.modified_count;
       if (!u.id.empty()) {
         tx.MarkUpdateHandled(u.id, now);
         resp.handled_update_ids.push_back(u.id);
       }
     }
+    for (const auto& [job, became] : derive) impl_->DeriveJob(tx, job, became, rev);
     resp.cancel_task_ids = tx.TaskIdsInStatus(impl_->options.manager_id, TaskStatus::kCancelRequested);
     resp.upload_task_file_queue = tx.LogRequests(impl_->options.manager_id);
     return Ok();

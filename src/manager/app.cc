@@ -12,6 +12,8 @@
 #include "manager/farm_store.h"
 #include "manager/log_api.h"
 #include "manager/log_compressor.h"
+#include "manager/metrics.h"
+#include "manager/task_waiters.h"
 #include "manager/task_logs.h"
 #include "manager/diagnostics_api.h"
 #include "manager/housekeeping.h"
@@ -53,6 +55,10 @@ struct ManagerApp::Impl {
   std::unique_ptr<SleepScheduler> sleep_scheduler;
   std::jthread sleep_thread;
   std::unique_ptr<Housekeeping> housekeeping;
+  // Performance (issue 6): POST /task long poll and /metrics.
+  std::unique_ptr<TaskWaiters> task_waiters;
+  std::jthread task_waiters_thread;
+  Metrics metrics;
   http::Router router;
   std::unique_ptr<http::Server> server;
   std::jthread link_thread;
@@ -144,6 +150,11 @@ Result<uint16_t> ManagerApp::Start() {
   WorkerApiOptions api_options;
   api_options.registration_secret = c.worker_registration_secret;
   api_options.version = kVersion;
+  s.task_waiters = std::make_unique<TaskWaiters>(*s.farm, s.clock, TaskOfferResponse);
+  s.farm->SetWorkAvailableHook([w = s.task_waiters.get()] { w->Kick(); });
+  api_options.task_waiters = s.task_waiters.get();
+  RegisterMetricsApi(s.router, MetricsSources{&s.metrics, s.farm_store.get(),
+                                              [w = s.task_waiters.get()] { return w->size(); }});
   RegisterWorkerApi(s.router, *s.farm, *s.auth, s.clock, api_options);
   RegisterFarmApi(s.router, *s.farm, kVersion);
   RegisterWorkerStatusApi(s.router, *s.worker_status);
@@ -180,7 +191,9 @@ Result<uint16_t> ManagerApp::Start() {
   server_options.body_limit_bytes = c.request_body_limit_bytes;
   server_options.server_name = std::string("Duende-Manager/") + kVersion;
   s.server = std::make_unique<http::Server>(server_options, [&s](http::Request& r) {
+    const auto t0 = std::chrono::steady_clock::now();  // metrics only
     http::Response resp = s.router.Dispatch(r);
+    s.metrics.ObserveRequest(r.method, r.route, std::chrono::steady_clock::now() - t0);
     // A changed job (submitted, requeued, canceled, paused, re-prioritised)
     // reaches the task cache at once instead of at the next periodic
     // download.
@@ -191,6 +204,9 @@ Result<uint16_t> ManagerApp::Start() {
       if (auto st = s.farm->ForgetJob(r.params[0]); !st) spdlog::warn("forgetting job: {}", st.error().message);
       if (auto st = s.logs->DeleteJobLogs(r.params[0]); !st) spdlog::warn("deleting job logs: {}", st.error().message);
     }
+    // A status request (or forget, schedule) must reach a long-polling
+    // worker now, not at the end of its wait.
+    if (r.method != "GET" && r.path.starts_with("/api/workers") && resp.status < 300) s.task_waiters->RecheckAll();
     PublishRequestEvents(*s.events, r, resp);
     return resp;
   });
@@ -200,6 +216,7 @@ Result<uint16_t> ManagerApp::Start() {
   s.log_compress_thread = std::jthread([&s](std::stop_token st) { s.log_compressor->Run(st); });
   s.sleep_thread = std::jthread([&s](std::stop_token st) { s.sleep_scheduler->Run(st); });
   s.housekeeping_thread = std::jthread([&s](std::stop_token st) { s.housekeeping->Run(st); });
+  s.task_waiters_thread = std::jthread([&s](std::stop_token st) { s.task_waiters->Run(st); });
   s.events_thread = std::jthread([&s](std::stop_token st) { s.events->Run(st); });
   auto port = s.server->Start();
   if (!port) {
@@ -213,6 +230,12 @@ Result<uint16_t> ManagerApp::Start() {
 
 void ManagerApp::Stop() {
   auto& s = *impl_;
+  // Parked long polls get their 204 while the server still sends.
+  if (s.task_waiters_thread.joinable()) {
+    s.task_waiters_thread.request_stop();
+    s.clock.NotifyAll();
+    s.task_waiters_thread.join();
+  }
   if (s.events) s.events->CloseAll();
   if (s.server) s.server->Stop();
   if (s.events_thread.joinable()) {

@@ -136,6 +136,7 @@ Status Farm::SignOff(const std::string& worker_id, const Seen& seen) {
     return Ok();
   });
   Notify(queued);
+  WorkAvailable(st && queued);
   return st;
 }
 
@@ -286,6 +287,7 @@ Status Farm::UpdateTask(const std::string& worker_id, const std::string& task_id
   if (st) {
     Notify(true);
     if (new_status && listener_) listener_->OnTaskStatus(task_id, *new_status);
+    WorkAvailable(new_status.has_value());
   }
   return st;
 }
@@ -322,6 +324,7 @@ Status Farm::ReturnTask(const std::string& worker_id, const std::string& task_id
     return Ok();
   });
   Notify(queued);
+  WorkAvailable(st && queued);
   return st;
 }
 
@@ -362,10 +365,12 @@ Result<MayKeepRunning> Farm::MayIRun(const std::string& worker_id, const std::st
 
 Status Farm::ApplyDepsgraph(const std::vector<Task>& tasks) {
   if (tasks.empty()) return Ok();
-  return store_.Write([&](FarmTx& tx) -> Status {
+  auto st = store_.Write([&](FarmTx& tx) -> Status {
     for (const auto& t : tasks) tx.UpsertTask(t);
     return Ok();
   });
+  WorkAvailable(st.has_value());
+  return st;
 }
 
 Status Farm::CancelTasks(const std::vector<std::string>& task_ids) {
@@ -434,6 +439,7 @@ Result<int> Farm::TimeoutWorkers(SystemTime cutoff) {
   });
   if (!st) return std::unexpected(st.error());
   Notify(count > 0);
+  WorkAvailable(count > 0);
   return count;
 }
 
@@ -481,6 +487,7 @@ Result<int> Farm::TimeoutTasks(SystemTime cutoff) {
   });
   if (!st) return std::unexpected(st.error());
   Notify(count > 0);
+  WorkAvailable(count > 0);
   return count;
 }
 
@@ -572,6 +579,7 @@ Result<int> Farm::RemoveWorkersSeenBefore(SystemTime cutoff, const std::vector<s
   });
   if (!st) return std::unexpected(st.error());
   Notify(count > 0);
+  WorkAvailable(count > 0);
   return count;
 }
 
@@ -672,11 +680,13 @@ Result<std::vector<BlacklistEntry>> Farm::ListBlacklist(const std::string& worke
 }
 
 Status Farm::ForgetBlacklist(const std::string& worker_id, const std::string& job_id, const std::string& task_type) {
-  return store_.Write([&](FarmTx& tx) -> Status {
+  auto st = store_.Write([&](FarmTx& tx) -> Status {
     if (!tx.RemoveBlacklist(worker_id, job_id, task_type))
       return NotFound("no blacklist entry for worker " + worker_id + ", job " + job_id + ", task type " + task_type);
     return Ok();
   });
+  WorkAvailable(st.has_value());
+  return st;
 }
 
 Result<TaskExplanation> Farm::Explain(const std::string& task_id) {

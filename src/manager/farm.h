@@ -92,6 +92,10 @@ class Farm {
  public:
   Farm(FarmStore& store, TaskLogs& logs, Clock& clock, FarmOptions options);
   void SetListener(FarmListener* listener) { listener_ = listener; }
+  // Called (after commit, on the caller's thread) whenever a task may have
+  // become runnable: new tasks, a status change, a returned task, a lifted
+  // blacklist. Long-polling workers ask again then. Set before serving.
+  void SetWorkAvailableHook(std::function<void()> hook) { work_available_ = std::move(hook); }
 
   // --- worker lifecycle (spec §2.2)
   Result<WorkerRecord> RegisterWorker(const Registration& reg, const std::string& remote_endpoint,
@@ -161,12 +165,16 @@ class Farm {
   // Workers able to run (job, type) now: the type, not blacklisted, not gone.
   std::set<std::string> CapableWorkers(FarmTx& tx, const std::string& job, const std::string& task_type);
   void Notify(bool queued);
+  void WorkAvailable(bool maybe) {
+    if (maybe && work_available_) work_available_();
+  }
 
   FarmStore& store_;
   TaskLogs& logs_;
   Clock& clock_;
   FarmOptions options_;
   FarmListener* listener_ = nullptr;
+  std::function<void()> work_available_;
 };
 
 }  // namespace duende::manager

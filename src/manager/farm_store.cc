@@ -452,6 +452,28 @@ int FarmTx::PurgeBlacklist(SystemTime before) {
   return q.Changes();
 }
 
+namespace {
+std::vector<std::pair<std::string, int64_t>> CountGroups(store::Conn& conn, const std::string& sql) {
+  auto& q = conn.Prepare(sql);
+  std::vector<std::pair<std::string, int64_t>> out;
+  while (q.Step()) out.emplace_back(q.Text(0), q.Int(1));
+  return out;
+}
+}  // namespace
+
+std::vector<std::pair<std::string, int64_t>> FarmTx::CountTasksByStatus() {
+  return CountGroups(conn_, "SELECT status, COUNT(*) FROM tasks GROUP BY status");
+}
+
+std::vector<std::pair<std::string, int64_t>> FarmTx::CountWorkersByStatus() {
+  return CountGroups(conn_, "SELECT status, COUNT(*) FROM workers GROUP BY status");
+}
+
+int64_t FarmTx::UpstreamQueueSize() {
+  auto& q = conn_.Prepare("SELECT COUNT(*) FROM task_update_queue");
+  return q.Step() ? q.Int(0) : 0;
+}
+
 std::vector<std::pair<std::string, std::string>> FarmTx::SchedulableGroups() {
   auto& q = conn_.Prepare(
       "SELECT DISTINCT job, task_type FROM tasks WHERE status IN ('queued', 'claimed-by-manager', 'soft-failed') "

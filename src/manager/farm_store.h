@@ -112,6 +112,11 @@ class FarmTx {
                                             SystemTime not_before);
   bool RemoveBlacklist(const std::string& worker_id, const std::string& job, const std::string& task_type);
   int PurgeBlacklist(SystemTime before);
+
+  // --- metrics
+  std::vector<std::pair<std::string, int64_t>> CountTasksByStatus();
+  std::vector<std::pair<std::string, int64_t>> CountWorkersByStatus();
+  int64_t UpstreamQueueSize();
   // Schedulable tasks grouped by (job, task type), for starvation checks.
   std::vector<std::pair<std::string, std::string>> SchedulableGroups();
   // Schedulable tasks of (job, type) whose parents are all completed and

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/ids.h"
+#include "manager/task_waiters.h"
 
 namespace duende::manager {
 
@@ -43,7 +44,33 @@ Result<std::vector<std::string>> StringList(const json& j, const char* key) {
   return out;
 }
 
+// Seconds a worker asks POST /task to wait for work; 0 = answer at once.
+std::chrono::milliseconds RequestedWait(const Request& r) {
+  std::string text(r.Header("x-duende-wait"));
+  if (text.empty()) text = r.Query("wait").value_or("");
+  if (text.empty()) return std::chrono::milliseconds(0);
+  char* end = nullptr;
+  const double s = std::strtod(text.c_str(), &end);
+  if (end == text.c_str() || !(s > 0)) return std::chrono::milliseconds(0);
+  return std::chrono::milliseconds(static_cast<int64_t>(std::min(s, 3600.0) * 1000));
+}
+
 }  // namespace
+
+Response TaskOfferResponse(const Result<TaskOffer>& offer) {
+  if (!offer) return Response::FromError(offer.error());
+  switch (offer->kind) {
+    case TaskOffer::Kind::kTask:
+      return Response::Json(200, protocol::ToJson(offer->task));
+    case TaskOffer::Kind::kNoTask:
+      return Response::NoContent();
+    case TaskOffer::Kind::kNoTaskTypes:
+      return Response::Message(406, "worker has no supported task types");
+    case TaskOffer::Kind::kStatusRequested:
+      return Response::Json(423, json{{"status_requested", offer->status_requested}});
+  }
+  return Response::Message(500, "unreachable");
+}
 
 void RegisterWorkerApi(http::Router& router, Farm& farm, WorkerAuthenticator& auth, Clock& clock,
                        WorkerApiOptions options) {
@@ -108,20 +135,16 @@ void RegisterWorkerApi(http::Router& router, Farm& farm, WorkerAuthenticator& au
                return Response::NoContent();
              }));
 
-  router.Add("POST", "/task", authed([&farm](Request& r, const std::string& id) -> Response {
+  router.Add("POST", "/task", authed([&farm, waiters = options.task_waiters](Request& r, const std::string& id) {
+               const auto wait = waiters ? RequestedWait(r) : std::chrono::milliseconds(0);
+               const uint64_t generation = waiters ? waiters->WorkGeneration() : 0;
                auto offer = farm.RequestTask(id, SeenOf(r));
-               if (!offer) return Response::FromError(offer.error());
-               switch (offer->kind) {
-                 case TaskOffer::Kind::kTask:
-                   return Response::Json(200, protocol::ToJson(offer->task));
-                 case TaskOffer::Kind::kNoTask:
-                   return Response::NoContent();
-                 case TaskOffer::Kind::kNoTaskTypes:
-                   return Response::Message(406, "worker has no supported task types");
-                 case TaskOffer::Kind::kStatusRequested:
-                   return Response::Json(423, json{{"status_requested", offer->status_requested}});
+               if (wait.count() > 0 && offer && offer->kind == TaskOffer::Kind::kNoTask) {
+                 Response parked;
+                 parked.deferred = waiters->Park(id, SeenOf(r), wait, generation);
+                 return parked;
                }
-               return Response::Message(500, "unreachable");
+               return TaskOfferResponse(offer);
              }));
 
   router.Add("POST", "/tasks/{id}/update", authed([&farm](Request& r, const std::string& id) -> Response {

@@ -12,10 +12,19 @@
 
 namespace duende::manager {
 
+class TaskWaiters;
+
 struct WorkerApiOptions {
   std::string registration_secret;  // empty = open registration
   std::string version = "0.1.0";
+  // When set, POST /task with `X-Duende-Wait: S` (or `?wait=S`) long-polls:
+  // a worker with nothing to do waits up to S seconds for a task instead of
+  // getting 204 at once. Without the header the answer is v2's.
+  TaskWaiters* task_waiters = nullptr;
 };
+
+// The POST /task answer for a Farm offer (200 task, 204, 406, 423).
+http::Response TaskOfferResponse(const Result<TaskOffer>& offer);
 
 void RegisterWorkerApi(http::Router& router, Farm& farm, WorkerAuthenticator& auth, Clock& clock,
                        WorkerApiOptions options);

@@ -12,6 +12,7 @@
 
 #include <sqlite3.h>
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -24,6 +25,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/histogram.h"
 #include "common/result.h"
 
 namespace duende::store {
@@ -127,6 +129,12 @@ class Database {
   // PRAGMA integrity_check == "ok".
   Result<bool> IntegrityCheck();
 
+  // Metrics: duration of COMMIT of write transactions, and of whole write
+  // transactions (BEGIN IMMEDIATE to COMMIT, lock held). Measured with
+  // steady_clock: observation only, no behaviour depends on it.
+  const Histogram& commit_latency() const { return commit_latency_; }
+  const Histogram& write_tx_latency() const { return write_tx_latency_; }
+
  private:
   explicit Database(sqlite3* db) : db_(db), conn_(db) {}
 
@@ -134,6 +142,8 @@ class Database {
   auto RunTx(const char* begin, F&& fn) -> decltype(fn(std::declval<Conn&>())) {
     using R = decltype(fn(std::declval<Conn&>()));
     std::lock_guard lock(mu_);
+    const bool write = begin[5] == ' ';  // "BEGIN IMMEDIATE"
+    const auto t0 = std::chrono::steady_clock::now();
     if (fault_injector_) {
       if (auto st = fault_injector_(); !st) return R(std::unexpect, st.error());
     }
@@ -146,7 +156,13 @@ class Database {
       R result = fn(conn_);
       conn_.ResetBusyStatements();
       if (result) {
+        const auto c0 = std::chrono::steady_clock::now();
         conn_.Exec("COMMIT");
+        if (write) {
+          const auto c1 = std::chrono::steady_clock::now();
+          commit_latency_.Observe(c1 - c0);
+          write_tx_latency_.Observe(c1 - t0);
+        }
       } else {
         Rollback();
       }
@@ -165,6 +181,8 @@ class Database {
   sqlite3* db_;
   Conn conn_;
   std::function<Status()> fault_injector_;
+  Histogram commit_latency_;
+  Histogram write_tx_latency_;
 };
 
 }  // namespace duende::store

@@ -51,6 +51,7 @@ int main(int argc, char** argv) {
   std::vector<DurationFlag> durations = {
       {"", &config.runner.may_i_run_interval},
       {"", &config.poll_interval},
+      {"", &config.long_poll_wait},
       {"", &config.retry_interval},
       {"", &config.sleep_poll_interval},
       {"", &config.outbox.backoff},
@@ -58,11 +59,12 @@ int main(int argc, char** argv) {
       {"", &config.runner.reporter.push_act_max_interval},
       {"", &config.shutdown_flush_timeout},
   };
-  const char* names[] = {"--may-i-run-interval",     "--poll-interval",         "--retry-interval",
-                         "--sleep-poll-interval",    "--outbox-backoff",        "--push-log-interval",
-                         "--push-activity-interval", "--shutdown-flush-timeout"};
+  const char* names[] = {"--may-i-run-interval", "--poll-interval",          "--long-poll-wait",
+                         "--retry-interval",     "--sleep-poll-interval",    "--outbox-backoff",
+                         "--push-log-interval",  "--push-activity-interval", "--shutdown-flush-timeout"};
   const char* help[] = {"GET /may-i-run period while running a task (5s)",
                         "wait after POST /task answered 204 (5s)",
+                        "ask a Duende Manager to hold POST /task this long for work (5s; 0s = off)",
                         "wait after network errors and unexpected answers (10s)",
                         "GET /status-change period while asleep (30s)",
                         "outbox back-off after a failed delivery (5s)",

@@ -276,7 +276,10 @@ int Worker::MainLoop(std::stop_token stop) {
         continue;
       }
     }
-    auto resp = manager_.Send("POST", "/task");
+    http::Headers fetch_headers;
+    if (config_.long_poll_wait.count() > 0)
+      fetch_headers.emplace_back("X-Duende-Wait", std::to_string(config_.long_poll_wait.count() / 1000.0));
+    auto resp = manager_.Send("POST", "/task", fetch_headers);
     if (!resp) {
       spdlog::warn("cannot fetch a task: {}", resp.error().message);
       if (!Wait(config_.retry_interval, stop)) break;
@@ -302,6 +305,8 @@ int Worker::MainLoop(std::stop_token stop) {
         continue;  // fetch the next task at once
       }
       case 204:
+        // After a long poll the Manager already waited: ask again at once.
+        if (!resp->Header("x-duende-waited").empty()) continue;
         if (!Wait(config_.poll_interval, stop)) return kExitOk;
         continue;
       case 423: {

@@ -57,6 +57,12 @@ struct WorkerConfig {
 
   // After 204 from POST /task.
   std::chrono::milliseconds poll_interval = std::chrono::seconds(5);
+  // POST /task asks the Manager to wait this long for work (header
+  // X-Duende-Wait): a Duende Manager answers as soon as a task is there, so
+  // a new job starts at once instead of after up to poll_interval. A Manager
+  // that does not know the header answers 204 at once and the worker polls
+  // as in v2. 0 = never ask. Must stay well under the HTTP timeout (10 s).
+  std::chrono::milliseconds long_poll_wait = std::chrono::seconds(5);
   // After a network error, 406 or an unexpected status; also the wait while
   // the outbox backlog is too big (spec §10.4: 10 s).
   std::chrono::milliseconds retry_interval = std::chrono::seconds(10);

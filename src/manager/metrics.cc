@@ -1,0 +1,95 @@
+#include "manager/metrics.h"
+
+#include <algorithm>
+#include <vector>
+
+namespace duende::manager {
+
+namespace {
+
+std::string Escape(const std::string& v) {
+  std::string out;
+  for (char c : v) {
+    if (c == '\\' || c == '"') out += '\\';
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out += c;
+  }
+  return out;
+}
+
+void Gauge(std::string& out, const std::string& name, const std::string& help) {
+  out += "# HELP " + name + " " + help + "\n# TYPE " + name + " gauge\n";
+}
+
+}  // namespace
+
+void Metrics::ObserveRequest(const std::string& method, const std::string& route, std::chrono::nanoseconds d) {
+  const std::string key = method + " " + (route.empty() ? std::string("unmatched") : route);
+  Histogram* h;
+  {
+    std::lock_guard lock(mu_);
+    auto& slot = by_endpoint_[key];
+    if (!slot) slot = std::make_unique<Histogram>();
+    h = slot.get();
+  }
+  h->Observe(d);
+}
+
+void Metrics::AppendRequests(std::string& out) const {
+  out +=
+      "# HELP duende_http_request_duration_seconds Time to handle a request (handler only; a long poll counts "
+      "until it is parked).\n# TYPE duende_http_request_duration_seconds histogram\n";
+  std::lock_guard lock(mu_);
+  std::vector<std::string> keys;
+  for (const auto& [k, _] : by_endpoint_) keys.push_back(k);
+  std::sort(keys.begin(), keys.end());
+  for (const auto& k : keys) {
+    const auto space = k.find(' ');
+    by_endpoint_.at(k)->AppendPrometheus(
+        out, "duende_http_request_duration_seconds",
+        "method=\"" + Escape(k.substr(0, space)) + "\",endpoint=\"" + Escape(k.substr(space + 1)) + "\"");
+  }
+}
+
+void RegisterMetricsApi(http::Router& router, MetricsSources sources) {
+  router.Add("GET", "/metrics", [sources](http::Request&) -> http::Response {
+    struct Counts {
+      std::vector<std::pair<std::string, int64_t>> tasks, workers;
+      int64_t queue = 0;
+    };
+    auto counts = sources.store->Read([](FarmTx& tx) -> Result<Counts> {
+      return Counts{tx.CountTasksByStatus(), tx.CountWorkersByStatus(), tx.UpstreamQueueSize()};
+    });
+    if (!counts) return http::Response::FromError(counts.error());
+    std::string out;
+    Gauge(out, "duende_tasks", "Tasks in the Manager's task cache by status.");
+    for (const auto& [status, n] : counts->tasks)
+      out += "duende_tasks{status=\"" + Escape(status) + "\"} " + std::to_string(n) + "\n";
+    Gauge(out, "duende_workers", "Registered workers by status (\"\" = never signed on).");
+    for (const auto& [status, n] : counts->workers)
+      out += "duende_workers{status=\"" + Escape(status) + "\"} " + std::to_string(n) + "\n";
+    Gauge(out, "duende_upstream_queue_updates", "Task updates waiting to be pushed to the job side.");
+    out += "duende_upstream_queue_updates " + std::to_string(counts->queue) + "\n";
+    if (sources.long_poll_waiters) {
+      Gauge(out, "duende_long_poll_waiting_workers", "Workers parked in a POST /task long poll.");
+      out += "duende_long_poll_waiting_workers " + std::to_string(sources.long_poll_waiters()) + "\n";
+    }
+    if (sources.requests) sources.requests->AppendRequests(out);
+    out +=
+        "# HELP duende_store_commit_duration_seconds Duration of COMMIT of write transactions.\n"
+        "# TYPE duende_store_commit_duration_seconds histogram\n";
+    sources.store->db().commit_latency().AppendPrometheus(out, "duende_store_commit_duration_seconds", "");
+    out +=
+        "# HELP duende_store_write_transaction_duration_seconds Write transactions, BEGIN to COMMIT (writer lock "
+        "held).\n# TYPE duende_store_write_transaction_duration_seconds histogram\n";
+    sources.store->db().write_tx_latency().AppendPrometheus(out, "duende_store_write_transaction_duration_seconds", "");
+    http::Response r = http::Response::Text(200, std::move(out));
+    r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+    return r;
+  });
+}
+
+}  // namespace duende::manager
