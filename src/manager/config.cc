@@ -1,5 +1,7 @@
 #include "manager/config.h"
 
+#include <cctype>
+
 #include <yaml-cpp/yaml.h>
 
 #include <fstream>
@@ -140,6 +142,17 @@ Result<Config> ParseConfig(const std::string& yaml_text, const std::string& data
       {"task_fail_after_softfail_count", integer(c.task_fail_after_softfail_count, 1, 1000)},
       {"task_fail_job_percentage", integer(c.task_fail_job_percentage, 1, 100)},
       {"http_threads", integer(c.http_threads, 1, 64)},
+      {"database_synchronous",
+       [&](const YAML::Node& n, const std::string& k) -> Status {
+         auto v = AsString(n, k);
+         if (!v) return std::unexpected(v.error());
+         std::string upper;
+         for (char ch : *v) upper.push_back(static_cast<char>(std::toupper(static_cast<unsigned char>(ch))));
+         if (upper != "NORMAL" && upper != "FULL")
+           return InvalidArgument("config key 'database_synchronous' must be 'normal' or 'full'");
+         c.database_synchronous = upper;
+         return Ok();
+       }},
       {"mode",
        [&](const YAML::Node& n, const std::string& k) -> Status {
          auto v = AsString(n, k);

@@ -62,7 +62,13 @@ struct Config {
   int task_fail_job_percentage = 10;
 
   size_t request_body_limit_bytes = 10 * 1024 * 1024;
-  int http_threads = 2;
+  // Threads serving HTTP. Handlers block while their writes commit, and
+  // writers that arrive meanwhile share the next commit (group commit), so
+  // a few more threads than cores keep both the CPU and the store busy.
+  int http_threads = 4;
+  // SQLite synchronous setting: "NORMAL" (commits survive a Manager crash)
+  // or "FULL" (an fsync per commit group: commits survive power loss too).
+  std::string database_synchronous = "NORMAL";
   std::string log_level = "info";
   // Time zone of sleep schedules (tz database name); empty = the system's.
   std::string timezone;

@@ -59,8 +59,12 @@ void Farm::Notify(bool queued) {
 
 void Farm::Change(FarmTx& tx, const Task& task, TaskMutation m, TaskUpdate u) {
   if (!u.log.empty()) {
-    if (auto st = logs_.Append(task.job, task.id, u.log); !st) spdlog::warn("task log: {}", st.error().message);
     if (u.log_tail.empty()) u.log_tail = protocol::LogTail(u.log);
+    // Written after the commit: a rolled-back change leaves no log line, and
+    // the file system work stays out of the store's lock.
+    tx.AfterCommit([this, job = task.job, id = task.id, log = std::move(u.log)] {
+      if (auto st = logs_.Append(job, id, log); !st) spdlog::warn("task log: {}", st.error().message);
+    });
     u.log.clear();  // the full log stays on the Manager (v2 >= 2.2)
   }
   tx.ApplyMutation(task.id, m);
@@ -205,7 +209,9 @@ Result<TaskOffer> Farm::RequestTask(const std::string& worker_id, const Seen& se
       }
       task = tx.GetTask(*id);
       if (!task) return Internal("selected task " + *id + " vanished");
-      if (auto st = logs_.Rotate(task->job, task->id); !st) spdlog::warn("task log: {}", st.error().message);
+      tx.AfterCommit([this, job = task->job, id = task->id] {
+        if (auto st = logs_.Rotate(job, id); !st) spdlog::warn("task log: {}", st.error().message);
+      });
       TaskMutation m;
       m.status = TaskStatus::kActive;
       m.worker = w->Identifier();

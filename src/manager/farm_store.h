@@ -8,14 +8,13 @@
 
 #include <functional>
 #include <map>
-#include <set>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <string>
 #include <tuple>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "common/clock.h"
 #include "common/result.h"
@@ -79,6 +78,13 @@ class FarmTx {
  public:
   explicit FarmTx(store::Conn& conn, SystemTime now) : conn_(conn), now_(now) {}
   SystemTime now() const { return now_; }
+
+  // Runs `fn` once the transaction has committed, in the order added, on the
+  // committing caller's thread and outside the store's lock; dropped on
+  // rollback. For side effects that must not be undone by a rollback or
+  // slow down the writer (task log files, notifications).
+  void AfterCommit(std::function<void()> fn) { after_commit_.push_back(std::move(fn)); }
+  std::vector<std::function<void()>> TakeAfterCommit() { return std::move(after_commit_); }
 
   // --- tasks
   std::optional<protocol::Task> GetTask(const std::string& id);
@@ -152,12 +158,13 @@ class FarmTx {
   // --- task logs
   // (job, task id, last_updated) of tasks in a final status (completed,
   // failed, canceled) last updated in [from, to), oldest first.
-  std::vector<std::tuple<std::string, std::string, SystemTime>> EndedTasksUpdatedBetween(SystemTime from,
-                                                                                          SystemTime to, int limit);
+  std::vector<std::tuple<std::string, std::string, SystemTime>> EndedTasksUpdatedBetween(SystemTime from, SystemTime to,
+                                                                                         int limit);
 
  private:
   store::Conn& conn_;
   SystemTime now_;
+  std::vector<std::function<void()>> after_commit_;
 };
 
 class FarmStore {
@@ -166,12 +173,20 @@ class FarmStore {
   static Result<std::unique_ptr<FarmStore>> Open(store::Database& db, Clock& clock);
 
   // Runs fn(FarmTx&) in one write transaction; fn returns Result<T>/Status.
+  // The transaction's AfterCommit functions run after a successful commit,
+  // before Write returns.
   template <typename F>
   auto Write(F&& fn) {
-    return db_.WriteTx([&](store::Conn& c) {
+    std::vector<std::function<void()>> after;
+    auto result = db_.WriteTx([&](store::Conn& c) {
       FarmTx tx(c, clock_.Now());
-      return fn(tx);
+      auto r = fn(tx);
+      after = tx.TakeAfterCommit();
+      return r;
     });
+    if (result)
+      for (auto& f : after) f();
+    return result;
   }
   template <typename F>
   auto Read(F&& fn) {

@@ -83,9 +83,17 @@ void RegisterMetricsApi(http::Router& router, MetricsSources sources) {
         "# TYPE duende_store_commit_duration_seconds histogram\n";
     sources.store->db().commit_latency().AppendPrometheus(out, "duende_store_commit_duration_seconds", "");
     out +=
-        "# HELP duende_store_write_transaction_duration_seconds Write transactions, BEGIN to COMMIT (writer lock "
-        "held).\n# TYPE duende_store_write_transaction_duration_seconds histogram\n";
+        "# HELP duende_store_write_transaction_duration_seconds Commit groups, BEGIN to COMMIT (one group holds "
+        "the writes of every request that arrived while it was open).\n"
+        "# TYPE duende_store_write_transaction_duration_seconds histogram\n";
     sources.store->db().write_tx_latency().AppendPrometheus(out, "duende_store_write_transaction_duration_seconds", "");
+    out +=
+        "# HELP duende_store_write_transactions_total Atomic writes (one per request or background step).\n"
+        "# TYPE duende_store_write_transactions_total counter\nduende_store_write_transactions_total " +
+        std::to_string(sources.store->db().write_transactions()) +
+        "\n# HELP duende_store_commits_total SQLite commits; write_transactions / commits is the mean group size.\n"
+        "# TYPE duende_store_commits_total counter\nduende_store_commits_total " +
+        std::to_string(sources.store->db().commits()) + "\n";
     http::Response r = http::Response::Text(200, std::move(out));
     r.content_type = "text/plain; version=0.0.4; charset=utf-8";
     return r;

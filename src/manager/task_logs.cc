@@ -1,7 +1,5 @@
 #include "manager/task_logs.h"
 
-#include "common/ids.h"
-
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -12,6 +10,7 @@
 #include <optional>
 
 #include "common/gzip.h"
+#include "common/ids.h"
 
 namespace duende::manager {
 
@@ -79,11 +78,16 @@ Status WriteCombined(const std::string& gz_path, int plain_fd, const std::string
 
 std::string_view ToString(CompressStep step) {
   switch (step) {
-    case CompressStep::kWriteTemp: return "write-temp";
-    case CompressStep::kSyncTemp: return "sync-temp";
-    case CompressStep::kRename: return "rename";
-    case CompressStep::kSyncDir: return "sync-dir";
-    case CompressStep::kUnlinkPlain: return "unlink-plain";
+    case CompressStep::kWriteTemp:
+      return "write-temp";
+    case CompressStep::kSyncTemp:
+      return "sync-temp";
+    case CompressStep::kRename:
+      return "rename";
+    case CompressStep::kSyncDir:
+      return "sync-dir";
+    case CompressStep::kUnlinkPlain:
+      return "unlink-plain";
   }
   return "?";
 }
@@ -105,10 +109,16 @@ Status TaskLogs::Append(const std::string& job_id, const std::string& task_id, s
   // write is what keeps concurrent updates of one task from interleaving
   // and gives followers the text in file order.
   std::lock_guard lock(mu_);
-  std::error_code ec;
-  fs::create_directories(fs::path(path).parent_path(), ec);
-  if (ec) return Unavailable("cannot create log directory for " + path + ": " + ec.message());
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  // The job's directory usually exists: try the open first and create the
+  // directories only when it is missing (one syscall per append instead of
+  // a stat per path component; this runs for every task update).
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd < 0 && errno == ENOENT) {
+    std::error_code ec;
+    fs::create_directories(fs::path(path).parent_path(), ec);
+    if (ec) return Unavailable("cannot create log directory for " + path + ": " + ec.message());
+    fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  }
   if (fd < 0) return Unavailable(Errno("cannot open", path));
   struct stat st {};
   const uint64_t offset = ::fstat(fd, &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
@@ -198,7 +208,8 @@ Result<bool> TaskLogs::Compress(const std::string& job_id, const std::string& ta
   const std::string tmp = gz + ".tmp";
   const std::string dir = fs::path(plain).parent_path().string();
   auto crash = [&](CompressStep step) -> std::optional<Error> {
-    if (hook && !hook(step)) return Error{ErrorCode::kInternal, "simulated crash before " + std::string(ToString(step))};
+    if (hook && !hook(step))
+      return Error{ErrorCode::kInternal, "simulated crash before " + std::string(ToString(step))};
     return std::nullopt;
   };
 

@@ -2,6 +2,7 @@
 //
 // One connection, one mutex: every read and write transaction runs under it,
 // so writes are serialised (WriteTx) and reads see a consistent snapshot.
+// Concurrent writers share commits (group commit, see WriteTx).
 // Pragmas: WAL, foreign_keys=ON, synchronous=NORMAL, busy_timeout.
 //
 // Inside a transaction function, SQLite failures throw StoreError; WriteTx
@@ -12,7 +13,9 @@
 
 #include <sqlite3.h>
 
+#include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -102,24 +105,79 @@ class Conn {
 class Database {
  public:
   // Opens (creating) the database at `path` (":memory:" allowed) and applies
-  // the pragmas. 
-  static Result<std::unique_ptr<Database>> Open(const std::string& path);
+  // the pragmas. `synchronous` is SQLite's setting for the WAL: "NORMAL"
+  // (a commit survives a crash of the process, not of the machine) or
+  // "FULL" (fsync on every commit, also survives power loss).
+  static Result<std::unique_ptr<Database>> Open(const std::string& path, const std::string& synchronous = "NORMAL");
   ~Database();
 
   // Applies the numbered migrations of `component` not yet applied, each in
   // its own transaction. Migration N is migrations[N-1].
   Status Migrate(std::string_view component, const std::vector<std::string>& migrations);
 
-  // Runs fn(Conn&) in BEGIN IMMEDIATE ... COMMIT. fn returns Result<T> or
-  // Status; an error result or a thrown StoreError rolls back.
+  // Runs fn(Conn&) atomically: all of its writes commit or none do. fn
+  // returns Result<T> or Status; an error result or a thrown StoreError rolls
+  // back fn's writes. Returns only after fn's writes are committed.
+  //
+  // Group commit: callers that arrive while another one runs join one
+  // SQLite transaction; each caller's fn runs in its own SAVEPOINT (so a
+  // failing fn undoes only its own writes) and the last caller of the group
+  // commits for all, then wakes the others. A failed COMMIT fails every
+  // member of the group. fn runs under the store's lock, one at a time, and
+  // sees the writes of earlier members of its group.
   template <typename F>
   auto WriteTx(F&& fn) -> decltype(fn(std::declval<Conn&>())) {
-    return RunTx("BEGIN IMMEDIATE", std::forward<F>(fn));
+    using R = decltype(fn(std::declval<Conn&>()));
+    std::unique_lock lock = Enter();
+    if (auto st = BeginMember(); !st) {
+      LeaveGroup();
+      return R(std::unexpect, st.error());
+    }
+    std::optional<R> result;
+    try {
+      result.emplace(fn(conn_));
+    } catch (const StoreError& e) {
+      result.emplace(std::unexpect, ToError(e));
+    } catch (...) {
+      // Not ours to handle, but the group must not keep fn's partial writes.
+      if (auto st = EndMember(false); !st)
+        FailGroup(st.error());
+      else
+        LeaveGroup();
+      throw;
+    }
+    if (auto st = EndMember(result->has_value()); !st) {
+      FailGroup(st.error());
+      return R(std::unexpect, st.error());
+    }
+    if (auto st = FinishMember(lock); !st && result->has_value()) return R(std::unexpect, st.error());
+    return std::move(*result);
   }
-  // Runs fn(Conn&) in a read transaction.
+  // Runs fn(Conn&) in a read transaction. It sees committed data only: a
+  // group still open is committed first.
   template <typename F>
   auto Read(F&& fn) -> decltype(fn(std::declval<Conn&>())) {
-    return RunTx("BEGIN", std::forward<F>(fn));
+    using R = decltype(fn(std::declval<Conn&>()));
+    std::unique_lock lock = Enter();
+    CommitGroup();
+    if (fault_injector_) {
+      if (auto st = fault_injector_(); !st) return R(std::unexpect, st.error());
+    }
+    try {
+      conn_.Exec("BEGIN");
+    } catch (const StoreError& e) {
+      return R(std::unexpect, ToError(e));
+    }
+    try {
+      R result = fn(conn_);
+      conn_.ResetBusyStatements();
+      conn_.Exec("COMMIT");
+      return result;
+    } catch (const StoreError& e) {
+      conn_.ResetBusyStatements();
+      Rollback();
+      return R(std::unexpect, ToError(e));
+    }
   }
 
   // Test seam: when set, called before each transaction; an error it returns
@@ -129,60 +187,61 @@ class Database {
   // PRAGMA integrity_check == "ok".
   Result<bool> IntegrityCheck();
 
-  // Metrics: duration of COMMIT of write transactions, and of whole write
-  // transactions (BEGIN IMMEDIATE to COMMIT, lock held). Measured with
-  // steady_clock: observation only, no behaviour depends on it.
+  // Metrics: duration of each COMMIT, and of each group (BEGIN to COMMIT,
+  // lock held between members). Measured with steady_clock: observation
+  // only, no behaviour depends on it.
   const Histogram& commit_latency() const { return commit_latency_; }
   const Histogram& write_tx_latency() const { return write_tx_latency_; }
+  // Write transactions (WriteTx calls) and SQLite commits so far; their
+  // ratio is the mean group size.
+  uint64_t write_transactions() const { return write_transactions_.load(std::memory_order_relaxed); }
+  uint64_t commits() const { return commits_.load(std::memory_order_relaxed); }
+
+  // Most callers a group takes before it commits regardless of who waits.
+  static constexpr int kMaxGroupMembers = 256;
 
  private:
   explicit Database(sqlite3* db) : db_(db), conn_(db) {}
 
-  template <typename F>
-  auto RunTx(const char* begin, F&& fn) -> decltype(fn(std::declval<Conn&>())) {
-    using R = decltype(fn(std::declval<Conn&>()));
-    std::lock_guard lock(mu_);
-    const bool write = begin[5] == ' ';  // "BEGIN IMMEDIATE"
-    const auto t0 = std::chrono::steady_clock::now();
-    if (fault_injector_) {
-      if (auto st = fault_injector_(); !st) return R(std::unexpect, st.error());
-    }
-    try {
-      conn_.Exec(begin);
-    } catch (const StoreError& e) {
-      return R(std::unexpect, ToError(e));
-    }
-    try {
-      R result = fn(conn_);
-      conn_.ResetBusyStatements();
-      if (result) {
-        const auto c0 = std::chrono::steady_clock::now();
-        conn_.Exec("COMMIT");
-        if (write) {
-          const auto c1 = std::chrono::steady_clock::now();
-          commit_latency_.Observe(c1 - c0);
-          write_tx_latency_.Observe(c1 - t0);
-        }
-      } else {
-        Rollback();
-      }
-      return result;
-    } catch (const StoreError& e) {
-      conn_.ResetBusyStatements();
-      Rollback();
-      return R(std::unexpect, ToError(e));
-    }
-  }
-
+  // Takes the lock, counting the caller as waiting meanwhile (a member that
+  // sees others waiting leaves its group open for them).
+  std::unique_lock<std::mutex> Enter();
+  // Under the lock: opens a group when none is open and a savepoint.
+  Status BeginMember();
+  // Under the lock: releases (keep) or rolls back the savepoint.
+  Status EndMember(bool keep);
+  // Under the lock: commits the group when nobody else waits to join it,
+  // else waits (lock released) until a later member has committed it.
+  // Returns the group's outcome.
+  Status FinishMember(std::unique_lock<std::mutex>& lock);
+  // Under the lock, for a caller that did not join: commits the open group
+  // when nobody else is coming to commit it.
+  void LeaveGroup();
+  // Under the lock: commits the open group, if any, and wakes its members.
+  void CommitGroup();
+  // Under the lock: rolls back the open group and fails all its members.
+  void FailGroup(const Error& error);
   void Rollback() noexcept;
   static Error ToError(const StoreError& e);
 
   std::mutex mu_;
+  std::condition_variable group_done_;
   sqlite3* db_;
   Conn conn_;
   std::function<Status()> fault_injector_;
+  std::atomic<int> waiting_{0};  // callers blocked in Enter()
+  bool group_open_ = false;      // a BEGIN IMMEDIATE is open
+  uint64_t group_ = 0;           // number of the open (or last) group
+  int group_members_ = 0;
+  bool member_savepoint_ = false;  // the running member has a savepoint
+  std::chrono::steady_clock::time_point group_start_{};
+  uint64_t done_group_ = 0;    // groups up to this one have ended
+  uint64_t failed_group_ = 0;  // the last group that failed, with why
+  Error failed_error_{};
   Histogram commit_latency_;
   Histogram write_tx_latency_;
+  std::atomic<uint64_t> write_transactions_{0};
+  std::atomic<uint64_t> commits_{0};
 };
 
 }  // namespace duende::store

@@ -1,0 +1,126 @@
+// The SQLite job store's derived data: the per-(job, status) task counts are
+// kept by triggers and must always equal a fresh count of the tasks.
+#include "jobs/job_store.h"
+
+#include <gtest/gtest.h>
+
+#include "store/sqlite.h"
+
+namespace duende::jobs {
+namespace {
+
+using protocol::TaskStatus;
+
+class JobStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto db = store::Database::Open(":memory:");
+    ASSERT_TRUE(db) << db.error().message;
+    db_ = std::move(*db);
+    auto s = OpenSqliteJobStore(*db_);
+    ASSERT_TRUE(s) << s.error().message;
+    store_ = std::move(*s);
+  }
+
+  void AddJob(const std::string& job_id, int tasks) {
+    ASSERT_TRUE(store_->Write([&](JobStoreTx& tx) -> Status {
+      Job j;
+      j.id = job_id;
+      j.name = job_id;
+      j.job_type = "sleep";
+      j.manager = "m";
+      tx.InsertJob(j);
+      for (int i = 0; i < tasks; ++i) {
+        StoredTask t;
+        t.task.id = job_id + "-t" + std::to_string(i);
+        t.task.job = job_id;
+        t.task.manager = "m";
+        t.task.name = t.task.id;
+        t.task.status = TaskStatus::kQueued;
+        tx.InsertTask(t, i);
+      }
+      return Ok();
+    }));
+  }
+
+  void SetStatus(const std::string& task_id, TaskStatus status) {
+    ASSERT_TRUE(store_->Write([&](JobStoreTx& tx) -> Status {
+      auto t = tx.GetTask(task_id);
+      if (!t) return NotFound(task_id);
+      t->task.status = status;
+      tx.UpdateTask(*t);
+      return Ok();
+    }));
+  }
+
+  std::map<TaskStatus, int> Counts(const std::string& job_id) {
+    std::map<TaskStatus, int> out;
+    EXPECT_TRUE(store_->Read([&](JobStoreTx& tx) -> Status {
+      out = tx.CountTasks(job_id).by_status;
+      return Ok();
+    }));
+    return out;
+  }
+
+  // The same numbers counted from the tasks themselves.
+  std::map<TaskStatus, int> Recount(const std::string& job_id) {
+    std::map<TaskStatus, int> out;
+    EXPECT_TRUE(store_->Read([&](JobStoreTx& tx) -> Status {
+      for (const auto& t : tx.TasksOfJob(job_id)) out[t.task.status]++;
+      return Ok();
+    }));
+    return out;
+  }
+
+  std::unique_ptr<store::Database> db_;
+  std::unique_ptr<JobStore> store_;
+};
+
+TEST_F(JobStoreTest, CountsFollowInsertsAndStatusChanges) {
+  AddJob("a", 5);
+  AddJob("b", 3);
+  EXPECT_EQ(Counts("a"), (std::map<TaskStatus, int>{{TaskStatus::kQueued, 5}}));
+  SetStatus("a-t0", TaskStatus::kActive);
+  SetStatus("a-t0", TaskStatus::kCompleted);
+  SetStatus("a-t1", TaskStatus::kActive);
+  SetStatus("a-t2", TaskStatus::kFailed);
+  SetStatus("a-t2", TaskStatus::kFailed);  // unchanged status: no double count
+  SetStatus("b-t0", TaskStatus::kCanceled);
+  EXPECT_EQ(
+      Counts("a"),
+      (std::map<TaskStatus, int>{
+          {TaskStatus::kQueued, 2}, {TaskStatus::kActive, 1}, {TaskStatus::kCompleted, 1}, {TaskStatus::kFailed, 1}}));
+  EXPECT_EQ(Counts("a"), Recount("a"));
+  EXPECT_EQ(Counts("b"), Recount("b"));
+  EXPECT_EQ(Counts("b"), (std::map<TaskStatus, int>{{TaskStatus::kQueued, 2}, {TaskStatus::kCanceled, 1}}));
+}
+
+TEST_F(JobStoreTest, DeletingAJobDropsItsCountsOnly) {
+  AddJob("a", 4);
+  AddJob("b", 2);
+  SetStatus("a-t3", TaskStatus::kCompleted);
+  ASSERT_TRUE(store_->Write([&](JobStoreTx& tx) -> Status {
+    tx.DeleteJob("a");
+    return Ok();
+  }));
+  EXPECT_TRUE(Counts("a").empty());
+  EXPECT_EQ(Counts("b"), (std::map<TaskStatus, int>{{TaskStatus::kQueued, 2}}));
+  // A job with the same ID starts from zero again.
+  AddJob("a", 1);
+  EXPECT_EQ(Counts("a"), (std::map<TaskStatus, int>{{TaskStatus::kQueued, 1}}));
+}
+
+TEST_F(JobStoreTest, RolledBackChangesDoNotMoveCounts) {
+  AddJob("a", 2);
+  auto st = store_->Write([&](JobStoreTx& tx) -> Status {
+    auto t = tx.GetTask("a-t0");
+    t->task.status = TaskStatus::kCompleted;
+    tx.UpdateTask(*t);
+    return Conflict("changed my mind");
+  });
+  EXPECT_FALSE(st);
+  EXPECT_EQ(Counts("a"), (std::map<TaskStatus, int>{{TaskStatus::kQueued, 2}}));
+}
+
+}  // namespace
+}  // namespace duende::jobs
