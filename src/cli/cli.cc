@@ -12,6 +12,7 @@
 #include "cli/log_command.h"
 #include "cli/manager_api.h"
 #include "cli/settings.h"
+#include "cli/site_commands.h"
 #include "cli/views.h"
 #include "cli/worker_commands.h"
 
@@ -280,6 +281,7 @@ int Run(int argc, const char* const* argv, std::ostream& out, std::ostream& err,
   auto* workers = app.add_subcommand("workers", "List workers");
   LogCommand log_command(app);  // duende log TASK_ID [--follow]
   WorkerCommands worker_commands(app);  // duende worker sleep|wake|...
+  SiteCommands site_commands(app);      // duende managers [create|revoke] (duende-server)
   DiagnosticsCommands diagnostics(app);  // duende explain | blacklist
 
   // status changes
@@ -327,6 +329,10 @@ int Run(int argc, const char* const* argv, std::ostream& out, std::ostream& err,
   if (worker_commands.parsed()) {
     ManagerApi api(client, manager_url);
     return worker_commands.Run(api, out, err, json_output);
+  }
+  if (site_commands.parsed()) {
+    ManagerApi api(client, manager_url);
+    return site_commands.Run(api, out, err, json_output);
   }
   if (diagnostics.parsed()) {
     ManagerApi api(client, manager_url);

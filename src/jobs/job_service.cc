@@ -150,13 +150,14 @@ struct JobService::Impl {
     derive.emplace_back(job, became);
   }
 
-  bool ApplyUpdate(JobStoreTx& tx, const protocol::TaskUpdate& u, RevisionAllocator& rev, DeriveList& derive) {
+  bool ApplyUpdate(JobStoreTx& tx, const std::string& manager, const protocol::TaskUpdate& u, RevisionAllocator& rev,
+                   DeriveList& derive) {
     auto st = tx.GetTask(u.task_id);
     if (!st) {
       spdlog::warn("task update {} for unknown task {} ignored", u.id, u.task_id);
       return false;
     }
-    if (st->task.manager != options.manager_id) {
+    if (st->task.manager != manager) {
       spdlog::warn("task update {} for task {} of another manager ({}) ignored", u.id, u.task_id, st->task.manager);
       return false;
     }
@@ -195,7 +196,10 @@ struct JobService::Impl {
     if (u.blocked_reason) tx.SetBlockedReason(t.id, *u.blocked_reason);
     const std::string& tail = !u.log_tail.empty() ? u.log_tail : u.log;
     if (!tail.empty()) t.log = protocol::LogTail(t.log + "\n" + tail, kLogTailLines);
-    t.etag = NewObjectId();
+    // The etag, like the revision, changes only when the job side changes
+    // the task: a linked Manager re-validates its cached copy by etag before
+    // assigning it (spec §2.6), and its own updates must not make that copy
+    // look stale -- the "new" copy would be older than the Manager's state.
     tx.UpdateTask(*st);
     if (status_changed) {
       if (t.status == TaskStatus::kFailed || t.status == TaskStatus::kCanceled) {
@@ -475,13 +479,40 @@ std::set<std::string> JobService::WorkerTaskTypes() const {
 }
 
 Result<protocol::Depsgraph> JobService::FetchDepsgraph(const std::string& if_updated_since) {
+  return FetchDepsgraphFor(impl_->options.manager_id, if_updated_since, 0);
+}
+
+Result<protocol::Depsgraph> JobService::FetchDepsgraphFor(const std::string& manager,
+                                                          const std::string& if_updated_since, int claim_limit) {
   protocol::Depsgraph out;
   const auto since = if_updated_since.empty() ? std::nullopt : ParseRevision(if_updated_since);
   if (!if_updated_since.empty() && !since)
     spdlog::warn("depsgraph: unparsable token '{}', sending the full depsgraph", if_updated_since);
   auto st = impl_->store->Write([&](JobStoreTx& tx) -> Status {
-    const std::string& manager = impl_->options.manager_id;
     std::vector<StoredTask> tasks = since ? tx.TasksChangedSince(manager, *since) : tx.RunnableTasks(manager);
+    if (claim_limit > 0) {
+      // Unassigned tasks (duende-server) go to the Manager asking, a few at
+      // a time so every site gets a share, and only once their parents have
+      // completed: a Manager counts a parent it does not know as completed,
+      // so a task whose parents run elsewhere must not be handed out yet.
+      int claimed = 0;
+      for (auto& t : tx.UnassignedQueuedTasks()) {
+        if (claimed >= claim_limit) break;
+        bool parents_done = true;
+        for (const auto& p : t.task.parents) {
+          auto parent = tx.GetTask(p);
+          if (parent && parent->task.status != TaskStatus::kCompleted) {
+            parents_done = false;
+            break;
+          }
+        }
+        if (!parents_done) continue;
+        tx.AssignTaskManager(t.task.id, manager);
+        t.task.manager = manager;
+        tasks.push_back(std::move(t));
+        ++claimed;
+      }
+    }
     out.last_updated = std::to_string(tx.CurrentRevision());
     if (tasks.empty()) {
       out.kind = since ? protocol::Depsgraph::Kind::kNotModified : protocol::Depsgraph::Kind::kNoJobs;
@@ -504,6 +535,11 @@ Result<protocol::Depsgraph> JobService::FetchDepsgraph(const std::string& if_upd
 }
 
 Result<protocol::BatchResponse> JobService::PushTaskUpdates(const std::vector<protocol::TaskUpdate>& updates) {
+  return PushTaskUpdatesFor(impl_->options.manager_id, updates);
+}
+
+Result<protocol::BatchResponse> JobService::PushTaskUpdatesFor(const std::string& manager,
+                                                               const std::vector<protocol::TaskUpdate>& updates) {
   protocol::BatchResponse resp;
   auto st = impl_->store->Write([&](JobStoreTx& tx) -> Status {
     const SystemTime now = impl_->clock.Now();
@@ -515,15 +551,15 @@ Result<protocol::BatchResponse> JobService::PushTaskUpdates(const std::vector<pr
         resp.handled_update_ids.push_back(u.id);
         continue;
       }
-      if (impl_->ApplyUpdate(tx, u, rev, derive)) ++resp.modified_count;
+      if (impl_->ApplyUpdate(tx, manager, u, rev, derive)) ++resp.modified_count;
       if (!u.id.empty()) {
         tx.MarkUpdateHandled(u.id, now);
         resp.handled_update_ids.push_back(u.id);
       }
     }
     for (const auto& [job, became] : derive) impl_->DeriveJob(tx, job, became, rev);
-    resp.cancel_task_ids = tx.TaskIdsInStatus(impl_->options.manager_id, TaskStatus::kCancelRequested);
-    resp.upload_task_file_queue = tx.LogRequests(impl_->options.manager_id);
+    resp.cancel_task_ids = tx.TaskIdsInStatus(manager, TaskStatus::kCancelRequested);
+    resp.upload_task_file_queue = tx.LogRequests(manager);
     return Ok();
   });
   if (!st) return std::unexpected(st.error());
@@ -532,12 +568,17 @@ Result<protocol::BatchResponse> JobService::PushTaskUpdates(const std::vector<pr
 
 Status JobService::AttachTaskLog(const std::string& job_id, const std::string& task_id,
                                  const std::string& gzipped_log) {
+  return AttachTaskLogFor(impl_->options.manager_id, job_id, task_id, gzipped_log);
+}
+
+Status JobService::AttachTaskLogFor(const std::string& manager, const std::string& job_id, const std::string& task_id,
+                                    const std::string& gzipped_log) {
   // IDs become path components: only ObjectIds are acceptable.
   if (!IsObjectId(job_id) || !IsObjectId(task_id))
     return NotFound("task " + task_id + " of job " + job_id + " not found");
   auto st = impl_->store->Read([&](JobStoreTx& tx) -> Status {
     auto t = tx.GetTask(task_id);
-    if (!t || t->task.job != job_id || t->task.manager != impl_->options.manager_id)
+    if (!t || t->task.job != job_id || t->task.manager != manager)
       return NotFound("task " + task_id + " of job " + job_id + " not found");
     return Ok();
   });

@@ -111,6 +111,21 @@ class JobService : public protocol::Upstream {
   Status AttachTaskLog(const std::string& job_id, const std::string& task_id, const std::string& gzipped_log) override;
   Status Notify(const protocol::UpstreamNotification& notification) override;
 
+  // --- several Managers (duende-server). With an empty options.manager_id,
+  // submitted jobs and their tasks belong to no Manager until one claims
+  // them. The *For variants act as the Upstream methods above for the given
+  // Manager; FetchDepsgraphFor also claims up to `claim_limit` unassigned
+  // `queued` tasks of runnable jobs whose parents have all completed (a
+  // Manager counts unknown parents as completed, so a task whose parents run
+  // at another site is held back). Claimed tasks become the Manager's,
+  // `claimed-by-manager`, and are in the returned depsgraph.
+  Result<protocol::Depsgraph> FetchDepsgraphFor(const std::string& manager_id, const std::string& if_updated_since,
+                                                int claim_limit);
+  Result<protocol::BatchResponse> PushTaskUpdatesFor(const std::string& manager_id,
+                                                     const std::vector<protocol::TaskUpdate>& updates);
+  Status AttachTaskLogFor(const std::string& manager_id, const std::string& job_id, const std::string& task_id,
+                          const std::string& gzipped_log);
+
   ~JobService() override;
 
  private:

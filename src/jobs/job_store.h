@@ -70,6 +70,10 @@ class JobStoreTx {
   // Tasks of `manager` with revision > `revision`, any status.
   virtual std::vector<StoredTask> TasksChangedSince(const std::string& manager, int64_t revision) = 0;
   virtual std::vector<std::string> TaskIdsInStatus(const std::string& manager, protocol::TaskStatus status) = 0;
+  // Tasks of no Manager (manager "") in `queued` whose job is queued/active,
+  // in depsgraph order (highest job priority first).
+  virtual std::vector<StoredTask> UnassignedQueuedTasks() = 0;
+  virtual void AssignTaskManager(const std::string& task_id, const std::string& manager) = 0;
 
   // The global depsgraph revision counter.
   virtual int64_t CurrentRevision() = 0;

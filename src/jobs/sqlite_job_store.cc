@@ -362,6 +362,18 @@ class SqliteJobStoreTx final : public JobStoreTx {
     return ReadTasks(q);
   }
 
+  std::vector<StoredTask> UnassignedQueuedTasks() override {
+    auto& q = c_.Prepare(std::string("SELECT ") + kTaskColumns +
+                         " FROM job_tasks t JOIN jobs j ON j.id = t.job_id WHERE t.manager = '' AND t.status = "
+                         "'queued' AND j.status IN ('queued', 'active') ORDER BY j.priority DESC, t.priority DESC, "
+                         "j.created_us, t.seq");
+    return ReadTasks(q);
+  }
+
+  void AssignTaskManager(const std::string& task_id, const std::string& manager) override {
+    c_.Prepare("UPDATE job_tasks SET manager = ?2 WHERE id = ?1").Bind(1, task_id).Bind(2, manager).Run();
+  }
+
   std::vector<std::string> TaskIdsInStatus(const std::string& manager, TaskStatus status) override {
     auto& q = c_.Prepare("SELECT id FROM job_tasks WHERE manager = ?1 AND status = ?2 ORDER BY job_id, seq");
     q.Bind(1, manager).Bind(2, ToString(status));

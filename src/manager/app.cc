@@ -17,6 +17,7 @@
 #include "manager/task_logs.h"
 #include "manager/diagnostics_api.h"
 #include "manager/housekeeping.h"
+#include "manager/http_upstream.h"
 #include "manager/sleep_scheduler.h"
 #include "manager/upstream_link.h"
 #include "manager/worker_status_api.h"
@@ -45,6 +46,9 @@ struct ManagerApp::Impl {
   std::unique_ptr<Farm> farm;
   std::unique_ptr<WorkerAuthenticator> auth;
   std::unique_ptr<UpstreamLink> link;
+  // Linked mode: the HTTP client to duende-server behind the same link.
+  std::unique_ptr<http::Client> upstream_client;
+  std::unique_ptr<HttpUpstream> http_upstream;
   // Dashboard: live events and the farm listeners' fan-out.
   std::unique_ptr<EventHub> events;
   std::unique_ptr<EventingUpstream> eventing_jobs;
@@ -118,7 +122,42 @@ Result<uint16_t> ManagerApp::Start() {
   link_options.cancel_fetch_max_interval = c.cancel_task_fetch_max_interval;
   s.events = std::make_unique<EventHub>(s.clock);
   s.eventing_jobs = std::make_unique<EventingUpstream>(*s.jobs, *s.events);
-  s.link = std::make_unique<UpstreamLink>(*s.eventing_jobs, *s.farm, *s.farm_store, s.clock, link_options);
+  link_options.download_recheck_throttle = c.download_task_recheck_throttle;
+  protocol::Upstream* upstream = s.eventing_jobs.get();
+  const bool linked = !c.upstream_url.empty();
+  if (linked) {
+    if (c.manager_id.empty() || c.manager_secret.empty())
+      return InvalidArgument("linked mode needs the manager ID and token (--manager-id, --manager-token)");
+    s.upstream_client = http::MakeCurlClient(std::string("Duende-Manager/") + kVersion);
+    HttpUpstreamOptions upstream_options;
+    upstream_options.base_url = c.upstream_url;
+    upstream_options.manager_id = c.manager_id;
+    upstream_options.token = c.manager_secret;
+    s.http_upstream = std::make_unique<HttpUpstream>(*s.upstream_client, upstream_options);
+    upstream = s.http_upstream.get();
+    // The Server is remote: batch the pushes (spec §1.3).
+    link_options.push_max_interval = c.task_update_push_max_interval;
+    spdlog::info("linked mode: jobs come from {} (manager {})", c.upstream_url, c.manager_id);
+  }
+  s.link = std::make_unique<UpstreamLink>(*upstream, *s.farm, *s.farm_store, s.clock, link_options);
+  if (linked) {
+    s.link->SetNotificationSource([&s] {
+      protocol::UpstreamNotification n;
+      n.manager_url = s.config.own_url;
+      n.variables = ToJson(s.config.variables);
+      std::set<std::string> types;
+      if (auto workers = s.farm->ListWorkers()) {
+        for (const auto& w : *workers) {
+          if (w.status == "offline") continue;
+          ++n.nr_of_workers;
+          types.insert(w.supported_task_types.begin(), w.supported_task_types.end());
+        }
+      }
+      n.worker_task_types.assign(types.begin(), types.end());
+      return n;
+    });
+    s.farm->SetTaskValidator([link = s.link.get()](const protocol::Task& t) { return link->Revalidate(t); });
+  }
   s.dashboard_listener = std::make_unique<DashboardFarmListener>(*s.events);
   s.farm_listeners.Add(s.link.get());
   s.farm_listeners.Add(s.dashboard_listener.get());
@@ -159,7 +198,8 @@ Result<uint16_t> ManagerApp::Start() {
   RegisterFarmApi(s.router, *s.farm, kVersion);
   RegisterWorkerStatusApi(s.router, *s.worker_status);
   RegisterDiagnosticsApi(s.router, *s.farm);
-  jobs::RegisterJobApi(s.router, *s.jobs);
+  // Linked: jobs are submitted to (and served by) the Server.
+  if (!linked) jobs::RegisterJobApi(s.router, *s.jobs);
   LogServingOptions log_serving;
   log_serving.head_bytes = static_cast<uint64_t>(c.task_log_head_kib) * 1024;
   log_serving.tail_bytes = static_cast<uint64_t>(c.task_log_tail_kib) * 1024;
@@ -198,6 +238,11 @@ Result<uint16_t> ManagerApp::Start() {
     // reaches the task cache at once instead of at the next periodic
     // download.
     if (r.method == "POST" && r.path.starts_with("/api/jobs") && resp.status < 300) s.link->KickDownload();
+    // Linked mode: a worker that found no task asks the Server for more,
+    // throttled (spec §1.3).
+    if (!s.config.upstream_url.empty() && r.method == "POST" && r.path == "/task" &&
+        (resp.status == 204 || resp.deferred))
+      s.link->KickDownloadThrottled();
     // A deleted job leaves nothing behind on the farm side: cached tasks and
     // task logs go too.
     if (r.method == "DELETE" && r.path.starts_with("/api/jobs/") && resp.status < 300 && !r.params.empty()) {

@@ -38,9 +38,9 @@ json YamlToJson(const YAML::Node& node) {
 
 // v2 keys of features Duende does not implement: accepted, reported, ignored.
 const std::set<std::string> kIgnoredV2Keys = {
-    "database_url", "database_path", "listen_https", "flamenco", "manager_id", "manager_secret", "tlskey",
-    "tlscert", "acme_domain_name", "download_task_recheck_throttle", "watch_for_latest_image", "ssdp_discovery",
-    "ssdp_device_uuid", "test_tasks", "shaman", "user_authentication", "dynamic_pool_platforms", "websetup",
+    "database_url",     "database_path",          "listen_https",           "tlskey",           "tlscert",
+    "acme_domain_name", "watch_for_latest_image", "ssdp_discovery",         "ssdp_device_uuid", "test_tasks",
+    "shaman",           "user_authentication",    "dynamic_pool_platforms", "websetup",
 };
 
 Result<std::string> AsString(const YAML::Node& n, const std::string& key) {
@@ -123,6 +123,11 @@ Result<Config> ParseConfig(const std::string& yaml_text, const std::string& data
       {"timezone", str(c.timezone)},
       {"sleep_schedule_check_interval", dur(c.sleep_schedule_check_interval)},
       {"download_task_sleep", dur(c.download_task_sleep)},
+      {"download_task_recheck_throttle", dur(c.download_task_recheck_throttle)},
+      // Linked mode (v2 key names): the Server's URL, this Manager's ID and token.
+      {"flamenco", str(c.upstream_url)},
+      {"manager_id", str(c.manager_id)},
+      {"manager_secret", str(c.manager_secret)},
       {"task_update_push_max_interval", dur(c.task_update_push_max_interval)},
       {"cancel_task_fetch_max_interval", dur(c.cancel_task_fetch_max_interval)},
       {"active_task_timeout_interval", dur(c.active_task_timeout_interval)},
@@ -250,7 +255,11 @@ std::string DescribeConfig(const Config& c) {
     << "task_log_tail_kib: " << c.task_log_tail_kib << "\n"
     << "worker_registration_secret: " << (c.worker_registration_secret.empty() ? "(none: open registration)" : "****")
     << "\n"
+    << "upstream (flamenco): " << (c.upstream_url.empty() ? "(none: standalone)" : c.upstream_url) << "\n"
+    << "manager_id: " << c.manager_id << "\n"
+    << "manager_secret: " << (c.manager_secret.empty() ? "(none)" : "****") << "\n"
     << "download_task_sleep: " << FormatDuration(c.download_task_sleep) << "\n"
+    << "download_task_recheck_throttle: " << FormatDuration(c.download_task_recheck_throttle) << "\n"
     << "task_update_push_max_interval: " << FormatDuration(c.task_update_push_max_interval) << "\n"
     << "task_update_push_max_count: " << c.task_update_push_max_count << "\n"
     << "active_task_timeout_interval: " << FormatDuration(c.active_task_timeout_interval) << "\n"

@@ -35,6 +35,15 @@ struct Config {
   std::string worker_registration_secret;
 
   std::chrono::milliseconds download_task_sleep{std::chrono::minutes(10)};
+  // Linked mode: a worker that finds no task triggers a depsgraph download,
+  // at most once per this interval (v2 default 10 s).
+  std::chrono::milliseconds download_task_recheck_throttle{std::chrono::seconds(10)};
+  // Linked mode (v2 keys `flamenco`, `manager_id`, `manager_secret`; flags
+  // --upstream, --manager-id, --manager-token): the duende-server base URL,
+  // this Manager's ID and its token. Empty upstream_url = standalone.
+  std::string upstream_url;
+  std::string manager_id;
+  std::string manager_secret;
   std::chrono::milliseconds task_update_push_max_interval{std::chrono::seconds(5)};
   int task_update_push_max_count = 3000;
   std::chrono::milliseconds cancel_task_fetch_max_interval{std::chrono::seconds(10)};

@@ -178,7 +178,25 @@ Status Farm::AckStatusChange(const std::string& worker_id, const std::string& st
 
 // --- tasks --------------------------------------------------------------------
 
+// Done before the assignment transaction so a slow Server never holds the
+// store's write lock. Another worker may take the validated task in between;
+// then this one gets the next candidate unvalidated, which is what v2 does
+// when the Server cannot be reached (best effort).
+void Farm::PrevalidateFor(const std::string& worker_id) {
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    auto candidate = store_.Read([&](FarmTx& tx) -> Result<std::optional<Task>> {
+      auto w = tx.GetWorker(worker_id);
+      if (!w || !w->status_requested.empty() || !tx.ActiveTasksOf(worker_id).empty()) return std::nullopt;
+      auto id = tx.SelectTaskFor(*w);
+      if (!id) return std::nullopt;
+      return tx.GetTask(*id);
+    });
+    if (!candidate || !*candidate || validator_(**candidate)) return;
+  }
+}
+
 Result<TaskOffer> Farm::RequestTask(const std::string& worker_id, const Seen& seen) {
+  if (validator_) PrevalidateFor(worker_id);
   bool queued = false;
   auto offer = store_.Write([&](FarmTx& tx) -> Result<TaskOffer> {
     auto w = LoadWorker(tx, worker_id);

@@ -96,6 +96,11 @@ class Farm {
   // become runnable: new tasks, a status change, a returned task, a lifted
   // blacklist. Long-polling workers ask again then. Set before serving.
   void SetWorkAvailableHook(std::function<void()> hook) { work_available_ = std::move(hook); }
+  // Linked mode (spec §5.1 step 4e): before a worker is given a new task,
+  // `validator` re-validates the candidate with upstream (true: assign it;
+  // false: it changed or is gone, try the next one; up to 3 candidates).
+  // Runs outside the store's write transaction. Set before serving.
+  void SetTaskValidator(std::function<bool(const protocol::Task&)> validator) { validator_ = std::move(validator); }
 
   // --- worker lifecycle (spec §2.2)
   Result<WorkerRecord> RegisterWorker(const Registration& reg, const std::string& remote_endpoint,
@@ -175,6 +180,8 @@ class Farm {
   FarmOptions options_;
   FarmListener* listener_ = nullptr;
   std::function<void()> work_available_;
+  std::function<bool(const protocol::Task&)> validator_;
+  void PrevalidateFor(const std::string& worker_id);
 };
 
 }  // namespace duende::manager

@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -25,6 +26,12 @@ int main(int argc, char** argv) {
   cli.add_option("--listen", listen, "HOST:PORT to listen on (default from config, else 127.0.0.1:8080)");
   cli.add_option("--data-dir", data_dir, "Directory for the database and task logs")->required();
   cli.add_option("--config", config_path, "YAML configuration file (Flamenco v2 key names)");
+  std::string upstream, manager_id, manager_token;
+  cli.add_option("--upstream", upstream, "Linked mode: the duende-server URL to get jobs from (config key 'flamenco')");
+  cli.add_option("--manager-id", manager_id, "Linked mode: this Manager's ID on the Server (config 'manager_id')");
+  cli.add_option("--manager-token", manager_token,
+                 "Linked mode: this Manager's token on the Server (config 'manager_secret'; also "
+                 "DUENDE_MANAGER_TOKEN)");
   cli.add_option("--log-level", log_level, "debug, info, warn or error");
   cli.add_option("--web-dir", web_dir,
                  "Directory of the built web dashboard (default: ../share/duende/web next to the binary, else the "
@@ -45,6 +52,13 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (!listen.empty()) config->listen = listen;
+  if (!upstream.empty()) config->upstream_url = upstream;
+  if (!manager_id.empty()) config->manager_id = manager_id;
+  if (manager_token.empty()) {
+    // Keeps the token out of `ps` output.
+    if (const char* env = std::getenv("DUENDE_MANAGER_TOKEN")) manager_token = env;
+  }
+  if (!manager_token.empty()) config->manager_secret = manager_token;
   if (!log_level.empty()) config->log_level = log_level;
   if (!web_dir.empty()) {
     config->web_dir = web_dir;

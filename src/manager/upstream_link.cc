@@ -19,6 +19,34 @@ void UpstreamLink::KickDownload() {
   clock_.NotifyAll();
 }
 
+void UpstreamLink::KickDownloadThrottled() {
+  {
+    std::lock_guard lock(kick_mu_);
+    const SteadyTime now = clock_.SteadyNow();
+    if (last_kick_ && now - *last_kick_ < options_.download_recheck_throttle) return;
+    last_kick_ = now;
+  }
+  KickDownload();
+}
+
+bool UpstreamLink::Revalidate(const protocol::Task& task) {
+  if (upstream_down_) return true;
+  const protocol::TaskCheck check = upstream_.RefetchTask(task.id, task.etag);
+  switch (check.kind) {
+    case protocol::TaskCheck::Kind::kUnchanged:
+      return true;
+    case protocol::TaskCheck::Kind::kChanged:
+      spdlog::info("task {} changed upstream; updating the local copy before assignment", task.id);
+      if (auto st = farm_.ApplyDepsgraph({check.task}); !st) spdlog::warn("task {}: {}", task.id, st.error().message);
+      return false;
+    case protocol::TaskCheck::Kind::kGone:
+      spdlog::info("task {} is gone upstream; canceling it locally", task.id);
+      if (auto st = farm_.CancelTasks({task.id}); !st) spdlog::warn("task {}: {}", task.id, st.error().message);
+      return false;
+  }
+  return true;
+}
+
 void UpstreamLink::OnUpstreamQueued() {
   // Wake the link only when this update makes a push wanted: while one is
   // already wanted the link is about to push (or retrying after a failure)
@@ -29,6 +57,16 @@ void UpstreamLink::OnUpstreamQueued() {
 }
 
 Status UpstreamLink::Download() {
+  if (notification_source_) {
+    protocol::UpstreamNotification n = notification_source_();
+    const bool same = notified_ && notified_->nr_of_workers == n.nr_of_workers &&
+                      notified_->worker_task_types == n.worker_task_types && notified_->manager_url == n.manager_url &&
+                      notified_->variables == n.variables;
+    if (!same) {
+      if (auto st = upstream_.Notify(n); !st) return st;
+      notified_ = std::move(n);
+    }
+  }
   auto token = store_.Read([](FarmTx& tx) -> Result<std::optional<std::string>> {
     return tx.GetSetting(kDepsgraphTokenKey);
   });
@@ -64,6 +102,7 @@ Result<int> UpstreamLink::Push(bool allow_empty) {
   });
   if (!st) return std::unexpected(st.error());
   last_push_ = clock_.SteadyNow();
+  upstream_down_ = false;
   if (auto c = farm_.CancelTasks(response->cancel_task_ids); !c) return std::unexpected(c.error());
   return static_cast<int>(batch->size());
 }
@@ -88,6 +127,9 @@ void UpstreamLink::Run(std::stop_token stop) {
         spdlog::warn("depsgraph download failed: {}", st.error().message);
         download_wanted_ = true;
         failed = true;
+        upstream_down_ = true;
+      } else {
+        upstream_down_ = false;
       }
     }
     const bool push_due = push_wanted_.load() && now - last_push_ >= options_.push_max_interval;
@@ -99,6 +141,7 @@ void UpstreamLink::Run(std::stop_token stop) {
         spdlog::warn("task update push failed: {}", pushed.error().message);
         push_wanted_ = true;
         failed = true;
+        upstream_down_ = true;
       } else if (*pushed >= options_.push_max_count) {
         push_wanted_ = true;  // more waiting: go again at once
         continue;

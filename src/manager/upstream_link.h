@@ -6,6 +6,9 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
+#include <mutex>
+#include <optional>
 #include <stop_token>
 
 #include "common/clock.h"
@@ -25,6 +28,8 @@ struct UpstreamLinkOptions {
   std::chrono::milliseconds cancel_fetch_max_interval{std::chrono::seconds(10)};
   // Retry delay after a failed exchange.
   std::chrono::milliseconds retry_delay{std::chrono::seconds(1)};
+  // KickDownloadThrottled() downloads at most once per this interval.
+  std::chrono::milliseconds download_recheck_throttle{std::chrono::seconds(10)};
 };
 
 class UpstreamLink final : public FarmListener {
@@ -38,6 +43,26 @@ class UpstreamLink final : public FarmListener {
 
   // Ask for a depsgraph download soon (new job, worker found nothing).
   void KickDownload();
+  // KickDownload at most once per download_recheck_throttle (a worker found
+  // no task; spec §1.3). Thread-safe.
+  void KickDownloadThrottled();
+
+  // Linked mode: what to tell upstream about this farm (spec §3.5). When
+  // set, a notification is sent before a download whenever it differs from
+  // the last one delivered (startup first, then updates), so the job side
+  // knows the workers' task types and how many tasks this site may claim.
+  // Set before Run().
+  void SetNotificationSource(std::function<protocol::UpstreamNotification()> source) {
+    notification_source_ = std::move(source);
+  }
+
+  // Linked mode (spec §5.1 step 4e): re-validates a cached task with
+  // upstream before it is assigned. Returns true when it may be assigned
+  // as is. A changed task is stored locally, a removed one canceled; both
+  // return false. While the last exchange with upstream failed, answers
+  // true without asking (a down Server must not stall scheduling).
+  // Thread-safe.
+  bool Revalidate(const protocol::Task& task);
   // One download + one push cycle, synchronously (tests, shutdown flush).
   Status SyncOnce();
 
@@ -54,6 +79,11 @@ class UpstreamLink final : public FarmListener {
   FarmStore& store_;
   Clock& clock_;
   UpstreamLinkOptions options_;
+  std::function<protocol::UpstreamNotification()> notification_source_;
+  std::optional<protocol::UpstreamNotification> notified_;
+  std::atomic<bool> upstream_down_{false};
+  std::mutex kick_mu_;
+  std::optional<SteadyTime> last_kick_;
   std::atomic<bool> download_wanted_{true};
   std::atomic<bool> push_wanted_{true};
   SteadyTime last_push_{};

@@ -292,4 +292,33 @@ Result<BatchResponse> BatchResponseFromJson(const nlohmann::json& j) {
   return r;
 }
 
+nlohmann::json ToJson(const UpstreamNotification& n) {
+  return {{"_meta", {{"version", 2}}},
+          {"manager_url", n.manager_url},
+          {"variables", n.variables},
+          {"nr_of_workers", n.nr_of_workers},
+          {"worker_task_types", n.worker_task_types}};
+}
+
+Result<UpstreamNotification> UpstreamNotificationFromJson(const nlohmann::json& j) {
+  if (!j.is_object()) return InvalidArgument("notification must be a JSON object");
+  UpstreamNotification n;
+  auto workers = j.find("nr_of_workers");
+  if (workers == j.end() || !workers->is_number_integer() || workers->get<int64_t>() < 0)
+    return InvalidArgument("field 'nr_of_workers' must be a non-negative integer");
+  n.nr_of_workers = static_cast<int>(workers->get<int64_t>());
+  auto types = j.find("worker_task_types");
+  if (types == j.end() || !types->is_array()) return InvalidArgument("field 'worker_task_types' must be an array");
+  for (const auto& t : *types) {
+    if (!t.is_string()) return InvalidArgument("field 'worker_task_types' must be an array of strings");
+    n.worker_task_types.push_back(t.get<std::string>());
+  }
+  if (auto u = j.find("manager_url"); u != j.end() && !u->is_null()) {
+    if (!u->is_string()) return InvalidArgument("field 'manager_url' must be a string");
+    n.manager_url = u->get<std::string>();
+  }
+  if (auto v = j.find("variables"); v != j.end() && v->is_object()) n.variables = *v;
+  return n;
+}
+
 }  // namespace duende::protocol

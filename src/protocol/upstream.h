@@ -48,8 +48,22 @@ struct UpstreamNotification {
   std::vector<std::string> worker_task_types;
 };
 
+// Outcome of re-validating one cached task by etag (spec §2.6 RefetchTask).
+struct TaskCheck {
+  // kUnchanged: 304 (also network errors and 5xx: assume unchanged);
+  // kChanged: 200 with the job side's current `task`; kGone: 204/4xx.
+  enum class Kind { kUnchanged, kChanged, kGone };
+  Kind kind = Kind::kUnchanged;
+  Task task;
+};
+
 nlohmann::json ToJson(const BatchResponse& r);
 Result<BatchResponse> BatchResponseFromJson(const nlohmann::json& j);
+// {_meta:{version:2}, manager_url, variables, nr_of_workers,
+// worker_task_types} (spec §3.5). FromJson: InvalidArgument when
+// nr_of_workers or worker_task_types is missing or mistyped.
+nlohmann::json ToJson(const UpstreamNotification& n);
+Result<UpstreamNotification> UpstreamNotificationFromJson(const nlohmann::json& j);
 
 class Upstream {
  public:
@@ -65,6 +79,9 @@ class Upstream {
                                const std::string& gzipped_log) = 0;
   // Startup / worker task types changed.
   virtual Status Notify(const UpstreamNotification& notification) = 0;
+  // Re-validates a cached task before it is assigned (linked mode). The
+  // in-process job side never needs it: its depsgraph is always current.
+  virtual TaskCheck RefetchTask(const std::string& /*task_id*/, const std::string& /*etag*/) { return TaskCheck{}; }
 };
 
 }  // namespace duende::protocol

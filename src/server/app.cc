@@ -1,0 +1,87 @@
+#include "server/app.h"
+
+#include <spdlog/spdlog.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "http/http.h"
+#include "jobs/job_api.h"
+#include "jobs/job_service.h"
+#include "server/manager_api.h"
+#include "server/manager_registry.h"
+#include "store/sqlite.h"
+
+namespace duende::server {
+
+namespace {
+constexpr const char* kVersion = "0.1.0";
+}
+
+struct ServerApp::Impl {
+  ServerConfig config;
+  Clock& clock;
+  std::unique_ptr<store::Database> db;
+  std::unique_ptr<jobs::JobService> jobs;
+  std::unique_ptr<ManagerRegistry> registry;
+  http::Router router;
+  std::unique_ptr<http::Server> server;
+
+  Impl(ServerConfig c, Clock& clk) : config(std::move(c)), clock(clk) {}
+};
+
+ServerApp::ServerApp(ServerConfig config, Clock& clock) : impl_(std::make_unique<Impl>(std::move(config), clock)) {}
+
+ServerApp::~ServerApp() { Stop(); }
+
+Result<uint16_t> ServerApp::Start() {
+  auto& s = *impl_;
+  const auto& c = s.config;
+  if (c.tasks_per_worker < 1) return InvalidArgument("tasks per worker must be at least 1");
+  std::error_code ec;
+  std::filesystem::create_directories(c.data_dir, ec);
+  if (ec) return Unavailable("cannot create data directory " + c.data_dir + ": " + ec.message());
+  auto db = store::Database::Open(c.data_dir + "/duende-server.sqlite");
+  if (!db) return std::unexpected(db.error());
+  s.db = std::move(*db);
+
+  jobs::JobServiceOptions job_options;
+  job_options.task_fail_job_percentage = c.task_fail_job_percentage;
+  // Jobs belong to no Manager: each task goes to the site that claims it.
+  job_options.manager_id = "";
+  job_options.log_dir = c.data_dir + "/uploaded-logs";
+  auto jobs = jobs::JobService::Open(*s.db, s.clock, job_options);
+  if (!jobs) return std::unexpected(jobs.error().WithContext("job store"));
+  s.jobs = std::move(*jobs);
+  auto registry = ManagerRegistry::Open(*s.db, s.clock);
+  if (!registry) return std::unexpected(registry.error().WithContext("manager registry"));
+  s.registry = std::move(*registry);
+
+  s.router.Add("GET", "/api/health", [](http::Request&) {
+    return http::Response::Json(200, nlohmann::json{{"status", "ok"}, {"version", kVersion}, {"role", "server"}});
+  });
+  jobs::RegisterJobApi(s.router, *s.jobs);
+  ManagerApiOptions api_options;
+  api_options.tasks_per_worker = c.tasks_per_worker;
+  RegisterManagerApi(s.router, *s.jobs, *s.registry, api_options);
+
+  auto listen = http::ParseListen(c.listen);
+  if (!listen) return std::unexpected(listen.error());
+  http::ServerOptions server_options;
+  server_options.address = listen->first;
+  server_options.port = listen->second;
+  server_options.threads = c.http_threads;
+  server_options.body_limit_bytes = c.request_body_limit_bytes;
+  server_options.server_name = std::string("Duende-Server/") + kVersion;
+  s.server = std::make_unique<http::Server>(server_options, [&s](http::Request& r) { return s.router.Dispatch(r); });
+  auto port = s.server->Start();
+  if (!port) return std::unexpected(port.error());
+  spdlog::info("Duende Server {} listening on http://{}:{}", kVersion, server_options.address, *port);
+  return *port;
+}
+
+void ServerApp::Stop() {
+  if (impl_->server) impl_->server->Stop();
+}
+
+}  // namespace duende::server

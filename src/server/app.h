@@ -1,0 +1,41 @@
+// ServerApp wires duende-server: the store (SQLite), the job side
+// (jobs::JobService, the same library the standalone Manager uses), the
+// Manager registry and the HTTP API (job API + Manager-facing v2 endpoints).
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "common/clock.h"
+#include "common/result.h"
+
+namespace duende::server {
+
+struct ServerConfig {
+  std::string listen = "127.0.0.1:8090";
+  std::string data_dir;
+  int http_threads = 2;
+  // A job fails once failed tasks reach this percentage (§4.2.2).
+  int task_fail_job_percentage = 10;
+  // Unassigned tasks claimed per depsgraph download, per worker of the
+  // asking Manager.
+  int tasks_per_worker = 2;
+  size_t request_body_limit_bytes = 64 * 1024 * 1024;  // uploaded task logs
+};
+
+class ServerApp {
+ public:
+  ServerApp(ServerConfig config, Clock& clock);
+  ~ServerApp();
+
+  // Opens the database and starts the HTTP server. Returns the bound port.
+  Result<uint16_t> Start();
+  // Stops the HTTP server. Idempotent.
+  void Stop();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace duende::server

@@ -1,0 +1,65 @@
+// duende-server: parses flags, runs the Server until SIGINT/SIGTERM.
+#include <signal.h>
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+
+#include "common/clock.h"
+#include "common/logging.h"
+#include "server/app.h"
+
+int main(int argc, char** argv) {
+  CLI::App cli{"Duende Server: owns jobs for several linked Managers (sites)"};
+  duende::server::ServerConfig config;
+  std::string log_level = "info";
+  cli.add_option("--listen", config.listen, "HOST:PORT to listen on")->capture_default_str();
+  cli.add_option("--data-dir", config.data_dir, "Directory for the database and uploaded task logs")->required();
+  cli.add_option("--tasks-per-worker", config.tasks_per_worker,
+                 "Unassigned tasks a Manager claims per depsgraph download, per worker it has")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 10000));
+  cli.add_option("--task-fail-job-percentage", config.task_fail_job_percentage,
+                 "A job fails once this percentage of its tasks failed")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100));
+  cli.add_option("--log-level", log_level, "debug, info, warn or error")->capture_default_str();
+  try {
+    cli.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return cli.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::cerr << "duende-server: error: " << e.what() << "\n";
+    return 2;
+  }
+  duende::SetupLogging(log_level);
+
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  duende::SystemClock clock;
+  duende::server::ServerApp app(config, clock);
+  auto port = app.Start();
+  if (!port) {
+    std::cerr << "duende-server: error: " << port.error().message << "\n";
+    return 1;
+  }
+  {
+    // Lets scripts and tests find an ephemeral port.
+    auto host = config.listen.substr(0, config.listen.rfind(':'));
+    if (host.empty() || host == "0.0.0.0") host = "127.0.0.1";
+    std::ofstream(config.data_dir + "/server.url.tmp") << "http://" << host << ":" << *port << "\n";
+    std::rename((config.data_dir + "/server.url.tmp").c_str(), (config.data_dir + "/server.url").c_str());
+  }
+  int sig = 0;
+  sigwait(&signals, &sig);
+  spdlog::info("received signal {}, shutting down", sig);
+  app.Stop();
+  return 0;
+}

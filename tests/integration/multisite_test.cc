@@ -1,0 +1,249 @@
+// Multi-site integration tests: one real duende-server, two linked
+// duende-managers (each with its own duende-worker), all on loopback with
+// temp directories.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <string>
+#include <thread>
+
+#include "support/farm.h"
+#include "support/temp_dir.h"
+
+namespace duende::testing {
+namespace {
+
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+// duende-server on 127.0.0.1:`port` (0 = ephemeral) with `data_dir`.
+class ServerProcess {
+ public:
+  ServerProcess(std::string data_dir, uint16_t port = 0, int tasks_per_worker = 1)
+      : data_dir_(std::move(data_dir)), client_(http::MakeCurlClient("duende-tests")) {
+    std::filesystem::create_directories(data_dir_);
+    std::filesystem::remove(data_dir_ + "/server.url");
+    process_ = std::make_unique<Process>(
+        std::vector<std::string>{BinPath("duende-server"), "--listen", "127.0.0.1:" + std::to_string(port),
+                                 "--data-dir", data_dir_, "--tasks-per-worker", std::to_string(tasks_per_worker)},
+        data_dir_ + "/server.log");
+    WaitFor(
+        [&] {
+          std::ifstream in(data_dir_ + "/server.url");
+          return static_cast<bool>(in >> url_);
+        },
+        20s);
+    if (!url_.empty()) port_ = static_cast<uint16_t>(std::stoi(url_.substr(url_.rfind(':') + 1)));
+  }
+  ~ServerProcess() { Stop(); }
+  void Stop() {
+    if (!process_->running()) return;
+    process_->Signal(SIGTERM);
+    if (!process_->Wait(10s)) process_->Kill();
+  }
+
+  const std::string& url() const { return url_; }
+  uint16_t port() const { return port_; }
+  std::string Log() const { return process_->Log(); }
+
+  http::ClientResponse Send(const std::string& method, const std::string& path, const json& body = nullptr) {
+    http::ClientRequest r;
+    r.method = method;
+    r.url = url_ + path;
+    if (!body.is_null()) {
+      r.body = body.dump();
+      r.headers.emplace_back("Content-Type", "application/json");
+    }
+    return client_->Send(r).value_or(http::ClientResponse{});
+  }
+  json Get(const std::string& path) {
+    auto r = Send("GET", path);
+    if (r.status != 200) return nullptr;
+    return json::parse(r.body, nullptr, false);
+  }
+  bool WaitForJobStatus(const std::string& job, const std::string& status, std::chrono::milliseconds timeout) {
+    return WaitFor(
+        [&] {
+          auto j = Get("/api/jobs/" + job);
+          return j.is_object() && j["status"] == status;
+        },
+        timeout);
+  }
+
+ private:
+  std::string data_dir_;
+  std::string url_;
+  uint16_t port_ = 0;
+  std::unique_ptr<Process> process_;
+  std::unique_ptr<http::Client> client_;
+};
+
+json SleepJob(const std::string& frames, double seconds) {
+  return {{"name", "nap"},
+          {"job_type", "sleep"},
+          {"settings", {{"frames", frames}, {"chunk_size", 1}, {"time_in_seconds", seconds}}}};
+}
+
+std::vector<std::string> WorkerArgs() {
+  return {"--task-types", "sleep", "--may-i-run-interval", "1s", "--poll-interval", "500ms"};
+}
+
+// A site: a linked Manager and one worker.
+struct Site {
+  std::string id;
+  std::string token;
+  std::string data_dir;
+  std::unique_ptr<ManagerProcess> manager;
+  std::unique_ptr<WorkerProcess> worker;
+};
+
+// Short intervals so a test takes seconds, not minutes.
+std::string LinkedConfig(const std::string& server_url, const std::string& id, const std::string& token) {
+  return "flamenco: " + server_url + "\nmanager_id: " + id + "\nmanager_secret: " + token +
+         "\ndownload_task_sleep: 1s\ndownload_task_recheck_throttle: 200ms\ntask_update_push_max_interval: 300ms\n"
+         "cancel_task_fetch_max_interval: 1s\n";
+}
+
+Site StartSite(ServerProcess& server, const TempDir& dir, const std::string& name) {
+  Site s;
+  auto created = server.Send("POST", "/api/managers", json{{"name", name}});
+  EXPECT_EQ(created.status, 201) << created.body;
+  json j = json::parse(created.body, nullptr, false);
+  s.id = j.value("_id", "");
+  s.token = j.value("token", "");
+  s.data_dir = dir / name;
+  s.manager = std::make_unique<ManagerProcess>(s.data_dir, LinkedConfig(server.url(), s.id, s.token));
+  EXPECT_FALSE(s.manager->url().empty()) << s.manager->process().Log();
+  s.worker =
+      std::make_unique<WorkerProcess>(s.manager->url(), dir / (name + "-worker"), name + "-worker", WorkerArgs());
+  return s;
+}
+
+// The site's undelivered task updates, from its /metrics (with the admin
+// token the Manager writes to its data directory, when it has one).
+int64_t QueueSize(const Site& site) {
+  http::ClientRequest r;
+  r.url = site.manager->url() + "/metrics";
+  std::string token;
+  std::ifstream token_in(site.data_dir + "/admin-token");
+  if (std::getline(token_in, token) && !token.empty()) r.headers.emplace_back("Authorization", "Bearer " + token);
+  auto resp = http::MakeCurlClient("duende-tests")->Send(r);
+  if (!resp || resp->status != 200) return -1;
+  const std::string key = "\nduende_upstream_queue_updates ";
+  const size_t pos = resp->body.find(key);
+  if (pos == std::string::npos) return -1;
+  return std::stoll(resp->body.substr(pos + key.size()));
+}
+
+TEST(MultiSiteTest, OneJobRenderedAtTwoSitesCompletesOnTheServer) {
+  TempDir dir;
+  ServerProcess server(dir / "server");
+  ASSERT_FALSE(server.url().empty()) << server.Log();
+  Site a = StartSite(server, dir, "site-a");
+  Site b = StartSite(server, dir, "site-b");
+
+  auto submitted = server.Send("POST", "/api/jobs", SleepJob("1-8", 0.5));
+  ASSERT_EQ(submitted.status, 201) << submitted.body;
+  const std::string job = json::parse(submitted.body)["_id"];
+  ASSERT_TRUE(server.WaitForJobStatus(job, "completed", 90s))
+      << server.Get("/api/jobs/" + job + "/tasks").dump() << "\n"
+      << a.manager->process().Log() << b.manager->process().Log();
+
+  std::map<std::string, int> per_site;
+  const json tasks = server.Get("/api/jobs/" + job + "/tasks");  // kept alive for the loop
+  ASSERT_TRUE(tasks.is_object());
+  for (const auto& t : tasks["tasks"]) {
+    EXPECT_EQ(t["status"], "completed");
+    ++per_site[t["manager"].get<std::string>()];
+  }
+  EXPECT_GT(per_site[a.id], 0) << "site A rendered nothing";
+  EXPECT_GT(per_site[b.id], 0) << "site B rendered nothing";
+  EXPECT_EQ(per_site[a.id] + per_site[b.id], 8);
+  // Everything was delivered: nothing left in either site's queue.
+  EXPECT_TRUE(WaitFor([&] { return QueueSize(a) == 0 && QueueSize(b) == 0; }, 10s));
+}
+
+// The issue asks for 60 s of downtime; CI uses ~8 s, long enough for several
+// failed pushes and downloads on both sites while they keep rendering.
+TEST(MultiSiteTest, ServerDownMidJobSitesKeepRenderingAndDeliverEverythingAfter) {
+  TempDir dir;
+  // Three tasks in hand per worker, so both sites have work while it is down.
+  auto server = std::make_unique<ServerProcess>(dir / "server", 0, 3);
+  ASSERT_FALSE(server->url().empty()) << server->Log();
+  const uint16_t port = server->port();
+  Site a = StartSite(*server, dir, "site-a");
+  Site b = StartSite(*server, dir, "site-b");
+  auto submitted = server->Send("POST", "/api/jobs", SleepJob("1-12", 1.0));
+  ASSERT_EQ(submitted.status, 201);
+  const std::string job = json::parse(submitted.body)["_id"];
+  // Mid-job: some tasks done, not all.
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        auto j = server->Get("/api/jobs/" + job);
+        return j.is_object() && j["tasks_status"].value("completed", 0) >= 2;
+      },
+      60s));
+  server->Stop();
+  const int64_t a_before = QueueSize(a);
+  const int64_t b_before = QueueSize(b);
+  std::this_thread::sleep_for(8s);
+  // Both sites kept working: their queues of undelivered updates grew.
+  EXPECT_GT(QueueSize(a), a_before);
+  EXPECT_GT(QueueSize(b), b_before);
+
+  server = std::make_unique<ServerProcess>(dir / "server", port, 3);
+  ASSERT_FALSE(server->url().empty()) << server->Log();
+  ASSERT_TRUE(server->WaitForJobStatus(job, "completed", 120s)) << server->Get("/api/jobs/" + job + "/tasks").dump();
+  int completed = 0;
+  const json tasks = server->Get("/api/jobs/" + job + "/tasks");
+  for (const auto& t : tasks["tasks"]) completed += t["status"] == "completed";
+  EXPECT_EQ(completed, 12);
+  EXPECT_TRUE(WaitFor([&] { return QueueSize(a) == 0 && QueueSize(b) == 0; }, 10s));
+}
+
+TEST(MultiSiteTest, CancelOnTheServerStopsTheActiveTaskAtTheSite) {
+  TempDir dir;
+  ServerProcess server(dir / "server");
+  ASSERT_FALSE(server.url().empty()) << server.Log();
+  Site a = StartSite(server, dir, "site-a");
+  auto submitted = server.Send("POST", "/api/jobs", SleepJob("1-2", 120));
+  ASSERT_EQ(submitted.status, 201);
+  const std::string job = json::parse(submitted.body)["_id"];
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        auto j = server.Get("/api/jobs/" + job);
+        return j.is_object() && j["tasks_status"].value("active", 0) == 1;
+      },
+      30s))
+      << server.Get("/api/jobs/" + job + "/tasks").dump();
+  ASSERT_EQ(server.Send("POST", "/api/jobs/" + job + "/status", json{{"status", "cancel-requested"}}).status, 200);
+  // Well before the 120 s sleep would end: the worker was told to stop.
+  ASSERT_TRUE(server.WaitForJobStatus(job, "canceled", 30s)) << server.Get("/api/jobs/" + job + "/tasks").dump();
+  const json tasks = server.Get("/api/jobs/" + job + "/tasks");
+  ASSERT_EQ(tasks["tasks"].size(), 2u);
+  for (const auto& t : tasks["tasks"]) EXPECT_EQ(t["status"], "canceled");
+}
+
+TEST(MultiSiteTest, RevokedTokenIsRefusedAndTheSiteKeepsItsQueue) {
+  TempDir dir;
+  ServerProcess server(dir / "server");
+  ASSERT_FALSE(server.url().empty());
+  Site a = StartSite(server, dir, "site-a");
+  ASSERT_EQ(server.Send("POST", "/api/managers/" + a.id + "/revoke").status, 200);
+  auto submitted = server.Send("POST", "/api/jobs", SleepJob("1-2", 0.1));
+  ASSERT_EQ(submitted.status, 201);
+  const std::string job = json::parse(submitted.body)["_id"];
+  std::this_thread::sleep_for(3s);
+  auto j = server.Get("/api/jobs/" + job);
+  EXPECT_EQ(j["status"], "queued");
+  const json tasks = server.Get("/api/jobs/" + job + "/tasks");
+  ASSERT_EQ(tasks["tasks"].size(), 2u);
+  for (const auto& t : tasks["tasks"]) EXPECT_EQ(t["manager"], "");
+}
+
+}  // namespace
+}  // namespace duende::testing

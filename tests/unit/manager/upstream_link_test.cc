@@ -1,0 +1,239 @@
+// UpstreamLink in linked mode against a scripted upstream: batched pushes,
+// exact removal of handled IDs, cancellations, the queue surviving a down
+// upstream, notifications, throttled downloads and etag re-validation.
+#include "manager/upstream_link.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <set>
+#include <thread>
+#include <utility>
+
+#include "farm_fixture.h"
+
+namespace duende::manager {
+namespace {
+
+class ScriptedUpstream final : public protocol::Upstream {
+ public:
+  Result<protocol::Depsgraph> FetchDepsgraph(const std::string& since) override {
+    ++downloads;
+    tokens.push_back(since);
+    if (down) return Unavailable("server down");
+    protocol::Depsgraph g;
+    g.kind = graph.empty() ? protocol::Depsgraph::Kind::kNotModified : protocol::Depsgraph::Kind::kTasks;
+    g.tasks = std::exchange(graph, {});
+    g.last_updated = "token-" + std::to_string(downloads.load());
+    return g;
+  }
+  Result<protocol::BatchResponse> PushTaskUpdates(const std::vector<protocol::TaskUpdate>& updates) override {
+    if (down) return Unavailable("server down");
+    pushes.push_back(updates);
+    protocol::BatchResponse r;
+    for (const auto& u : updates)
+      if (!drop_ids.contains(u.id)) r.handled_update_ids.push_back(u.id);
+    r.cancel_task_ids = cancel;
+    return r;
+  }
+  Status AttachTaskLog(const std::string&, const std::string&, const std::string&) override { return Ok(); }
+  Status Notify(const protocol::UpstreamNotification& n) override {
+    if (down) return Unavailable("server down");
+    notifications.push_back(n);
+    return Ok();
+  }
+  protocol::TaskCheck RefetchTask(const std::string& id, const std::string& etag) override {
+    refetched.push_back(id + "@" + etag);
+    return check;
+  }
+
+  bool down = false;
+  std::atomic<int> downloads = 0;
+  std::vector<std::string> tokens;
+  std::vector<protocol::Task> graph;
+  std::vector<std::vector<protocol::TaskUpdate>> pushes;
+  std::set<std::string> drop_ids;
+  std::vector<std::string> cancel;
+  std::vector<protocol::UpstreamNotification> notifications;
+  std::vector<std::string> refetched;
+  protocol::TaskCheck check;
+};
+
+// Polls `pred` (real time, for the one test with a running link thread).
+bool Eventually(const std::function<bool()>& pred) {
+  for (int i = 0; i < 500; ++i) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return pred();
+}
+
+class UpstreamLinkTest : public FarmTest {
+ protected:
+  void SetUp() override {
+    FarmTest::SetUp();
+    link_options_.push_max_count = 2;
+    link_options_.download_recheck_throttle = std::chrono::seconds(10);
+    link_ = std::make_unique<UpstreamLink>(upstream_, *farm_, *store_, clock_, link_options_);
+    farm_->SetListener(link_.get());
+  }
+  ScriptedUpstream upstream_;
+  UpstreamLinkOptions link_options_;
+  std::unique_ptr<UpstreamLink> link_;
+};
+
+TEST_F(UpstreamLinkTest, PushesInBatchesOfMaxCountAndRemovesExactlyTheHandledIds) {
+  const std::string w = Register("w1");
+  Task t = MakeTask("t");
+  upstream_.graph = {t};
+  ASSERT_TRUE(link_->SyncOnce());  // downloads t
+  Fetch(w);                        // assigns: 1 queued update
+  ASSERT_TRUE(farm_->UpdateTask(w, t.id, StatusUpdate(TaskStatus::kActive, "a"), seen_));
+  ASSERT_TRUE(farm_->UpdateTask(w, t.id, StatusUpdate(TaskStatus::kCompleted, "b"), seen_));
+  const auto queued = Queue();
+  ASSERT_GE(queued.size(), 3u);
+  upstream_.drop_ids = {queued[1].id};  // the Server handles all but one
+  upstream_.pushes.clear();
+  ASSERT_TRUE(link_->SyncOnce());
+  ASSERT_EQ(upstream_.pushes.size(), 1u);
+  EXPECT_EQ(upstream_.pushes[0].size(), 2u);  // push_max_count
+  const auto left = Queue();
+  ASSERT_EQ(left.size(), queued.size() - 1);
+  EXPECT_EQ(left[0].id, queued[1].id);  // the unhandled one stays, in order
+}
+
+TEST_F(UpstreamLinkTest, QueueSurvivesADownUpstreamAndIsDeliveredAfter) {
+  const std::string w = Register("w1");
+  Task t = MakeTask("t");
+  upstream_.graph = {t};
+  ASSERT_TRUE(link_->SyncOnce());
+  upstream_.down = true;
+  Fetch(w);
+  ASSERT_TRUE(farm_->UpdateTask(w, t.id, StatusUpdate(TaskStatus::kCompleted), seen_));
+  const size_t n = Queue().size();
+  EXPECT_FALSE(link_->SyncOnce());
+  EXPECT_EQ(Queue().size(), n);  // nothing lost, nothing removed
+  upstream_.graph = {};
+  upstream_.down = false;
+  upstream_.pushes.clear();
+  link_options_.push_max_count = 100;
+  link_ = std::make_unique<UpstreamLink>(upstream_, *farm_, *store_, clock_, link_options_);
+  farm_->SetListener(link_.get());
+  ASSERT_TRUE(link_->SyncOnce());
+  ASSERT_EQ(upstream_.pushes.size(), 1u);
+  EXPECT_EQ(upstream_.pushes[0].size(), n);
+  EXPECT_TRUE(Queue().empty());
+}
+
+TEST_F(UpstreamLinkTest, CancelTaskIdsMakeAnActiveTaskCancelRequestedThenCanceled) {
+  const std::string w = Register("w1");
+  Task t = MakeTask("t");
+  upstream_.graph = {t};
+  ASSERT_TRUE(link_->SyncOnce());
+  Fetch(w);
+  upstream_.cancel = {t.id};
+  ASSERT_TRUE(link_->SyncOnce());  // empty-or-not push learns about it
+  EXPECT_EQ(Get(t.id).status, TaskStatus::kCancelRequested);
+  auto may = farm_->MayIRun(w, t.id, seen_);
+  ASSERT_TRUE(may.has_value());
+  EXPECT_FALSE(may->may_keep_running);
+  ASSERT_TRUE(farm_->ReturnTask(w, t.id, "told to stop", seen_));
+  ASSERT_TRUE(link_->SyncOnce());
+  EXPECT_EQ(Get(t.id).status, TaskStatus::kCanceled);
+  bool reported = false;
+  for (const auto& batch : upstream_.pushes)
+    for (const auto& u : batch) reported |= u.task_id == t.id && u.task_status == TaskStatus::kCanceled;
+  ASSERT_TRUE(link_->SyncOnce());
+  for (const auto& u : upstream_.pushes.back()) reported |= u.task_id == t.id && u.task_status == TaskStatus::kCanceled;
+  EXPECT_TRUE(reported);
+}
+
+TEST_F(UpstreamLinkTest, NotifiesOnlyWhenTheFarmChangedAndKeepsTheDepsgraphToken) {
+  int workers = 1;
+  link_->SetNotificationSource([&] {
+    protocol::UpstreamNotification n;
+    n.nr_of_workers = workers;
+    n.worker_task_types = {"sleep"};
+    return n;
+  });
+  ASSERT_TRUE(link_->SyncOnce());
+  upstream_.graph = {MakeTask("t")};
+  ASSERT_TRUE(link_->SyncOnce());
+  ASSERT_TRUE(link_->SyncOnce());
+  EXPECT_EQ(upstream_.notifications.size(), 1u);
+  workers = 2;
+  ASSERT_TRUE(link_->SyncOnce());
+  ASSERT_EQ(upstream_.notifications.size(), 2u);
+  EXPECT_EQ(upstream_.notifications[1].nr_of_workers, 2);
+  // The token of the last 200 is sent back; 304 keeps it.
+  ASSERT_EQ(upstream_.tokens.size(), 4u);
+  EXPECT_EQ(upstream_.tokens[0], "");
+  EXPECT_EQ(upstream_.tokens[1], "");
+  EXPECT_EQ(upstream_.tokens[2], "token-2");
+  EXPECT_EQ(upstream_.tokens[3], "token-2");
+}
+
+TEST_F(UpstreamLinkTest, RevalidationBeforeAssignment) {
+  const std::string w = Register("w1");
+  Task t = MakeTask("t", 50);
+  t.etag = "e1";
+  Task u = MakeTask("u", 40);
+  u.etag = "e2";
+  Add({t, u});
+  // t was canceled on the Server: gone. u is unchanged and assigned.
+  upstream_.check.kind = protocol::TaskCheck::Kind::kGone;
+  int calls = 0;
+  farm_->SetTaskValidator([&](const Task& c) {
+    ++calls;
+    if (c.id == u.id) upstream_.check.kind = protocol::TaskCheck::Kind::kUnchanged;
+    return link_->Revalidate(c);
+  });
+  auto offer = Fetch(w);
+  ASSERT_EQ(offer.kind, TaskOffer::Kind::kTask);
+  EXPECT_EQ(offer.task.id, u.id);
+  EXPECT_EQ(calls, 2);
+  EXPECT_EQ(Get(t.id).status, TaskStatus::kCanceled);
+  ASSERT_EQ(upstream_.refetched.size(), 2u);
+  EXPECT_EQ(upstream_.refetched[0], t.id + "@e1");
+}
+
+TEST_F(UpstreamLinkTest, ChangedTaskIsStoredBeforeItIsAssigned) {
+  const std::string w = Register("w1");
+  Task t = MakeTask("t", 50);
+  t.etag = "e1";
+  Add({t});
+  Task newer = t;
+  newer.etag = "e2";
+  newer.job_priority = 99;
+  int calls = 0;
+  farm_->SetTaskValidator([&](const Task& c) {
+    upstream_.check =
+        calls++ == 0 ? protocol::TaskCheck{protocol::TaskCheck::Kind::kChanged, newer} : protocol::TaskCheck{};
+    return link_->Revalidate(c);
+  });
+  auto offer = Fetch(w);
+  ASSERT_EQ(offer.kind, TaskOffer::Kind::kTask);
+  EXPECT_EQ(offer.task.job_priority, 99);
+  EXPECT_EQ(upstream_.refetched.back(), t.id + "@e2");
+}
+
+TEST_F(UpstreamLinkTest, DownloadKickIsThrottled) {
+  ASSERT_TRUE(link_->SyncOnce());
+  std::jthread run([&](std::stop_token st) { link_->Run(st); });
+  ASSERT_TRUE(Eventually([&] { return upstream_.downloads >= 2; }));  // Run() downloads at start
+  const int before = upstream_.downloads;
+  link_->KickDownloadThrottled();
+  ASSERT_TRUE(Eventually([&] { return upstream_.downloads == before + 1; }));
+  link_->KickDownloadThrottled();  // within the throttle: ignored
+  link_->KickDownloadThrottled();
+  clock_.Advance(std::chrono::seconds(11));
+  link_->KickDownloadThrottled();
+  ASSERT_TRUE(Eventually([&] { return upstream_.downloads >= before + 2; }));
+  run.request_stop();
+  clock_.NotifyAll();
+  run.join();
+  EXPECT_EQ(upstream_.downloads, before + 2);
+}
+
+}  // namespace
+}  // namespace duende::manager
