@@ -30,11 +30,15 @@ if [ "${QUICK:-0}" = 1 ]; then
   run pickup --workers 10 --repeat 5
   run bigjob --tasks 20000
   run realfarm --workers 20 --tasks 400
+  echo "== bench/http_ratio.sh $build 5"
+  bash "$(dirname "$0")/http_ratio.sh" "$build" 5 | tee -a "$out"
 else
   run throughput --workers 1000 --tasks 100000
   run idle --workers 10000 --seconds 30
   run pickup --workers 10 --repeat 20
   run bigjob --tasks 100000
   run realfarm --workers 100 --tasks 2000
+  echo "== bench/http_ratio.sh $build 10"
+  bash "$(dirname "$0")/http_ratio.sh" "$build" 10 | tee -a "$out"
 fi
 echo "== results in $out"

@@ -11,6 +11,8 @@ packages=(
   libhowardhinnant-date-dev tzdata
   blender ffmpeg python3 curl procps
   chromium
+  # `make bench`: the HTTP ratio against nginx under the same wrk load.
+  nginx-light wrk
 )
 # The web dashboard needs Node.js >= 18 and npm. A machine that already has
 # them (e.g. from NodeSource) keeps its own; otherwise Debian's are used.
