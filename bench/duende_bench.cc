@@ -139,6 +139,9 @@ uint64_t FileSize(const std::string& path) {
   return ec ? 0 : n;
 }
 
+// "Bearer <admin token>" of the Manager under test, sent on /api requests.
+std::string g_api_authorization;
+
 class Manager {
  public:
   Manager(const std::string& dir, const std::string& config_yaml) : dir_(dir) {
@@ -156,6 +159,9 @@ class Manager {
       if (in >> url) {
         port_ = static_cast<uint16_t>(std::stoi(url.substr(url.rfind(':') + 1)));
         url_ = url;
+        std::ifstream token_in(dir + "/admin-token");
+        std::string token;
+        if (std::getline(token_in, token)) g_api_authorization = "Bearer " + token;
         return;
       }
       if (waitpid(pid_, nullptr, WNOHANG) == pid_) Die("duende-manager exited; see " + dir + "/manager.log");
@@ -202,6 +208,7 @@ class Conn {
         req.set(bhttp::field::host, "127.0.0.1");
         req.set(bhttp::field::user_agent, "duende-bench");
         if (!auth.empty()) req.set(bhttp::field::authorization, auth);
+        if (auth.empty() && target.starts_with("/api/")) req.set(bhttp::field::authorization, g_api_authorization);
         for (auto& [k, v] : extra) req.set(k, v);
         if (!body.empty()) req.set(bhttp::field::content_type, "application/json");
         req.body() = body;

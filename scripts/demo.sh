@@ -118,6 +118,13 @@ until curl -fsS -o /dev/null --max-time 2 "$URL/api/health" 2>/dev/null; do
   sleep 0.2
 done
 
+# Without configured users the manager keeps an admin API token here (mode
+# 0600); the URL below logs the browser in with it.
+TOKEN_FILE="$VAR/manager/admin-token"
+[[ -r "$TOKEN_FILE" ]] || die "the manager did not write its admin token to $TOKEN_FILE"
+LOGIN_URL="$URL/#token=$(head -n 1 "$TOKEN_FILE")"
+export DUENDE_TOKEN_FILE="$TOKEN_FILE"
+
 for n in 1 2; do
   echo "demo: starting demo-worker-$n"
   setsid "$WORKER_BIN" --manager "$URL" --data-dir "$VAR/worker-$n" --nickname "demo-worker-$n" \
@@ -127,7 +134,8 @@ done
 
 # --- the job ------------------------------------------------------------------------
 
-echo "demo: submitting the render job (watch it in a browser at $URL)"
+echo "demo: submitting the render job; watch it in a browser (this URL logs in as admin):"
+echo "demo:   $LOGIN_URL"
 set +e
 "$CLI_BIN" --manager "$URL" submit blender-render --name demo \
   --set "filepath=$BLEND" \

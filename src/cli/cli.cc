@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <exception>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -226,6 +227,49 @@ class Commands {
   bool json_;
 };
 
+// Adds the API token to every request, and says where a token comes from
+// when the Manager asks for one.
+class BearerClient final : public http::Client {
+ public:
+  BearerClient(http::Client& inner, std::string token) : inner_(inner), token_(std::move(token)) {}
+  Result<http::ClientResponse> Send(const http::ClientRequest& request) override {
+    http::ClientRequest r = request;
+    if (!token_.empty()) r.headers.emplace_back("Authorization", "Bearer " + token_);
+    auto resp = inner_.Send(r);
+    if (resp && resp->status == 401) {
+      auto body = json::parse(resp->body, nullptr, false);
+      if (body.is_object() && body.contains("message") && body["message"].is_string()) {
+        body["message"] = body["message"].get<std::string>() +
+                          (token_.empty() ? " (give --token, $DUENDE_TOKEN or --token-file; a Manager without "
+                                            "configured users keeps its admin token in DATA_DIR/admin-token)"
+                                          : " (the API token was refused)");
+        resp->body = body.dump();
+      }
+    }
+    return resp;
+  }
+
+ private:
+  http::Client& inner_;
+  std::string token_;
+};
+
+// --token, else $DUENDE_TOKEN, else the first line of --token-file or
+// $DUENDE_TOKEN_FILE.
+std::expected<std::string, std::string> ResolveToken(const std::string& token, const std::string& token_file) {
+  if (!token.empty()) return token;
+  if (const char* env = std::getenv("DUENDE_TOKEN"); env != nullptr && *env != '\0') return std::string(env);
+  std::string path = token_file;
+  if (path.empty())
+    if (const char* env = std::getenv("DUENDE_TOKEN_FILE"); env != nullptr) path = env;
+  if (path.empty()) return std::string();
+  std::ifstream in(path);
+  std::string line;
+  if (!in || !std::getline(in, line)) return std::unexpected("cannot read the token file " + path);
+  while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
+  return line;
+}
+
 // One readable line for a CLI11 parse error.
 int UsageError(std::ostream& err, const std::string& what) {
   err << "duende: error: " << OneLine(what) << " (see 'duende --help')\n";
@@ -254,6 +298,10 @@ int Run(int argc, const char* const* argv, std::ostream& out, std::ostream& err,
   app.fallthrough();
   app.add_option("--manager", manager_url, "Manager URL (default: $DUENDE_MANAGER, else http://127.0.0.1:8080)");
   app.add_flag("--json", json_output, "Print the manager's JSON instead of text");
+  std::string token_arg, token_file;
+  app.add_option("--token", token_arg, "API token (default: $DUENDE_TOKEN, else --token-file)");
+  app.add_option("--token-file", token_file,
+                 "File holding the API token, e.g. the Manager's DATA_DIR/admin-token (default: $DUENDE_TOKEN_FILE)");
 
   // submit
   std::string job_type, job_name;
@@ -326,21 +374,26 @@ int Run(int argc, const char* const* argv, std::ostream& out, std::ostream& err,
     if (job_name.empty()) return UsageError(err, "--name must not be empty");
   }
   if (manager_url.empty()) return UsageError(err, "--manager must not be empty");
+  auto token = ResolveToken(token_arg, token_file);
+  if (!token) return UsageError(err, token.error());
+  BearerClient authed_client(client, *token);
+  CliOptions authed_options = options;
+  authed_options.token = *token;
   if (worker_commands.parsed()) {
-    ManagerApi api(client, manager_url);
+    ManagerApi api(authed_client, manager_url);
     return worker_commands.Run(api, out, err, json_output);
   }
   if (site_commands.parsed()) {
-    ManagerApi api(client, manager_url);
+    ManagerApi api(authed_client, manager_url);
     return site_commands.Run(api, out, err, json_output);
   }
   if (diagnostics.parsed()) {
-    ManagerApi api(client, manager_url);
+    ManagerApi api(authed_client, manager_url);
     return diagnostics.Run(api, out, err, json_output);
   }
 
-  if (log_command.parsed()) return log_command.Run(client, manager_url, options, out, err);
-  Commands commands(out, err, client, clock, options, manager_url, json_output);
+  if (log_command.parsed()) return log_command.Run(authed_client, manager_url, authed_options, out, err);
+  Commands commands(out, err, authed_client, clock, authed_options, manager_url, json_output);
   if (submit->parsed()) return commands.Submit(job_type, job_name, priority, settings, start_paused, wait);
   if (jobs->parsed()) return commands.Jobs(status_filter);
   if (job->parsed()) return commands.Job(job_id);

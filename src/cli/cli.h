@@ -41,6 +41,9 @@ struct CliOptions {
   // Manager URL used when --manager is absent. nullopt: $DUENDE_MANAGER,
   // else http://127.0.0.1:8080.
   std::optional<std::string> default_manager;
+  // API token sent as "Authorization: Bearer" (set by RunCli from --token,
+  // $DUENDE_TOKEN, --token-file or $DUENDE_TOKEN_FILE; empty: none).
+  std::string token;
 };
 
 // Runs one command. `argv[0]` is the program name. `client` and `clock` must

@@ -9,6 +9,8 @@ std::string_view ToString(ErrorCode code) {
     case ErrorCode::kInvalidArgument: return "invalid-argument";
     case ErrorCode::kUnauthorized: return "unauthorized";
     case ErrorCode::kForbidden: return "forbidden";
+    case ErrorCode::kTooManyRequests:
+      return "too-many-requests";
     case ErrorCode::kBusy: return "busy";
     case ErrorCode::kUnavailable: return "unavailable";
     case ErrorCode::kInternal: return "internal";

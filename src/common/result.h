@@ -19,6 +19,8 @@ enum class ErrorCode {
   kInvalidArgument,
   kUnauthorized,
   kForbidden,
+  // Too many failed attempts (authentication rate limit).
+  kTooManyRequests,
   kBusy,
   kUnavailable,
   kInternal,
@@ -48,6 +50,9 @@ inline std::unexpected<Error> Conflict(std::string m) { return MakeError(ErrorCo
 inline std::unexpected<Error> InvalidArgument(std::string m) { return MakeError(ErrorCode::kInvalidArgument, std::move(m)); }
 inline std::unexpected<Error> Unauthorized(std::string m) { return MakeError(ErrorCode::kUnauthorized, std::move(m)); }
 inline std::unexpected<Error> Forbidden(std::string m) { return MakeError(ErrorCode::kForbidden, std::move(m)); }
+inline std::unexpected<Error> TooManyRequests(std::string m) {
+  return MakeError(ErrorCode::kTooManyRequests, std::move(m));
+}
 inline std::unexpected<Error> Unavailable(std::string m) { return MakeError(ErrorCode::kUnavailable, std::move(m)); }
 inline std::unexpected<Error> Internal(std::string m) { return MakeError(ErrorCode::kInternal, std::move(m)); }
 

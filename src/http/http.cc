@@ -76,6 +76,8 @@ int StatusForError(ErrorCode code) {
     case ErrorCode::kInvalidArgument: return 400;
     case ErrorCode::kUnauthorized: return 401;
     case ErrorCode::kForbidden: return 403;
+    case ErrorCode::kTooManyRequests:
+      return 429;
     case ErrorCode::kBusy: return 503;
     case ErrorCode::kUnavailable: return 503;
     case ErrorCode::kInternal: return 500;
@@ -100,6 +102,12 @@ void Router::Add(std::string_view method, std::string_view pattern, Handler hand
   routes_.push_back(std::move(r));
 }
 
+std::vector<std::pair<std::string, std::string>> Router::Routes() const {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& r : routes_) out.emplace_back(r.method, r.pattern);
+  return out;
+}
+
 Response Router::Dispatch(Request& request) const {
   const auto segs = SplitPath(request.path);
   bool path_matched = false;
@@ -115,6 +123,9 @@ Response Router::Dispatch(Request& request) const {
     request.route = route.pattern;
     for (size_t i = 0; i < segs.size(); ++i)
       if (route.segments[i] == "{}") request.params.emplace_back(segs[i]);
+    if (guard_) {
+      if (auto refused = guard_(request)) return std::move(*refused);
+    }
     return route.handler(request);
   }
   if (path_matched) return Response::Message(405, "method " + request.method + " not allowed on " + request.path);

@@ -171,6 +171,13 @@ class Router {
  public:
   void Add(std::string_view method, std::string_view pattern, Handler handler);
   Response Dispatch(Request& request) const;
+  // Runs after a route matched (request.route and params are set) and
+  // before its handler: a returned Response is sent instead of calling the
+  // handler (access control). Set before serving; not thread-safe to change.
+  using Guard = std::function<std::optional<Response>(Request&)>;
+  void SetGuard(Guard guard) { guard_ = std::move(guard); }
+  // Every registered (method, pattern), in registration order.
+  std::vector<std::pair<std::string, std::string>> Routes() const;
 
  private:
   struct Route {
@@ -180,6 +187,7 @@ class Router {
     std::string pattern;
   };
   std::vector<Route> routes_;
+  Guard guard_;
 };
 
 struct ServerOptions {

@@ -7,6 +7,7 @@
 #include "http/http.h"
 #include "jobs/job_api.h"
 #include "jobs/job_service.h"
+#include "manager/access.h"
 #include "manager/dashboard.h"
 #include "manager/farm.h"
 #include "manager/farm_store.h"
@@ -45,6 +46,7 @@ struct ManagerApp::Impl {
   std::jthread log_compress_thread;
   std::unique_ptr<Farm> farm;
   std::unique_ptr<WorkerAuthenticator> auth;
+  std::unique_ptr<AccessControl> access;
   std::unique_ptr<UpstreamLink> link;
   // Linked mode: the HTTP client to duende-server behind the same link.
   std::unique_ptr<http::Client> upstream_client;
@@ -171,6 +173,12 @@ Result<uint16_t> ManagerApp::Start() {
   s.worker_status = std::move(*worker_status);
   SleepSchedulerOptions sleep_options;
   sleep_options.interval = c.sleep_schedule_check_interval;
+  // Schedule-made requests reach the dashboard and long-polling workers at
+  // once, as requests made over HTTP do.
+  sleep_options.on_requests = [&s] {
+    s.events->Publish("workers", "*");
+    s.task_waiters->RecheckAll();
+  };
   s.sleep_scheduler = std::make_unique<SleepScheduler>(*s.worker_status, s.clock, sleep_options);
   spdlog::info("sleep schedules use time zone {}", tz->name());
 
@@ -184,7 +192,21 @@ Result<uint16_t> ManagerApp::Start() {
   hk.worker_cleanup_max_age = c.worker_cleanup_max_age;
   hk.worker_cleanup_status = c.worker_cleanup_status;
   hk.starvation_check_interval = c.starvation_check_interval;
+  hk.on_change = [&s](const std::string& what) { s.events->Publish(what, "*"); };
   s.housekeeping = std::make_unique<Housekeeping>(*s.farm, s.clock, hk);
+
+  // People: configured users, else the generated admin token.
+  AccessOptions access_options;
+  access_options.users = c.users;
+  if (access_options.users.empty()) {
+    auto admin = BootstrapAdminToken(c.data_dir);
+    if (!admin) return std::unexpected(admin.error().WithContext("admin token"));
+    access_options.users.push_back(std::move(*admin));
+    spdlog::info("no users configured: the admin API token is in {}/admin-token", c.data_dir);
+  }
+  s.access = std::make_unique<AccessControl>(std::move(access_options), s.clock);
+  s.router.SetGuard([a = s.access.get()](http::Request& r) { return a->Check(r); });
+  RegisterAuthApi(s.router, *s.access);
 
   WorkerApiOptions api_options;
   api_options.registration_secret = c.worker_registration_secret;

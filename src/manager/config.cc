@@ -184,6 +184,44 @@ Result<Config> ParseConfig(const std::string& yaml_text, const std::string& data
          }
          return Ok();
        }},
+      {"users",
+       [&](const YAML::Node& n, const std::string& k) -> Status {
+         if (!n.IsSequence()) return InvalidArgument("config key '" + k + "' must be a list of users");
+         std::set<std::string> names;
+         for (const auto& e : n) {
+           if (!e.IsMap()) return InvalidArgument("config key 'users': each user must be a mapping");
+           UserConfig u;
+           for (const auto& kv : e) {
+             const std::string key = kv.first.as<std::string>();
+             if (!kv.second.IsScalar()) return InvalidArgument("config key 'users': '" + key + "' must be a string");
+             const std::string v = kv.second.Scalar();
+             if (key == "name") {
+               u.name = v;
+             } else if (key == "role") {
+               auto role = RoleFromString(v);
+               if (!role) return std::unexpected(role.error().WithContext("config key 'users'"));
+               u.role = *role;
+             } else if (key == "password_hash" || key == "token_hash") {
+               // Only hashes: a plain password in the file would be readable
+               // by anyone who can read the config.
+               if (!v.starts_with("$argon2id$"))
+                 return InvalidArgument("config key 'users': '" + key +
+                                        "' must be an argon2id hash (make one with `duende-manager --hash-password`)");
+               (key == "password_hash" ? u.password_hash : u.token_hash) = v;
+             } else {
+               return InvalidArgument("config key 'users': unknown key '" + key +
+                                      "' (expected name, role, password_hash, token_hash)");
+             }
+           }
+           if (u.name.empty()) return InvalidArgument("config key 'users': every user needs a 'name'");
+           if (!names.insert(u.name).second)
+             return InvalidArgument("config key 'users': user '" + u.name + "' is listed twice");
+           if (u.password_hash.empty() && u.token_hash.empty())
+             return InvalidArgument("config key 'users': user '" + u.name + "' needs a password_hash or token_hash");
+           c.users.push_back(std::move(u));
+         }
+         return Ok();
+       }},
       {"variables",
        [&](const YAML::Node& n, const std::string&) -> Status {
          auto vars = VariablesFromJson(YamlToJson(n));
@@ -277,7 +315,11 @@ std::string DescribeConfig(const Config& c) {
     << "request_body_limit: " << c.request_body_limit_bytes << "\n"
     << "timezone: " << (c.timezone.empty() ? "(system)" : c.timezone) << "\n"
     << "sleep_schedule_check_interval: " << FormatDuration(c.sleep_schedule_check_interval) << "\n"
-    << "variables: " << ToJson(c.variables).dump();
+    << "variables: " << ToJson(c.variables).dump() << "\n"
+    << "users: ";
+  if (c.users.empty()) o << "(none: admin token in DATA_DIR/admin-token)";
+  for (size_t i = 0; i < c.users.size(); ++i)
+    o << (i ? ", " : "") << c.users[i].name << " (" << ToString(c.users[i].role) << ")";
   for (const auto& k : c.ignored_keys) o << "\n(ignored v2 key: " << k << ")";
   return o.str();
 }

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "manager/access.h"
 #include "manager/variables.h"
 
 namespace duende::manager {
@@ -85,6 +86,10 @@ struct Config {
   std::chrono::milliseconds sleep_schedule_check_interval{std::chrono::minutes(1)};
 
   Variables variables = DefaultVariables();
+
+  // People who may use the dashboard and /api (hashes only). Empty: the
+  // Manager makes an admin token on first start (BootstrapAdminToken).
+  std::vector<UserConfig> users;
 
   // Keys present in the file that were accepted but have no effect.
   std::vector<std::string> ignored_keys;

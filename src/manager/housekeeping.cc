@@ -19,11 +19,22 @@ Housekeeping::Housekeeping(Farm& farm, Clock& clock, HousekeepingOptions options
 
 void Housekeeping::CheckTimeouts() {
   const SystemTime now = clock_.Now();
-  // Tasks first, then workers, as v2 does.
+  // Tasks first, then workers, as v2 does. A timed-out task times out its
+  // worker too.
+  int changed = 0;
   if (auto n = farm_.TimeoutTasks(now - options_.task_timeout); !n)
     spdlog::warn("task timeout check failed: {}", n.error().message);
+  else
+    changed += *n;
   if (auto n = farm_.TimeoutWorkers(now - options_.worker_timeout); !n)
     spdlog::warn("worker timeout check failed: {}", n.error().message);
+  else
+    changed += *n;
+  if (changed > 0) Changed("workers");
+}
+
+void Housekeeping::Changed(const std::string& what) {
+  if (options_.on_change) options_.on_change(what);
 }
 
 void Housekeeping::CleanupWorkers() {
@@ -31,10 +42,15 @@ void Housekeeping::CleanupWorkers() {
   auto n = farm_.RemoveWorkersSeenBefore(clock_.Now() - options_.worker_cleanup_max_age,
                                          options_.worker_cleanup_status);
   if (!n) spdlog::warn("worker cleanup failed: {}", n.error().message);
+  if (n && *n > 0) Changed("workers");
 }
 
 void Housekeeping::CheckStarvation() {
-  if (auto n = farm_.PurgeExpiredBlacklist(); !n) spdlog::warn("blacklist purge failed: {}", n.error().message);
+  if (auto n = farm_.PurgeExpiredBlacklist(); !n) {
+    spdlog::warn("blacklist purge failed: {}", n.error().message);
+  } else if (*n > 0) {
+    Changed("blacklist");
+  }
   if (auto n = farm_.CheckStarvation(); !n) spdlog::warn("starvation check failed: {}", n.error().message);
 }
 

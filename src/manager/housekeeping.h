@@ -33,6 +33,11 @@ struct HousekeepingOptions {
   std::chrono::milliseconds worker_cleanup_max_age{0};
   std::vector<std::string> worker_cleanup_status{"offline"};
   std::chrono::milliseconds starvation_check_interval{std::chrono::minutes(1)};
+  // Called on the housekeeping thread after a check changed something no
+  // request announces: "workers" (timed out or removed) or "blacklist"
+  // (expired entries purged). Task changes need no hook: they go upstream,
+  // which publishes them. May be empty.
+  std::function<void(const std::string& what)> on_change;
 };
 
 class Housekeeping {
@@ -47,6 +52,7 @@ class Housekeeping {
   void CheckStarvation();
 
  private:
+  void Changed(const std::string& what);
   struct Job {
     const char* name;
     std::chrono::milliseconds initial_delay;

@@ -11,8 +11,10 @@
 
 #include "common/clock.h"
 #include "common/logging.h"
+#include "manager/access.h"
 #include "manager/app.h"
 #include "manager/config.h"
+#include "manager/worker_auth.h"
 
 #include <spdlog/spdlog.h>
 
@@ -24,7 +26,12 @@ int main(int argc, char** argv) {
   std::string log_level;
   std::string web_dir;
   cli.add_option("--listen", listen, "HOST:PORT to listen on (default from config, else 127.0.0.1:8080)");
-  cli.add_option("--data-dir", data_dir, "Directory for the database and task logs")->required();
+  cli.add_option("--data-dir", data_dir, "Directory for the database and task logs (required to run)");
+  bool hash_password = false, new_token = false;
+  cli.add_flag("--hash-password", hash_password,
+               "Read a password from stdin, print its argon2id hash for the config's users list, and exit");
+  cli.add_flag("--new-token", new_token,
+               "Print a new random API token and its argon2id hash (for a user's token_hash), and exit");
   cli.add_option("--config", config_path, "YAML configuration file (Flamenco v2 key names)");
   std::string upstream, manager_id, manager_token;
   cli.add_option("--upstream", upstream, "Linked mode: the duende-server URL to get jobs from (config key 'flamenco')");
@@ -42,6 +49,36 @@ int main(int argc, char** argv) {
     return cli.exit(e);
   } catch (const CLI::ParseError& e) {
     std::cerr << "duende-manager: error: " << e.what() << "\n";
+    return 2;
+  }
+
+  if (hash_password) {
+    std::string password;
+    std::getline(std::cin, password);
+    if (password.empty()) {
+      std::cerr << "duende-manager: error: no password on stdin\n";
+      return 2;
+    }
+    auto hash = duende::manager::HashPassword(password);
+    if (!hash) {
+      std::cerr << "duende-manager: error: " << hash.error().message << "\n";
+      return 1;
+    }
+    std::cout << *hash << "\n";
+    return 0;
+  }
+  if (new_token) {
+    const std::string token = duende::manager::NewToken();
+    auto hash = duende::manager::HashSecret(token);
+    if (!hash) {
+      std::cerr << "duende-manager: error: " << hash.error().message << "\n";
+      return 1;
+    }
+    std::cout << "token: " << token << "\ntoken_hash: " << *hash << "\n";
+    return 0;
+  }
+  if (data_dir.empty()) {
+    std::cerr << "duende-manager: error: --data-dir is required\n";
     return 2;
   }
 

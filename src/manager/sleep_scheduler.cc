@@ -10,6 +10,7 @@ void SleepScheduler::CheckOnce() {
     spdlog::warn("sleep schedule check failed: {}", n.error().message);
   } else if (*n > 0) {
     spdlog::info("sleep schedule: {} status request(s) stored", *n);
+    if (options_.on_requests) options_.on_requests();
   }
 }
 

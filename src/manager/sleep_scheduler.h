@@ -5,6 +5,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <stop_token>
 
 #include "common/clock.h"
@@ -18,6 +19,9 @@ struct SleepSchedulerOptions {
   std::chrono::milliseconds initial_delay{std::chrono::seconds(10)};
   // v2 checks every minute: schedule times have minute resolution.
   std::chrono::milliseconds interval{std::chrono::minutes(1)};
+  // Called on the scheduler's thread after a pass stored status requests
+  // (to tell the dashboard and wake long-polling workers). May be empty.
+  std::function<void()> on_requests;
 };
 
 class SleepScheduler {

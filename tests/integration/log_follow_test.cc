@@ -45,6 +45,7 @@ TEST(LogFollowIntegrationTest, FollowerReceivesTheLinesOfARunningTaskInOrder) {
     for (int attempt = 0; attempt < 100; ++attempt) {
       http::ClientRequest req;
       req.url = manager.url() + "/api/tasks/" + task + "/log/follow?offset=0";
+      manager.Authorize(req);
       req.timeout_ms = 60000;
       auto r = http::StreamRequest(req, "integration-test", [&](std::string_view d) {
         std::lock_guard lock(mu);
@@ -94,12 +95,15 @@ TEST(LogFollowIntegrationTest, FollowerReceivesTheLinesOfARunningTaskInOrder) {
 
   // The finished log through the v2 URL (whole: it is small) ...
   auto client = http::MakeCurlClient("Mozilla/5.0");
-  auto r = client->Send({"GET", manager.url() + "/logfile/" + job + "/" + task});
+  http::ClientRequest logfile{"GET", manager.url() + "/logfile/" + job + "/" + task};
+  manager.Authorize(logfile);
+  auto r = client->Send(logfile);
   ASSERT_TRUE(r.has_value());
   EXPECT_EQ(r->status, 200);
   EXPECT_NE(r->body.find("> line5"), std::string::npos) << r->body;
   // ... and through the CLI binary.
-  Process cli({BinPath("duende"), "--manager", manager.url(), "log", task}, dir / "cli.log");
+  Process cli({BinPath("duende"), "--manager", manager.url(), "--token-file", manager.token_file(), "log", task},
+              dir / "cli.log");
   auto rc = cli.Wait(30s);
   ASSERT_TRUE(rc.has_value());
   EXPECT_EQ(*rc, 0) << cli.Log();

@@ -103,6 +103,7 @@ TEST_F(LongPollTest, MetricsReportTasksWorkersRequestsAndCommits) {
   ASSERT_TRUE(WaitFor([&] { return Send("/task", std::nullopt).status == 200; }, 10s));
   http::ClientRequest get;
   get.url = manager_->url() + "/metrics";
+  manager_->Authorize(get);
   auto r = client_->Send(get);
   ASSERT_TRUE(r.has_value());
   ASSERT_EQ(r->status, 200);

@@ -145,7 +145,8 @@ TEST_F(WorkerStatusIntegrationTest, CliRequestsStatusesAndSchedules) {
   WorkerProcess w1(manager_->url(), dir_ / "w1", "w1", FastWorker());
   const std::string id = WaitForWorker("w1");
   auto cli = [&](std::vector<std::string> args) {
-    std::vector<std::string> argv = {BinPath("duende"), "--manager", manager_->url()};
+    std::vector<std::string> argv = {BinPath("duende"), "--manager", manager_->url(), "--token-file",
+                                     manager_->token_file()};
     argv.insert(argv.end(), args.begin(), args.end());
     static int n = 0;
     Process p(argv, dir_ / ("cli-" + std::to_string(++n) + ".log"));

@@ -114,6 +114,13 @@ ManagerProcess::ManagerProcess(std::string data_dir, std::string config_yaml, ui
       },
       std::chrono::seconds(20));
   if (!url_.empty()) port_ = static_cast<uint16_t>(std::stoi(url_.substr(url_.rfind(':') + 1)));
+  // Written before manager.url, so it is there once the URL is.
+  std::ifstream token_in(data_dir_ + "/admin-token");
+  std::getline(token_in, token_);
+}
+
+void ManagerProcess::Authorize(http::ClientRequest& request) const {
+  request.headers.emplace_back("Authorization", "Bearer " + token_);
 }
 
 ManagerProcess::~ManagerProcess() {
@@ -124,6 +131,7 @@ ManagerProcess::~ManagerProcess() {
 nlohmann::json ManagerProcess::Get(const std::string& path) {
   http::ClientRequest r;
   r.url = url_ + path;
+  Authorize(r);
   auto resp = client_->Send(r);
   if (!resp || resp->status != 200) return nullptr;
   return nlohmann::json::parse(resp->body, nullptr, false);
@@ -134,6 +142,7 @@ http::ClientResponse ManagerProcess::Post(const std::string& path, const nlohman
   r.method = "POST";
   r.url = url_ + path;
   r.body = body.dump();
+  Authorize(r);
   auto resp = client_->Send(r);
   return resp.value_or(http::ClientResponse{});
 }

@@ -54,11 +54,17 @@ class ManagerProcess {
   ~ManagerProcess();
 
   const std::string& url() const { return url_; }
+  // The admin API token the Manager wrote to DATA_DIR/admin-token (no
+  // users configured), and its path.
+  const std::string& token() const { return token_; }
+  std::string token_file() const { return data_dir_ + "/admin-token"; }
+  // Adds "Authorization: Bearer <token>" to `request`.
+  void Authorize(http::ClientRequest& request) const;
   uint16_t port() const { return port_; }
   Process& process() { return *process_; }
   void Kill() { process_->Kill(); }
 
-  // Convenience API calls; abort the test with a clear message on failure.
+  // Convenience API calls (authenticated with token()); abort the test with a clear message on failure.
   nlohmann::json Get(const std::string& path);
   http::ClientResponse Post(const std::string& path, const nlohmann::json& body);
   std::string SubmitJob(const nlohmann::json& body);  // returns job ID
@@ -68,6 +74,7 @@ class ManagerProcess {
  private:
   std::string data_dir_;
   std::string url_;
+  std::string token_;
   uint16_t port_ = 0;
   std::unique_ptr<Process> process_;
   std::unique_ptr<http::Client> client_;

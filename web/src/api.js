@@ -7,7 +7,17 @@ export class ApiError extends Error {
   }
 }
 
-async function request(method, path, body) {
+// Called with the ApiError of every 401 (session expired, logged out
+// elsewhere): the app shows the login page.
+let onUnauthorized = () => {};
+export function setUnauthorizedHandler(fn) {
+  onUnauthorized = fn;
+}
+
+// The session is an HttpOnly cookie set by POST /api/auth/login: the
+// browser sends it with fetch() and with EventSource (which cannot send an
+// Authorization header), and page scripts cannot read it.
+async function request(method, path, body, { quiet401 = false } = {}) {
   const init = { method, headers: {} };
   if (body !== undefined) {
     init.headers['Content-Type'] = 'application/json';
@@ -24,12 +34,18 @@ async function request(method, path, body) {
   }
   if (!resp.ok) {
     const msg = data && data.message ? data.message : `${method} ${path}: HTTP ${resp.status}`;
-    throw new ApiError(resp.status, msg);
+    const err = new ApiError(resp.status, msg);
+    if (resp.status === 401 && !quiet401) onUnauthorized(err);
+    throw err;
   }
   return data;
 }
 
 export const api = {
+  // {token} or {user, password} -> {user, role}; sets the session cookie.
+  login: (credentials) => request('POST', '/api/auth/login', credentials, { quiet401: true }),
+  logout: () => request('POST', '/api/auth/logout'),
+  session: () => request('GET', '/api/auth/session', undefined, { quiet401: true }),
   manager: () => request('GET', '/api/manager'),
   jobs: () => request('GET', '/api/jobs').then((d) => d.jobs),
   job: (id) => request('GET', `/api/jobs/${id}`),
@@ -56,7 +72,9 @@ export const api = {
       } catch {
         /* not JSON */
       }
-      throw new ApiError(resp.status, msg);
+      const err = new ApiError(resp.status, msg);
+      if (resp.status === 401) onUnauthorized(err);
+      throw err;
     }
     return {
       text: await resp.text(),

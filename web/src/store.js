@@ -2,7 +2,7 @@
 // net); afterwards the Manager's event stream (GET /api/events) names the
 // entities that changed and only those are fetched again.
 import { reactive } from 'vue';
-import { api, ApiError } from './api.js';
+import { api, ApiError, setUnauthorizedHandler } from './api.js';
 
 export const state = reactive({
   manager: {},
@@ -13,13 +13,25 @@ export const state = reactive({
   live: false,
   error: '',
   lastRefresh: null,
+  // Bumped when blacklists changed without a request (expired lines purged).
+  blacklistGeneration: 0,
+  // Who is logged in: checked = the session was asked about; user '' = not
+  // logged in (the login page shows, with loginMessage).
+  auth: { checked: false, user: '', role: '' },
+  loginMessage: '',
 });
+
+// May this role do operator things (job and worker actions)?
+export function canOperate() {
+  return state.auth.role === 'operator' || state.auth.role === 'admin';
+}
 
 // Why 30 s: events carry every change; the full reload only repairs what a
 // dropped connection may have missed.
 const SAFETY_REFRESH_MS = 30000;
 
 export function showError(e) {
+  if (e instanceof ApiError && e.status === 401) return; // the login page says it
   state.error = e instanceof Error ? e.message : String(e);
 }
 
@@ -89,8 +101,19 @@ function refetchTask(id) {
   });
 }
 
+// Reloads the worker list (a timer changed workers: timeouts, cleanup,
+// sleep schedules).
+function refetchWorkers() {
+  refetch('workers', async () => {
+    const workers = await api.workers();
+    state.workers = Object.fromEntries(workers.map((w) => [w._id, w]));
+  });
+}
+
 export function handleEvent(type, data) {
-  if (type === 'job') refetchJob(data.id);
+  if (type === 'workers') refetchWorkers();
+  else if (type === 'blacklist') state.blacklistGeneration++;
+  else if (type === 'job') refetchJob(data.id);
   else if (type === 'worker') refetchWorker(data.id);
   else if (type === 'task') {
     const known = state.tasks[data.id];
@@ -114,7 +137,7 @@ export function connect() {
   source.onerror = () => {
     state.live = false; // EventSource reconnects by itself
   };
-  for (const type of ['job', 'task', 'worker']) {
+  for (const type of ['job', 'task', 'worker', 'workers', 'blacklist']) {
     source.addEventListener(type, (ev) => {
       try {
         handleEvent(type, JSON.parse(ev.data));
@@ -131,4 +154,65 @@ export function disconnect() {
   if (source) source.close();
   source = null;
   clearInterval(timer);
+}
+
+// --- login ------------------------------------------------------------------
+
+function loggedIn(who) {
+  state.auth = { checked: true, user: who.user, role: who.role };
+  state.loginMessage = '';
+  state.error = '';
+  loadAll();
+  connect();
+}
+
+setUnauthorizedHandler((err) => {
+  if (!state.auth.user) return;
+  disconnect();
+  state.live = false;
+  state.auth = { checked: true, user: '', role: '' };
+  state.loginMessage = err.message;
+});
+
+// A "#token=..." URL (what `make demo` prints) logs in with that token and
+// removes it from the address bar and history; otherwise an existing
+// session cookie is used, else the login page shows.
+export async function startSession() {
+  const m = window.location.hash.match(/^#token=([^&]+)/);
+  if (m) {
+    window.history.replaceState(null, '', window.location.pathname + window.location.search + '#/jobs');
+    if (await login({ token: decodeURIComponent(m[1]) })) return;
+  }
+  try {
+    loggedIn(await api.session());
+  } catch (e) {
+    state.auth = { checked: true, user: '', role: '' };
+    if (!(e instanceof ApiError && e.status === 401)) state.loginMessage = e.message;
+  }
+}
+
+// Returns true when logged in; otherwise loginMessage says why not.
+export async function login(credentials) {
+  try {
+    loggedIn(await api.login(credentials));
+    return true;
+  } catch (e) {
+    state.auth = { checked: true, user: '', role: '' };
+    state.loginMessage = e.message;
+    return false;
+  }
+}
+
+export async function logout() {
+  disconnect();
+  try {
+    await api.logout();
+  } catch (e) {
+    showError(e);
+  }
+  state.auth = { checked: true, user: '', role: '' };
+  state.loginMessage = 'Logged out.';
+  state.jobs = {};
+  state.workers = {};
+  state.tasks = {};
 }

@@ -8,7 +8,7 @@
 //   DUENDE_ARTIFACTS  where screenshots go (default: a temp directory)
 //   CHROMIUM          the browser (default /usr/bin/chromium)
 // Run by hand: node web/tests/e2e.mjs [name-substring]
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
@@ -58,8 +58,32 @@ function assert(cond, msg) {
 }
 
 // --- the farm -------------------------------------------------------------
+// People: an operator and a viewer with passwords, an admin with a token,
+// hashed by the Manager's own commands. A blacklist threshold of 1 makes a
+// failing task blacklist its worker at once (the blacklist test).
 const mgrDir = path.join(TMP, 'manager');
-start('manager', [path.join(BIN, 'duende-manager'), '--listen', '127.0.0.1:0', '--data-dir', mgrDir, '--web-dir', WEB], mgrDir);
+fs.mkdirSync(mgrDir, { recursive: true });
+function managerTool(args, input) {
+  const r = spawnSync(path.join(BIN, 'duende-manager'), args, { input, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`duende-manager ${args.join(' ')}: ${r.stderr}`);
+  return r.stdout;
+}
+const PASSWORDS = { olga: 'olga-pass-1', vic: 'vic-pass-1' };
+const newToken = Object.fromEntries(managerTool(['--new-token']).trim().split('\n').map((l) => l.split(': ')));
+const ADMIN_TOKEN = newToken.token;
+fs.writeFileSync(
+  path.join(mgrDir, 'manager.yaml'),
+  [
+    'blacklist_threshold: 1',
+    'users:',
+    `  - {name: olga, role: operator, password_hash: "${managerTool(['--hash-password'], PASSWORDS.olga + '\n').trim()}"}`,
+    `  - {name: vic, role: viewer, password_hash: "${managerTool(['--hash-password'], PASSWORDS.vic + '\n').trim()}"}`,
+    `  - {name: root, role: admin, token_hash: "${newToken.token_hash}"}`,
+    '',
+  ].join('\n'),
+);
+start('manager', [path.join(BIN, 'duende-manager'), '--listen', '127.0.0.1:0', '--data-dir', mgrDir, '--web-dir', WEB,
+  '--config', path.join(mgrDir, 'manager.yaml')], mgrDir);
 const url = await waitFor('manager.url', () => {
   try {
     return fs.readFileSync(path.join(mgrDir, 'manager.url'), 'utf8').trim();
@@ -68,23 +92,24 @@ const url = await waitFor('manager.url', () => {
   }
 });
 
+const AUTH = { Authorization: `Bearer ${ADMIN_TOKEN}` };
 async function apiGet(p) {
-  const r = await fetch(url + p);
+  const r = await fetch(url + p, { headers: AUTH });
   if (!r.ok) throw new Error(`GET ${p}: ${r.status}`);
   return r.json();
 }
 async function apiPost(p, body) {
-  const r = await fetch(url + p, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+  const r = await fetch(url + p, { method: 'POST', headers: { 'Content-Type': 'application/json', ...AUTH }, body: JSON.stringify(body) });
   const text = await r.text();
   if (!r.ok) throw new Error(`POST ${p}: ${r.status} ${text}`);
   return text ? JSON.parse(text) : null;
 }
 // A raw GET, so the path reaches the server exactly as written.
-function rawGet(p) {
+function rawGet(p, headers = {}) {
   return new Promise((resolve, reject) => {
     const u = new URL(url);
     http
-      .get({ host: u.hostname, port: u.port, path: p }, (res) => {
+      .get({ host: u.hostname, port: u.port, path: p, headers }, (res) => {
         let body = '';
         res.on('data', (c) => (body += c));
         res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body }));
@@ -140,6 +165,60 @@ test('serves the dashboard with caching headers and refuses path traversal', asy
   assert((await rawGet('/assets/nope.js')).status === 404, 'missing asset is 404');
   const apiMissing = await rawGet('/api/nope');
   assert(apiMissing.status === 404 && apiMissing.headers['content-type'].startsWith('application/json'), 'API 404 stays JSON');
+  // The data needs a login; the health check does not.
+  const anon = await rawGet('/api/jobs');
+  assert(anon.status === 401 && JSON.parse(anon.body).message.startsWith('authentication required'), 'anonymous /api/jobs is 401 JSON, got ' + anon.status);
+  assert((await rawGet('/api/health')).status === 200, 'health is public');
+});
+
+test('a wrong password shows a clear message on the login page', async () => {
+  await page.goto(url + '/#/jobs');
+  const form = page.getByTestId('login-form');
+  await form.waitFor();
+  await form.getByLabel('User').fill('olga');
+  await form.getByLabel('Password').fill('not-her-password');
+  await form.getByRole('button', { name: 'Log in' }).click();
+  const msg = page.getByTestId('login-message');
+  await msg.waitFor();
+  assert((await msg.textContent()).trim() === 'wrong user name or password', 'message: ' + (await msg.textContent()));
+  assert((await page.getByTestId('jobs-table').count()) === 0, 'no data shown');
+  await shot('login-wrong-password');
+});
+
+test('log in with user and password, keyboard only', async () => {
+  await page.goto(url + '/#/jobs');
+  await page.getByTestId('login-form').waitFor();
+  await page.getByLabel('User').fill(''); // the page may still hold the last attempt
+  await page.getByLabel('User').focus();
+  await page.keyboard.type('olga');
+  await page.keyboard.press('Tab');
+  await page.keyboard.type(PASSWORDS.olga);
+  await page.keyboard.press('Enter');
+  await page.getByTestId('jobs-table').waitFor();
+  assert((await page.getByTestId('who').textContent()).includes('olga (operator)'), 'logged in as olga');
+  // The session is an HttpOnly cookie: page scripts cannot read it.
+  assert(!(await page.evaluate(() => document.cookie)).includes('duende_session'), 'cookie is HttpOnly');
+  await page.getByText('live', { exact: true }).waitFor();
+  await shot('login-jobs');
+});
+
+test('the #token= URL logs in and leaves no token behind; a viewer may not act', async () => {
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const p2 = await ctx.newPage();
+  await p2.goto(url + '/#token=' + encodeURIComponent(ADMIN_TOKEN));
+  await p2.getByTestId('jobs-table').waitFor();
+  assert((await p2.getByTestId('who').textContent()).includes('root (admin)'), 'logged in as root');
+  assert(!p2.url().includes(ADMIN_TOKEN), 'token removed from the address bar: ' + p2.url());
+  await p2.getByRole('button', { name: 'Log out' }).click();
+  await p2.getByTestId('login-form').waitFor();
+  // A viewer sees the farm, and the Manager refuses an action with a message.
+  await p2.getByLabel('User').fill('vic');
+  await p2.getByLabel('Password').fill(PASSWORDS.vic);
+  await p2.getByRole('button', { name: 'Log in' }).click();
+  await p2.getByTestId('jobs-table').waitFor();
+  const status = await p2.evaluate(async () => (await fetch('/api/workers/status', { method: 'POST', body: '{}' })).status);
+  assert(status === 403, 'viewer action refused with 403, got ' + status);
+  await ctx.close();
 });
 
 test('worker rows render inside the table body', async () => {
@@ -238,9 +317,29 @@ test("open a task's log and see lines arrive live", async () => {
   // The tasks table followed the task to completed.
   await page.locator(`tr[data-task-id="${task._id}"][data-status=completed]`).waitFor();
   const href = await log.getByRole('link', { name: 'Download whole log' }).getAttribute('href');
-  const whole = await rawGet(href);
+  const whole = await rawGet(href, AUTH);
   assert(whole.status === 200 && whole.body.includes('live-line-12'), 'whole log downloads');
   await shot('job-detail-log');
+});
+
+test('forget a blacklist line', async () => {
+  const job = await submit({ name: 'browser-blacklist', job_type: 'exec-command', settings: { cmd: "sh -c 'exit 3'" } });
+  const entries = await waitFor('a worker blacklisted', async () => {
+    const b = (await apiGet(`/api/blacklist?job=${job._id}`)).blacklist;
+    return b.length ? b : null;
+  });
+  await page.goto(url + `/#/jobs/${job._id}`);
+  const table = page.getByTestId('job-blacklist');
+  const nick = (await apiGet(`/api/workers/${entries[0].worker_id}`)).nickname;
+  const forget = table.getByRole('button', { name: `Forget blacklisting of ${nick} for ${entries[0].task_type}` });
+  await forget.waitFor();
+  await shot('job-blacklist');
+  await forget.click();
+  await waitFor('line gone from the table', async () => (await forget.count()) === 0);
+  const left = (await apiGet(`/api/blacklist?job=${job._id}`)).blacklist;
+  assert(!left.some((e) => e.worker_id === entries[0].worker_id), 'forgotten on the Manager: ' + JSON.stringify(left));
+  // Out of the way of the next tests (it may have failed already).
+  await apiPost(`/api/jobs/${job._id}/status`, { status: 'cancel-requested' }).catch(() => {});
 });
 
 test('put a worker to sleep lazily and see the lazy marker, then asleep', async () => {
@@ -263,11 +362,28 @@ test('put a worker to sleep lazily and see the lazy marker, then asleep', async 
   await shot('worker-asleep');
   await page.setViewportSize({ width: 420, height: 800 });
   await shot('workers-narrow');
+  // Narrow: the page itself does not scroll sideways (tables scroll in their box).
+  const overflow = await page.evaluate(() => {
+    const wide = [...document.querySelectorAll('body *')]
+      .filter((e) => e.getBoundingClientRect().right > window.innerWidth + 1 && !e.closest('.table-wrap'))
+      .map((e) => e.tagName + '.' + e.className);
+    return { by: document.documentElement.scrollWidth - window.innerWidth, wide: wide.slice(0, 5) };
+  });
+  assert(overflow.by <= 0, `page wider than a narrow screen by ${overflow.by}px: ${overflow.wide.join(', ')}`);
+  await page.goto(url + '/#/jobs');
+  await page.getByTestId('jobs-table').waitFor();
+  await shot('jobs-narrow');
   await page.setViewportSize({ width: 1280, height: 800 });
 });
 
 // --- run ------------------------------------------------------------------
 let failed = 0;
+// A single test run by name starts logged in (the page's cookie jar is the
+// request context's).
+if (only) {
+  const r = await page.request.post(url + '/api/auth/login', { data: { user: 'olga', password: PASSWORDS.olga } });
+  assert(r.ok(), 'login for a single test: ' + r.status());
+}
 for (const t of tests) {
   if (only && !t.name.includes(only)) continue;
   const t0 = Date.now();

@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
@@ -561,6 +562,39 @@ TEST_F(CliTest, ManagerUrlFromOptionsWithTrailingSlash) {
   // --manager beats the default.
   options.default_manager = "http://127.0.0.1:1";
   ASSERT_EQ(RunRaw({"duende", "workers", "--manager", manager_.url()}, options), kExitOk) << err_.str();
+}
+
+TEST_F(CliTest, SendsTheTokenFromFlagEnvironmentOrFile) {
+  std::vector<std::string> seen;
+  manager_.On("GET", "/api/workers", [&](http::Request& r) {
+    seen.emplace_back(r.Header("authorization"));
+    if (r.Header("authorization") != "Bearer good") return http::Response::Message(401, "unknown API token");
+    return http::Response::Json(200, json{{"workers", json::array()}});
+  });
+  manager_.Start();
+  const std::string file = ::testing::TempDir() + "/cli-admin-token";
+  std::ofstream(file) << "good\n";
+  unsetenv("DUENDE_TOKEN");
+  unsetenv("DUENDE_TOKEN_FILE");
+  EXPECT_EQ(Run({"--token", "good", "workers"}), kExitOk) << err_.str();
+  EXPECT_EQ(Run({"--token-file", file, "workers"}), kExitOk) << err_.str();
+  setenv("DUENDE_TOKEN_FILE", file.c_str(), 1);
+  EXPECT_EQ(Run({"workers"}), kExitOk) << err_.str();
+  setenv("DUENDE_TOKEN", "bad", 1);
+  EXPECT_EQ(Run({"workers"}), kExitFailed) << "DUENDE_TOKEN comes before the file";
+  EXPECT_THAT(err_.str(), HasSubstr("unknown API token (the API token was refused) (HTTP 401)"));
+  EXPECT_EQ(Lines(err_.str()), 1);
+  EXPECT_EQ(Run({"--token", "good", "workers"}), kExitOk) << "--token comes first";
+  unsetenv("DUENDE_TOKEN");
+  unsetenv("DUENDE_TOKEN_FILE");
+  EXPECT_EQ(seen, (std::vector<std::string>{"Bearer good", "Bearer good", "Bearer good", "Bearer bad", "Bearer good"}));
+
+  // No token: the one line says where one comes from.
+  EXPECT_EQ(Run({"workers"}), kExitFailed);
+  EXPECT_THAT(err_.str(), HasSubstr("give --token, $DUENDE_TOKEN or --token-file"));
+  EXPECT_EQ(seen.back(), "");
+  EXPECT_EQ(Run({"--token-file", file + ".missing", "workers"}), kExitUsage);
+  EXPECT_THAT(err_.str(), HasSubstr("cannot read the token file"));
 }
 
 }  // namespace

@@ -3,6 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
 
 namespace duende::http {
 namespace {
@@ -22,6 +25,33 @@ TEST(RouterTest, MatchesParamsAndAnswers404And405AsJson) {
   r.method = "DELETE";
   r.path = "/a";
   EXPECT_EQ(router.Dispatch(r).status, 405);
+}
+
+TEST(RouterTest, GuardSeesTheMatchedRouteAndCanRefuseBeforeTheHandler) {
+  Router router;
+  int handled = 0;
+  router.Add("GET", "/jobs/{id}", [&](Request&) {
+    ++handled;
+    return Response::Text(200, "job");
+  });
+  std::vector<std::string> guarded;
+  router.SetGuard([&](Request& r) -> std::optional<Response> {
+    guarded.push_back(r.route + " " + r.params.at(0));
+    if (r.Header("authorization").empty()) return Response::Message(401, "log in");
+    return std::nullopt;
+  });
+  Request r;
+  r.method = "GET";
+  r.path = "/jobs/j1";
+  EXPECT_EQ(router.Dispatch(r).status, 401);
+  EXPECT_EQ(handled, 0) << "a refused request never reaches its handler";
+  r.headers.emplace_back("authorization", "Bearer x");
+  EXPECT_EQ(router.Dispatch(r).body, "job");
+  EXPECT_EQ(handled, 1);
+  r.path = "/nope";
+  EXPECT_EQ(router.Dispatch(r).status, 404);
+  EXPECT_EQ(guarded, (std::vector<std::string>{"/jobs/{id} j1", "/jobs/{id} j1"})) << "unmatched paths skip the guard";
+  EXPECT_EQ(router.Routes(), (std::vector<std::pair<std::string, std::string>>{{"GET", "/jobs/{id}"}}));
 }
 
 TEST(HttpTest, QueryAndPercentDecoding) {

@@ -76,9 +76,54 @@ INSTANTIATE_TEST_SUITE_P(
                       BadConfig{"blacklist_threshold: many", "must be an integer"},
                       BadConfig{"blacklist_threshold: 0", "between 1 and"},
                       BadConfig{"mode: fast", "mode"}, BadConfig{"[1, 2]", "mapping"},
+                      BadConfig{"database_synchronous: off", "'normal' or 'full'"},
                       BadConfig{"a: [", "not valid YAML"},
                       BadConfig{"variables:\n  x:\n    direction: sideways", "direction"},
                       BadConfig{"_meta:\n  version: 1", "version 1"}));
 
 }  // namespace
+TEST(ConfigTest, DatabaseDurabilityIsNormalUnlessFull) {
+  EXPECT_EQ(ParseConfig("", "/data")->database_synchronous, "NORMAL");
+  EXPECT_EQ(ParseConfig("database_synchronous: full", "/data")->database_synchronous, "FULL");
+  EXPECT_EQ(ParseConfig("http_threads: 8", "/data")->http_threads, 8);
+}
+
+TEST(ConfigTest, UsersHaveRolesAndHashesOnly) {
+  auto c = ParseConfig(R"(
+users:
+  - {name: olga, role: operator, password_hash: "$argon2id$v=19$m=65536,t=2,p=1$c2FsdHNhbHQ$aGFzaA"}
+  - name: ci
+    role: admin
+    token_hash: "$argon2id$v=19$m=1024,t=2,p=1$c2FsdHNhbHQ$aGFzaA"
+)",
+                       "/data");
+  ASSERT_TRUE(c.has_value()) << c.error().message;
+  ASSERT_EQ(c->users.size(), 2u);
+  EXPECT_EQ(c->users[0].name, "olga");
+  EXPECT_EQ(c->users[0].role, Role::kOperator);
+  EXPECT_TRUE(c->users[0].token_hash.empty());
+  EXPECT_EQ(c->users[1].role, Role::kAdmin);
+  EXPECT_TRUE(c->users[1].token_hash.starts_with("$argon2id$"));
+  const std::string described = DescribeConfig(*c);
+  EXPECT_NE(described.find("users: olga (operator), ci (admin)"), std::string::npos) << described;
+  EXPECT_EQ(described.find("argon2id"), std::string::npos) << "hashes are not logged";
+  EXPECT_TRUE(ParseConfig("", "/data")->users.empty());
+
+  const std::pair<const char*, const char*> bad[] = {
+      {"users: {name: x}", "must be a list of users"},
+      {"users: [{name: x, role: root, token_hash: \"$argon2id$x\"}]", "unknown role 'root'"},
+      {"users: [{name: x, role: admin, password_hash: hunter2}]", "must be an argon2id hash"},
+      {"users: [{name: x, role: admin}]", "needs a password_hash or token_hash"},
+      {"users: [{role: admin, token_hash: \"$argon2id$x\"}]", "needs a 'name'"},
+      {"users: [{name: x, token_hash: \"$argon2id$x\", password: y}]", "unknown key 'password'"},
+      {"users: [{name: x, token_hash: \"$argon2id$a\"}, {name: x, token_hash: \"$argon2id$b\"}]", "listed twice"},
+  };
+  for (const auto& [yaml, message] : bad) {
+    auto r = ParseConfig(yaml, "/data");
+    ASSERT_FALSE(r.has_value()) << yaml;
+    EXPECT_EQ(r.error().code, ErrorCode::kInvalidArgument);
+    EXPECT_NE(r.error().message.find(message), std::string::npos) << yaml << " -> " << r.error().message;
+  }
+}
+
 }  // namespace duende::manager

@@ -208,6 +208,40 @@ TEST_F(FailureTest, WorkerCleanupRemovesOnlyLongGoneWorkersInTheListedStatuses) 
   for (const auto& w : workers) EXPECT_NE(w.id, gone);
 }
 
+TEST_F(FailureTest, HousekeepingAnnouncesTimedOutWorkersAndPurgedBlacklistLines) {
+  // The dashboard hears about changes no request made (the on_change hook).
+  std::vector<std::string> changes;
+  HousekeepingOptions options;
+  options.worker_timeout = 1min;
+  options.task_timeout = 10min;
+  options.on_change = [&](const std::string& what) { changes.push_back(what); };
+  Housekeeping housekeeping(*farm_, clock_, options);
+  Task t1 = MakeTask("t1"), t2 = MakeTask("t2"), t3 = MakeTask("t3");
+  Add({t1, t2, t3});
+  const std::string w1 = Register("w1");
+  const std::string w2 = Register("w2");
+  FetchAndFail(w1, t1.id);
+  FetchAndFail(w1, t2.id);
+  FetchAndFail(w1, t3.id);
+  ASSERT_EQ(farm_->ListBlacklist(w1, "")->size(), 1u);
+  housekeeping.CheckTimeouts();
+  housekeeping.CheckStarvation();
+  EXPECT_TRUE(changes.empty()) << "nothing timed out or expired, nothing announced";
+
+  clock_.Advance(2min);
+  Fetch(w2);  // w2 stays in touch; w1 went silent
+  housekeeping.CheckTimeouts();
+  EXPECT_EQ(changes, std::vector<std::string>{"workers"});
+  EXPECT_EQ(WorkerById(w1).status, "timeout");
+  housekeeping.CheckTimeouts();
+  EXPECT_EQ(changes.size(), 1u) << "a worker times out once";
+
+  clock_.Advance(std::chrono::hours(24 * 7 + 1));
+  changes.clear();
+  housekeeping.CheckStarvation();
+  EXPECT_EQ(changes, std::vector<std::string>{"blacklist"});
+}
+
 TEST_F(FailureTest, WorkerCleanupWithMaxAgeZeroDoesNothing) {
   const std::string gone = Register("gone");
   ASSERT_TRUE(farm_->SignOff(gone, seen_).has_value());

@@ -1,11 +1,12 @@
 // The Manager over real HTTP on loopback (in-process): the Flamenco v2
 // worker protocol and bad input of every class.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <nlohmann/json.hpp>
-#include <filesystem>
 #include <set>
 #include <thread>
 
@@ -41,6 +42,8 @@ class ManagerApiTest : public ::testing::Test {
     r.body = body;
     r.user = user;
     r.password = password;
+    // People's endpoints: the admin token the Manager made on first start.
+    if (user.empty() && (path.starts_with("/api/") || path.starts_with("/metrics"))) r.headers = AdminAuth();
     auto resp = client_->Send(r);
     EXPECT_TRUE(resp.has_value());
     return resp.value_or(http::ClientResponse{});
@@ -99,6 +102,13 @@ class ManagerApiTest : public ::testing::Test {
     auto j = json::parse(r.body, nullptr, false);
     ASSERT_TRUE(j.is_object()) << r.body;
     EXPECT_TRUE(j.contains("message")) << r.body;
+  }
+
+  http::Headers AdminAuth() const {
+    std::ifstream in(dir_.path() + "/admin-token");
+    std::string token;
+    std::getline(in, token);
+    return {{"Authorization", "Bearer " + token}};
   }
 
   testing::TempDir dir_;
@@ -229,6 +239,62 @@ TEST_F(ManagerApiTest, HealthIsOpen) {
   auto r = Call("GET", "/api/health");
   EXPECT_EQ(r.status, 200);
   EXPECT_EQ(json::parse(r.body)["status"], "ok");
+}
+
+TEST_F(ManagerApiTest, PeopleNeedALoginWhileWorkersKeepTheirBasicAuth) {
+  auto send = [&](const std::string& method, const std::string& path, http::Headers headers = {},
+                  const std::string& body = "") {
+    http::ClientRequest r;
+    r.method = method;
+    r.url = base_ + path;
+    r.headers = std::move(headers);
+    r.body = body;
+    return client_->Send(r).value_or(http::ClientResponse{});
+  };
+  // Nothing but health without credentials; the answer says what to do.
+  auto anon = send("GET", "/api/jobs");
+  ExpectJsonMessage(anon, 401);
+  EXPECT_EQ(anon.Header("www-authenticate"), "Bearer realm=\"Duende\"");
+  ExpectJsonMessage(send("GET", "/metrics"), 401);
+  ExpectJsonMessage(send("POST", "/api/jobs", {}, "{}"), 401);
+  EXPECT_EQ(send("GET", "/api/health").status, 200);
+  ExpectJsonMessage(send("GET", "/api/jobs", {{"Authorization", "Bearer dnd_wrong"}}), 401);
+  // Worker registration and the v2 worker endpoints need no user.
+  const std::string w = Worker("w1");
+  EXPECT_EQ(Call("GET", "/status-change", "", w, "secret-w1").status, 204);
+
+  // The generated admin token: owner-only file, only its hash kept.
+  struct stat st {};
+  ASSERT_EQ(::stat((dir_.path() + "/admin-token").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600);
+  const std::string token = AdminAuth()[0].second.substr(7);
+  std::ifstream hash_in(dir_.path() + "/admin-token.hash");
+  const std::string hash((std::istreambuf_iterator<char>(hash_in)), std::istreambuf_iterator<char>());
+  EXPECT_TRUE(hash.starts_with("$argon2id$"));
+  EXPECT_EQ(hash.find(token), std::string::npos);
+
+  // Login: bad input is 400, a wrong token 401, the right one a session cookie.
+  ExpectJsonMessage(send("POST", "/api/auth/login", {}, "not json"), 400);
+  ExpectJsonMessage(send("POST", "/api/auth/login", {}, R"({"token": 5})"), 400);
+  ExpectJsonMessage(send("POST", "/api/auth/login", {}, R"({})"), 400);
+  auto wrong = send("POST", "/api/auth/login", {}, R"({"token": "dnd_nope"})");
+  ExpectJsonMessage(wrong, 401);
+  EXPECT_EQ(json::parse(wrong.body)["message"], "unknown API token");
+  auto ok = send("POST", "/api/auth/login", {}, json{{"token", token}}.dump());
+  ASSERT_EQ(ok.status, 200) << ok.body;
+  EXPECT_EQ(json::parse(ok.body), (json{{"user", "admin"}, {"role", "admin"}}));
+  const std::string set_cookie(ok.Header("set-cookie"));
+  EXPECT_NE(set_cookie.find("HttpOnly"), std::string::npos) << set_cookie;
+  EXPECT_NE(set_cookie.find("SameSite=Strict"), std::string::npos) << set_cookie;
+  const std::string cookie = set_cookie.substr(0, set_cookie.find(';'));
+  ASSERT_TRUE(cookie.starts_with("duende_session=")) << cookie;
+  EXPECT_EQ(send("GET", "/api/jobs", {{"Cookie", cookie}}).status, 200);
+  EXPECT_EQ(json::parse(send("GET", "/api/auth/session", {{"Cookie", cookie}}).body)["role"], "admin");
+  EXPECT_EQ(json::parse(send("GET", "/api/auth/users", {{"Cookie", cookie}}).body)["users"][0]["name"], "admin");
+  ExpectJsonMessage(send("POST", "/api/jobs", {{"Cookie", cookie}, {"Origin", "http://elsewhere.example"}}, "{}"), 403);
+  EXPECT_EQ(JobCount(), 0) << "the refused cross-site submission changed nothing";
+  EXPECT_EQ(send("POST", "/api/auth/logout", {{"Cookie", cookie}}).status, 204);
+  ExpectJsonMessage(send("GET", "/api/jobs", {{"Cookie", cookie}}), 401);
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 // schedules, and bad input (JSON {"message"}, nothing changed).
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "common/clock.h"
@@ -39,6 +40,12 @@ class WorkerStatusApiTest : public ::testing::Test {
     if (!user.empty()) {
       r.user = user;
       r.password = "secret-" + nicks_[user];
+    } else if (path.starts_with("/api/")) {
+      // People's endpoints: the admin token the Manager made on first start.
+      std::ifstream in(dir_.path() + "/admin-token");
+      std::string token;
+      std::getline(in, token);
+      r.headers.emplace_back("Authorization", "Bearer " + token);
     }
     auto resp = client_->Send(r);
     EXPECT_TRUE(resp.has_value());

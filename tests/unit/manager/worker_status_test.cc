@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -276,15 +277,20 @@ TEST_F(WorkerStatusTest, SchedulerServiceWaitsItsInitialDelayOnTheClock) {
   Fetch(w);
   ASSERT_TRUE(service_->SetSchedule(w, {true, "", "22:00", "07:00"}).has_value());
   clock_.Advance(1h);  // 22:00, due; the service is not running yet
-  SleepScheduler scheduler(*service_, clock_, SleepSchedulerOptions{});
+  std::atomic<int> announced{0};
+  SleepSchedulerOptions options;
+  options.on_requests = [&] { ++announced; };
+  SleepScheduler scheduler(*service_, clock_, options);
   std::jthread thread([&](std::stop_token st) { scheduler.Run(st); });
   clock_.AwaitWaiters(1);
   EXPECT_EQ(View(w).worker.status_requested, "") << "still within the initial delay";
   clock_.Advance(10s);
   const auto deadline = std::chrono::steady_clock::now() + 10s;
-  while (View(w).worker.status_requested.empty() && std::chrono::steady_clock::now() < deadline)
+  while ((View(w).worker.status_requested.empty() || announced.load() == 0) &&
+         std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(5ms);  // the service thread runs the check
   EXPECT_EQ(View(w).worker.status_requested, "asleep");
+  EXPECT_EQ(announced.load(), 1) << "the dashboard and long-polling workers are told";
   thread.request_stop();
   clock_.NotifyAll();
 }
