@@ -228,7 +228,7 @@ TEST(MultiSiteTest, CancelOnTheServerStopsTheActiveTaskAtTheSite) {
   for (const auto& t : tasks["tasks"]) EXPECT_EQ(t["status"], "canceled");
 }
 
-TEST(MultiSiteTest, RevokedTokenIsRefusedAndTheSiteKeepsItsQueue) {
+TEST(MultiSiteTest, RevokedTokenIsRefusedAndItsSiteClaimsNothing) {
   TempDir dir;
   ServerProcess server(dir / "server");
   ASSERT_FALSE(server.url().empty());
