@@ -316,10 +316,11 @@ Result<Job> JobService::Submit(const JobSubmission& submission) {
     const int64_t rev = tx.NextRevision();
     tx.InsertJob(job);
     int seq = 0;
+    // Moved into the store: a big job's tasks are not copied again.
     for (auto& t : *tasks) {
       t.etag = NewObjectId();
-      tx.InsertTask(StoredTask{t, rev}, seq++);
       ++counts.by_status[t.status];
+      tx.InsertTask(StoredTask{std::move(t), rev}, seq++);
     }
     return Ok();
   });

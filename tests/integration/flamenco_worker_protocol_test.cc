@@ -348,6 +348,9 @@ TEST_F(FlamencoWorkerProtocolTest, SignOffReturnsTheRunningTask) {
                 .status,
             204);
   EXPECT_EQ(w.Post("/sign-off").status, 204);
+  // The job side hears of it through the upstream queue, pushed right after
+  // the commit but on the link's thread: wait for it rather than race it.
+  EXPECT_TRUE(WaitFor([&] { return Task(task_id)["status"] == "claimed-by-manager"; }, 10s)) << Task(task_id);
   auto t = Task(task_id);
   EXPECT_EQ(t["status"], "claimed-by-manager") << t;
   EXPECT_EQ(t["worker"], "-");

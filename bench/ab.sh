@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Side-by-side comparison of two builds (e.g. before and after a change):
+# runs the same duende-bench scenarios alternately with each build's own
+# duende-bench and duende-manager, so machine noise hits both alike, and
+# prints one JSON line per run tagged with the build.
+#
+# usage: bench/ab.sh BUILD_A BUILD_B [ROUNDS]
+set -euo pipefail
+a=$1
+b=$2
+rounds=${3:-3}
+scenarios=(
+  "throughput --workers 100 --tasks 8000"
+  "realfarm --workers 100 --tasks 2000"
+  "pickup --workers 10 --repeat 20"
+  "bigjob --tasks 50000"
+)
+for ((r = 1; r <= rounds; r++)); do
+  for s in "${scenarios[@]}"; do
+    for build in "$a" "$b"; do
+      # shellcheck disable=SC2086
+      "$build/bin/duende-bench" $s | while IFS= read -r line; do
+        python3 -c 'import json,sys; j=json.loads(sys.argv[1]); j["build"]=sys.argv[2]; j["round"]=int(sys.argv[3]); print(json.dumps(j, sort_keys=True))' \
+          "$line" "$build" "$r"
+      done
+    done
+  done
+done
