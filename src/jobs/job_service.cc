@@ -100,6 +100,7 @@ struct JobService::Impl {
             "Server cancelled this task because the job got status " + std::string(ToString(plan.final_status));
       if (plan.clear_failed_by_workers && change.to == TaskStatus::kQueued) st->task.failed_by_workers.clear();
       st->task.etag = NewObjectId();
+      st->task.last_updated = clock.Now();
       st->revision = rev.Get();
       tx.UpdateTask(*st);
     }
@@ -162,6 +163,8 @@ struct JobService::Impl {
       return false;
     }
     protocol::Task& t = st->task;
+    // v2: the task's _updated becomes the time the Manager received this.
+    t.last_updated = u.received_on_manager.value_or(clock.Now());
     bool status_changed = false;
     if (u.task_status && *u.task_status != t.status) {
       const TaskStatus to = *u.task_status;
@@ -319,6 +322,7 @@ Result<Job> JobService::Submit(const JobSubmission& submission) {
     // Moved into the store: a big job's tasks are not copied again.
     for (auto& t : *tasks) {
       t.etag = NewObjectId();
+      t.last_updated = job.created;
       ++counts.by_status[t.status];
       tx.InsertTask(StoredTask{std::move(t), rev}, seq++);
     }
@@ -448,6 +452,7 @@ Result<Job> JobService::ChangeJobPriority(const std::string& job_id, int priorit
         if (!protocol::IsFinal(t.task.status)) {
           t.revision = rev.Get();
           t.task.etag = NewObjectId();
+          t.task.last_updated = impl_->clock.Now();
         }
         tx.UpdateTask(t);
       }

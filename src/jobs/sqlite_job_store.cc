@@ -92,6 +92,12 @@ CREATE TABLE job_task_counts (
 INSERT INTO job_task_counts (job_id, status, n)
   SELECT job_id, status, COUNT(*) FROM job_tasks GROUP BY job_id, status;
 )sql",
+      // 4: when the job side last changed each task (v2's `_updated`):
+      // submission, status changes, priority, the Manager's updates (at
+      // their received_on_manager). NULL for tasks stored before this.
+      R"sql(
+ALTER TABLE job_tasks ADD COLUMN updated_us INTEGER;
+)sql",
   };
   return *m;
 }
@@ -125,7 +131,7 @@ Job ReadJob(store::Statement& q) {
 const char* kTaskColumns =
     "t.id, t.job_id, t.manager, t.name, t.status, t.priority, t.job_priority, t.job_type, t.task_type, t.commands, "
     "t.parents, t.log, t.activity, t.worker, t.failed_by_workers, t.metrics, t.task_progress_percentage, "
-    "t.current_command_index, t.command_progress_percentage, t.etag, t.revision";
+    "t.current_command_index, t.command_progress_percentage, t.etag, t.revision, t.updated_us";
 
 StoredTask ReadTask(store::Statement& q) {
   StoredTask st;
@@ -156,6 +162,7 @@ StoredTask ReadTask(store::Statement& q) {
   t.command_progress_percentage = static_cast<int>(q.Int(18));
   t.etag = q.Text(19);
   st.revision = q.Int(20);
+  if (!q.IsNull(21)) t.last_updated = FromUnixMicros(q.Int(21));
   return st;
 }
 
@@ -284,8 +291,9 @@ class SqliteJobStoreTx final : public JobStoreTx {
     c_.Prepare(
           "INSERT INTO job_tasks (id, job_id, seq, manager, name, status, priority, job_priority, job_type, "
           "task_type, commands, parents, log, activity, worker, failed_by_workers, metrics, "
-          "task_progress_percentage, current_command_index, command_progress_percentage, etag, revision) VALUES "
-          "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)")
+          "task_progress_percentage, current_command_index, command_progress_percentage, etag, revision, updated_us) "
+          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, "
+          "?23)")
         .Bind(1, t.id)
         .Bind(2, t.job)
         .Bind(3, seq)
@@ -308,6 +316,7 @@ class SqliteJobStoreTx final : public JobStoreTx {
         .Bind(20, t.command_progress_percentage)
         .Bind(21, t.etag)
         .Bind(22, st.revision)
+        .Bind(23, t.last_updated ? std::optional<int64_t>(ToUnixMicros(*t.last_updated)) : std::nullopt)
         .Run();
     AddCount(t.job, ToString(t.status), +1);
   }
@@ -327,7 +336,8 @@ class SqliteJobStoreTx final : public JobStoreTx {
     c_.Prepare(
           "UPDATE job_tasks SET status = ?2, priority = ?3, job_priority = ?4, log = ?5, activity = ?6, worker = ?7, "
           "failed_by_workers = ?8, metrics = ?9, task_progress_percentage = ?10, current_command_index = ?11, "
-          "command_progress_percentage = ?12, etag = ?13, revision = ?14 WHERE id = ?1")
+          "command_progress_percentage = ?12, etag = ?13, revision = ?14, updated_us = COALESCE(?15, updated_us) "
+          "WHERE id = ?1")
         .Bind(1, t.id)
         .Bind(2, ToString(t.status))
         .Bind(3, t.priority)
@@ -342,6 +352,7 @@ class SqliteJobStoreTx final : public JobStoreTx {
         .Bind(12, t.command_progress_percentage)
         .Bind(13, t.etag)
         .Bind(14, st.revision)
+        .Bind(15, t.last_updated ? std::optional<int64_t>(ToUnixMicros(*t.last_updated)) : std::nullopt)
         .Run();
   }
 

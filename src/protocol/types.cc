@@ -80,6 +80,9 @@ json ToJson(const Task& t) {
       {"current_command_index", t.current_command_index},
       {"command_progress_percentage", t.command_progress_percentage},
   };
+  // v2's Eve field: when the task document last changed (absent when
+  // unknown, e.g. tasks stored before Duende recorded it).
+  if (t.last_updated) j["_updated"] = FormatIso8601(*t.last_updated);
   return j;
 }
 

@@ -314,8 +314,15 @@ test("open a task's log and see lines arrive live", async () => {
   const after = (await text.textContent()).match(/live-line-\d+/g).length;
   assert(before < 12 && after === 12, `lines grew while watching: ${before} → ${after}`);
   await log.getByText('task ended: completed').waitFor();
-  // The tasks table followed the task to completed.
-  await page.locator(`tr[data-task-id="${task._id}"][data-status=completed]`).waitFor();
+  // The tasks table followed the task to completed, and its "updated" cell
+  // shows when (the task's _updated, as a relative time with the absolute
+  // one on hover).
+  const row = page.locator(`tr[data-task-id="${task._id}"][data-status=completed]`);
+  await row.waitFor();
+  await waitFor('updated cell shows the task\'s _updated', async () => {
+    const updated = (await apiGet(`/api/tasks/${task._id}`))._updated;
+    return updated && (await row.locator(`time[datetime="${updated}"]`).count()) === 1;
+  });
   const href = await log.getByRole('link', { name: 'Download whole log' }).getAttribute('href');
   const whole = await rawGet(href, AUTH);
   assert(whole.status === 200 && whole.body.includes('live-line-12'), 'whole log downloads');

@@ -79,6 +79,24 @@ TEST_F(JobApiTest, SubmitReturnsCreatedJobInV2Shape) {
   EXPECT_EQ(j["tasks_status"], (json{{"count", 3}, {"queued", 3}}));
 }
 
+TEST_F(JobApiTest, TasksCarryWhenTheyLastChanged) {
+  const std::string id = Call("POST", "/api/jobs", SleepJob()).body["_id"];
+  auto tasks = Call("GET", "/api/jobs/" + id + "/tasks").body["tasks"];
+  ASSERT_EQ(tasks.size(), 3u);
+  EXPECT_EQ(tasks[0]["_updated"], "2027-01-15T08:00:00.000000Z") << "submission time";
+  // A Manager's update stamps the task with the time the Manager received it.
+  clock_.Advance(std::chrono::minutes(5));
+  protocol::TaskUpdate u;
+  u.id = "5f0000000000000000000001";
+  u.task_id = tasks[1]["_id"];
+  u.task_status = protocol::TaskStatus::kActive;
+  u.received_on_manager = clock_.Now() - std::chrono::seconds(30);
+  ASSERT_TRUE(svc_->PushTaskUpdates({u}).has_value());
+  auto after = Call("GET", "/api/jobs/" + id + "/tasks").body["tasks"];
+  EXPECT_EQ(after[1]["_updated"], "2027-01-15T08:04:30.000000Z");
+  EXPECT_EQ(after[0]["_updated"], "2027-01-15T08:00:00.000000Z") << "untouched tasks keep theirs";
+}
+
 TEST_F(JobApiTest, GetListAndTasks) {
   const std::string id = Call("POST", "/api/jobs", SleepJob()).body["_id"];
   auto one = Call("GET", "/api/jobs/" + id);
