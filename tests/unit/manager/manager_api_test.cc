@@ -1,6 +1,8 @@
 // The Manager over real HTTP on loopback (in-process): the Flamenco v2
 // worker protocol and bad input of every class.
 #include <gtest/gtest.h>
+
+#include <optional>
 #include <sys/stat.h>
 
 #include <filesystem>
@@ -85,11 +87,16 @@ class ManagerApiTest : public ::testing::Test {
 
   // The job side learns of farm-side changes asynchronously (the upstream
   // push): wait for a task's status there.
-  json WaitForTaskStatus(const std::string& task_id, const std::string& status) {
+  // The job side's copy of a task, once it has `status` (and, if given,
+  // `worker`): it hears of the farm's changes through the upstream push, on
+  // the link's thread, so tests wait for it.
+  json WaitForTaskStatus(const std::string& task_id, const std::string& status,
+                         const std::optional<std::string>& worker = std::nullopt) {
     json task;
-    for (int i = 0; i < 300; ++i) {
+    for (int i = 0; i < 500; ++i) {
       task = json::parse(Call("GET", "/api/tasks/" + task_id).body, nullptr, false);
-      if (task.is_object() && task.value("status", "") == status) break;
+      if (task.is_object() && task.value("status", "") == status && (!worker || task.value("worker", "") == *worker))
+        break;
       clock_.WaitFor(std::chrono::milliseconds(10), std::stop_token());
     }
     return task;
@@ -368,7 +375,9 @@ TEST_F(ManagerApiTest, LateLogsOfAReturnedTaskAreKeptNot409) {
   std::ifstream in(path);
   std::string log((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   EXPECT_NE(log.find("Worker w1 returned this task"), std::string::npos) << path << ":\n" << log;
-  auto task = WaitForTaskStatus(task_id, "claimed-by-manager");
+  // Claimed by the depsgraph download before it ran, so wait for the
+  // return itself (worker "-"), not just the status.
+  auto task = WaitForTaskStatus(task_id, "claimed-by-manager", "-");
   EXPECT_EQ(task["status"], "claimed-by-manager");
   EXPECT_NE(task["activity"], "late activity");
   EXPECT_EQ(task["worker"], "-");
