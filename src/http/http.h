@@ -83,6 +83,10 @@ class Stream {
   // Queues `data`. Returns false (and drops it) once the stream is closed;
   // closes the stream and returns false when the queue would exceed the limit.
   bool Write(std::string_view data);
+  // Server side, before sending starts: puts `data` (the Response's body)
+  // in front of whatever producers wrote already, even if they have closed
+  // the stream meanwhile.
+  void Prepend(std::string_view data);
   // Ends the response after what is queued has been sent. Idempotent.
   void Close();
   bool closed() const;

@@ -173,7 +173,10 @@ class Session : public std::enable_shared_from_this<Session> {
     out_->res.keep_alive(false);
     out_->res.chunked(true);
     if (head) out_->stream->Close();
-    if (!r.body.empty() && !head) out_->stream->Write(r.body);
+    // The handler's body goes first, also when a producer on another thread
+    // already wrote (or wrote everything and closed) since the handler
+    // returned: Write would drop it after a Close.
+    if (!r.body.empty() && !head) out_->stream->Prepend(r.body);
     streams_.Add(out_->stream);
     out_->sr.emplace(out_->res);
     // A follower may stay quiet for hours: no idle timeout while streaming.

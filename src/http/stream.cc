@@ -58,6 +58,11 @@ bool Stream::Write(std::string_view data) {
   return true;
 }
 
+void Stream::Prepend(std::string_view data) {
+  std::lock_guard lock(mu_);
+  pending_.insert(0, data);
+}
+
 void Stream::Close() {
   std::function<void()> wake;
   std::unique_lock lock(mu_);
