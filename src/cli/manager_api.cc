@@ -63,16 +63,33 @@ CliResult<nlohmann::json> ManagerApi::Delete(std::string_view path) {
   return Send(std::move(request), path);
 }
 
-CliResult<nlohmann::json> ManagerApi::Send(http::ClientRequest request, std::string_view path) {
+std::string ManagerApi::ErrorLine(const http::ClientResponse& response, std::string_view method,
+                                  std::string_view path) {
+  return ServerMessage(response, method, path);
+}
+
+CliResult<http::ClientResponse> ManagerApi::Fetch(std::string_view path) {
+  http::ClientRequest request;
+  request.method = "GET";
+  return Exchange(request, path);
+}
+
+CliResult<http::ClientResponse> ManagerApi::Exchange(http::ClientRequest& request, std::string_view path) {
   request.url = base_url_ + std::string(path);
   request.timeout_ms = kRequestTimeoutMs;
-  request.headers.emplace_back("Accept", "application/json");
   auto response = client_.Send(request);
   if (!response) {
     return std::unexpected(CliError{
         kExitUnreachable,
         "cannot reach manager at " + base_url_ + ": " + OneLine(NetworkReason(response.error().message, request.url))});
   }
+  return std::move(*response);
+}
+
+CliResult<nlohmann::json> ManagerApi::Send(http::ClientRequest request, std::string_view path) {
+  request.headers.emplace_back("Accept", "application/json");
+  auto response = Exchange(request, path);
+  if (!response) return std::unexpected(response.error());
   if (response->status < 200 || response->status >= 300) {
     return std::unexpected(CliError{kExitFailed, ServerMessage(*response, request.method, path)});
   }

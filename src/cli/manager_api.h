@@ -39,9 +39,16 @@ class ManagerApi {
   CliResult<nlohmann::json> Post(std::string_view path, const nlohmann::json& body);
   // DELETE `path`; results and errors as Get().
   CliResult<nlohmann::json> Delete(std::string_view path);
+  // GET `path` and return the response whatever its status (for bodies that
+  // are not JSON, or a 404 that means "not yet"). Only a network failure is
+  // an error (kExitUnreachable).
+  CliResult<http::ClientResponse> Fetch(std::string_view path);
+  // "<server message> (HTTP <status>)" for a response Fetch returned.
+  static std::string ErrorLine(const http::ClientResponse& response, std::string_view method, std::string_view path);
 
  private:
   CliResult<nlohmann::json> Send(http::ClientRequest request, std::string_view path);
+  CliResult<http::ClientResponse> Exchange(http::ClientRequest& request, std::string_view path);
 
   http::Client& client_;
   std::string base_url_;

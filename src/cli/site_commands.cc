@@ -1,9 +1,13 @@
 #include "cli/site_commands.h"
 
 #include <CLI/CLI.hpp>
+#include <chrono>
+#include <fstream>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "cli/cli.h"
+#include "common/gzip.h"
 
 namespace duende::cli {
 namespace {
@@ -29,11 +33,57 @@ SiteCommands::SiteCommands(CLI::App& app) {
   create_->add_option("name", name_, "Name of the Manager (site)")->required();
   revoke_ = managers_->add_subcommand("revoke", "Revoke a Manager's token");
   revoke_->add_option("id", id_, "Manager ID")->required();
+
+  log_request_ = app.add_subcommand(
+      "log-request", "duende-server: ask the Manager running a task to upload its log (--wait: then print it)");
+  log_request_->add_option("task", task_, "Task ID")->required();
+  log_request_->add_option("--wait", wait_seconds_, "Wait up to this many seconds for the log and print it")
+      ->check(CLI::Range(0.0, 86400.0));
+  log_request_->add_option("-o,--output", output_, "With --wait: write the log to this file instead of stdout");
 }
 
-bool SiteCommands::parsed() const { return managers_->parsed(); }
+bool SiteCommands::parsed() const { return managers_->parsed() || log_request_->parsed(); }
+
+int SiteCommands::RunLogRequest(ManagerApi& api, std::ostream& out, std::ostream& err) {
+  const std::string task_path = "/api/tasks/" + http::PercentEncode(task_);
+  auto requested = api.Post(task_path + "/log-request", json::object());
+  if (!requested) return Fail(err, requested.error());
+  if (wait_seconds_ <= 0) {
+    out << "log of task " << task_ << " requested; it is uploaded when its Manager next reports (duende log-request "
+        << task_ << " --wait 60 prints it)\n";
+    return kExitOk;
+  }
+  using Clock = std::chrono::steady_clock;
+  const auto deadline = Clock::now() + std::chrono::duration<double>(wait_seconds_);
+  const std::string log_path = task_path + "/uploaded-log";
+  for (;;) {
+    auto r = api.Fetch(log_path);
+    if (!r) return Fail(err, r.error());
+    if (r->status == 200) {
+      auto text = Gunzip(r->body);
+      if (!text) return Fail(err, {kExitFailed, "the uploaded log of task " + task_ + " is not valid gzip"});
+      if (output_.empty()) {
+        out << *text;
+        return kExitOk;
+      }
+      std::ofstream file(output_, std::ios::binary | std::ios::trunc);
+      file << *text;
+      if (!file.flush()) return Fail(err, {kExitFailed, "cannot write " + output_});
+      out << "log of task " << task_ << " written to " << output_ << " (" << text->size() << " bytes)\n";
+      return kExitOk;
+    }
+    if (r->status != 404) return Fail(err, {kExitFailed, ManagerApi::ErrorLine(*r, "GET", log_path)});
+    if (Clock::now() >= deadline) {
+      return Fail(err, {kExitFailed, "the log of task " + task_ + " has not arrived within " +
+                                         std::to_string(static_cast<int>(wait_seconds_)) +
+                                         " s (is its Manager linked and running?)"});
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+}
 
 int SiteCommands::Run(ManagerApi& api, std::ostream& out, std::ostream& err, bool json_output) {
+  if (log_request_->parsed()) return RunLogRequest(api, out, err);
   if (create_->parsed()) {
     auto created = api.Post("/api/managers", json{{"name", name_}});
     if (!created) return Fail(err, created.error());

@@ -6,6 +6,11 @@
 //   duende managers create NAME      register one; prints its ID and token
 //                                    (shown only this once)
 //   duende managers revoke ID        revoke its token (it gets 401 from now on)
+//   duende log-request TASK [--wait S] [--output FILE]
+//                                    ask the task's Manager to upload its log
+//                                    to the Server; with --wait, wait up to S
+//                                    seconds for it and print it (or write it
+//                                    to FILE)
 #pragma once
 
 #include <ostream>
@@ -28,11 +33,17 @@ class SiteCommands {
   int Run(ManagerApi& api, std::ostream& out, std::ostream& err, bool json_output);
 
  private:
+  int RunLogRequest(ManagerApi& api, std::ostream& out, std::ostream& err);
+
   CLI::App* managers_ = nullptr;
   CLI::App* create_ = nullptr;
   CLI::App* revoke_ = nullptr;
+  CLI::App* log_request_ = nullptr;
   std::string name_;
   std::string id_;
+  std::string task_;
+  double wait_seconds_ = 0;
+  std::string output_;
 };
 
 }  // namespace duende::cli

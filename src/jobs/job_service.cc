@@ -225,8 +225,8 @@ struct JobService::Impl {
     if (job->status == JobStatus::kQueued || job->status == JobStatus::kActive) {
       const auto [blocked, reason] = tx.BlockedSummary(job_id);
       if (blocked > 0)
-        job->status_reason = std::to_string(blocked) + (blocked == 1 ? " task cannot" : " tasks cannot") +
-                             " run: " + reason;
+        job->status_reason =
+            std::to_string(blocked) + (blocked == 1 ? " task cannot" : " tasks cannot") + " run: " + reason;
     }
     return *job;
   }
@@ -470,6 +470,8 @@ Status JobService::RequestTaskLog(const std::string& task_id) {
   return impl_->store->Write([&](JobStoreTx& tx) -> Status {
     auto t = tx.GetTask(task_id);
     if (!t) return NotFound("task " + task_id + " not found");
+    if (t->task.manager.empty())
+      return Conflict("task " + task_id + " has not been handed to a Manager yet, so there is no log to upload");
     tx.AddLogRequest({t->task.job, t->task.id}, t->task.manager, impl_->clock.Now());
     return Ok();
   });
@@ -501,9 +503,12 @@ Result<protocol::Depsgraph> JobService::FetchDepsgraphFor(const std::string& man
       // a time so every site gets a share, and only once their parents have
       // completed: a Manager counts a parent it does not know as completed,
       // so a task whose parents run elsewhere must not be handed out yet.
+      // What the Manager still holds unstarted counts against its share:
+      // a site that cannot keep up must not hoard the job.
+      const int budget = claim_limit - tx.CountHeldTasks(manager);
       int claimed = 0;
-      for (auto& t : tx.UnassignedQueuedTasks()) {
-        if (claimed >= claim_limit) break;
+      for (auto& t : budget > 0 ? tx.UnassignedQueuedTasks() : std::vector<StoredTask>{}) {
+        if (claimed >= budget) break;
         bool parents_done = true;
         for (const auto& p : t.task.parents) {
           auto parent = tx.GetTask(p);

@@ -114,7 +114,8 @@ class JobService : public protocol::Upstream {
   // --- several Managers (duende-server). With an empty options.manager_id,
   // submitted jobs and their tasks belong to no Manager until one claims
   // them. The *For variants act as the Upstream methods above for the given
-  // Manager; FetchDepsgraphFor also claims up to `claim_limit` unassigned
+  // Manager; FetchDepsgraphFor also claims up to `claim_limit` (less the
+  // tasks the Manager holds unstarted: CountHeldTasks) unassigned
   // `queued` tasks of runnable jobs whose parents have all completed (a
   // Manager counts unknown parents as completed, so a task whose parents run
   // at another site is held back). Claimed tasks become the Manager's,

@@ -73,6 +73,9 @@ class JobStoreTx {
   // Tasks of no Manager (manager "") in `queued` whose job is queued/active,
   // in depsgraph order (highest job priority first).
   virtual std::vector<StoredTask> UnassignedQueuedTasks() = 0;
+  // Tasks of `manager` it has not started yet (queued, claimed-by-manager,
+  // soft-failed): what it already holds when it asks for more.
+  virtual int CountHeldTasks(const std::string& manager) = 0;
   virtual void AssignTaskManager(const std::string& task_id, const std::string& manager) = 0;
 
   // The global depsgraph revision counter.

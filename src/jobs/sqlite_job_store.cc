@@ -292,7 +292,8 @@ class SqliteJobStoreTx final : public JobStoreTx {
           "INSERT INTO job_tasks (id, job_id, seq, manager, name, status, priority, job_priority, job_type, "
           "task_type, commands, parents, log, activity, worker, failed_by_workers, metrics, "
           "task_progress_percentage, current_command_index, command_progress_percentage, etag, revision, updated_us) "
-          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, "
+          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, "
+          "?22, "
           "?23)")
         .Bind(1, t.id)
         .Bind(2, t.job)
@@ -383,6 +384,17 @@ class SqliteJobStoreTx final : public JobStoreTx {
 
   void AssignTaskManager(const std::string& task_id, const std::string& manager) override {
     c_.Prepare("UPDATE job_tasks SET manager = ?2 WHERE id = ?1").Bind(1, task_id).Bind(2, manager).Run();
+  }
+
+  int CountHeldTasks(const std::string& manager) override {
+    auto& q = c_.Prepare(
+        "SELECT COUNT(*) FROM job_tasks WHERE manager = ?1 AND status IN ('queued', 'claimed-by-manager', "
+        "'soft-failed')");
+    q.Bind(1, manager);
+    q.Step();
+    const int n = static_cast<int>(q.Int(0));
+    q.Reset();
+    return n;
   }
 
   std::vector<std::string> TaskIdsInStatus(const std::string& manager, TaskStatus status) override {

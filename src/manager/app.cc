@@ -9,20 +9,20 @@
 #include "jobs/job_service.h"
 #include "manager/access.h"
 #include "manager/dashboard.h"
+#include "manager/diagnostics_api.h"
 #include "manager/farm.h"
 #include "manager/farm_store.h"
+#include "manager/housekeeping.h"
+#include "manager/http_upstream.h"
 #include "manager/log_api.h"
 #include "manager/log_compressor.h"
 #include "manager/metrics.h"
-#include "manager/task_waiters.h"
-#include "manager/task_logs.h"
-#include "manager/diagnostics_api.h"
-#include "manager/housekeeping.h"
-#include "manager/http_upstream.h"
 #include "manager/sleep_scheduler.h"
+#include "manager/task_logs.h"
+#include "manager/task_waiters.h"
 #include "manager/upstream_link.h"
-#include "manager/worker_status_api.h"
 #include "manager/worker_api.h"
+#include "manager/worker_status_api.h"
 #include "store/sqlite.h"
 
 namespace duende::manager {
@@ -68,6 +68,8 @@ struct ManagerApp::Impl {
   http::Router router;
   std::unique_ptr<http::Server> server;
   std::jthread link_thread;
+  std::unique_ptr<LogUploader> log_uploader;
+  std::jthread log_upload_thread;
   std::jthread housekeeping_thread;
   bool started = false;
 
@@ -142,6 +144,11 @@ Result<uint16_t> ManagerApp::Start() {
     spdlog::info("linked mode: jobs come from {} (manager {})", c.upstream_url, c.manager_id);
   }
   s.link = std::make_unique<UpstreamLink>(*upstream, *s.farm, *s.farm_store, s.clock, link_options);
+  s.log_uploader = std::make_unique<LogUploader>(
+      *upstream,
+      [logs = s.logs.get()](const std::string& job, const std::string& task) { return logs->GzipForUpload(job, task); },
+      s.clock);
+  s.link->SetLogUploader(s.log_uploader.get());
   if (linked) {
     s.link->SetNotificationSource([&s] {
       protocol::UpstreamNotification n;
@@ -168,7 +175,7 @@ Result<uint16_t> ManagerApp::Start() {
   auto tz = TimeZone::Load(c.timezone);
   if (!tz) return std::unexpected(tz.error().WithContext("config key 'timezone'"));
   auto worker_status = WorkerStatusService::Open(*s.farm_store, *s.farm, s.clock, *tz,
-                                                [auth = s.auth.get()](const std::string& id) { auth->Forget(id); });
+                                                 [auth = s.auth.get()](const std::string& id) { auth->Forget(id); });
   if (!worker_status) return std::unexpected(worker_status.error().WithContext("worker schedules"));
   s.worker_status = std::move(*worker_status);
   SleepSchedulerOptions sleep_options;
@@ -214,8 +221,8 @@ Result<uint16_t> ManagerApp::Start() {
   s.task_waiters = std::make_unique<TaskWaiters>(*s.farm, s.clock, TaskOfferResponse);
   s.farm->SetWorkAvailableHook([w = s.task_waiters.get()] { w->Kick(); });
   api_options.task_waiters = s.task_waiters.get();
-  RegisterMetricsApi(s.router, MetricsSources{&s.metrics, s.farm_store.get(),
-                                              [w = s.task_waiters.get()] { return w->size(); }});
+  RegisterMetricsApi(s.router,
+                     MetricsSources{&s.metrics, s.farm_store.get(), [w = s.task_waiters.get()] { return w->size(); }});
   RegisterWorkerApi(s.router, *s.farm, *s.auth, s.clock, api_options);
   RegisterFarmApi(s.router, *s.farm, kVersion);
   RegisterWorkerStatusApi(s.router, *s.worker_status);
@@ -279,6 +286,7 @@ Result<uint16_t> ManagerApp::Start() {
   });
 
   s.link_thread = std::jthread([&s](std::stop_token st) { s.link->Run(st); });
+  s.log_upload_thread = std::jthread([&s](std::stop_token st) { s.log_uploader->Run(st); });
   s.log_follow_thread = std::jthread([&s](std::stop_token st) { s.log_followers->Run(st); });
   s.log_compress_thread = std::jthread([&s](std::stop_token st) { s.log_compressor->Run(st); });
   s.sleep_thread = std::jthread([&s](std::stop_token st) { s.sleep_scheduler->Run(st); });
@@ -323,7 +331,7 @@ void ManagerApp::Stop() {
     s.clock.NotifyAll();
     s.sleep_thread.join();
   }
-  for (auto* t : {&s.link_thread, &s.housekeeping_thread}) {
+  for (auto* t : {&s.link_thread, &s.log_upload_thread, &s.housekeeping_thread}) {
     if (t->joinable()) {
       t->request_stop();
       s.clock.NotifyAll();

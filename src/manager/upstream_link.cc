@@ -67,9 +67,8 @@ Status UpstreamLink::Download() {
       notified_ = std::move(n);
     }
   }
-  auto token = store_.Read([](FarmTx& tx) -> Result<std::optional<std::string>> {
-    return tx.GetSetting(kDepsgraphTokenKey);
-  });
+  auto token =
+      store_.Read([](FarmTx& tx) -> Result<std::optional<std::string>> { return tx.GetSetting(kDepsgraphTokenKey); });
   if (!token) return std::unexpected(token.error());
   auto graph = upstream_.FetchDepsgraph(token->value_or(""));
   if (!graph) return std::unexpected(graph.error());
@@ -87,11 +86,11 @@ Status UpstreamLink::Download() {
 }
 
 Result<int> UpstreamLink::Push(bool allow_empty) {
-  auto batch = store_.Read([&](FarmTx& tx) -> Result<std::vector<protocol::TaskUpdate>> {
-    return tx.PeekUpdates(options_.push_max_count);
-  });
+  auto batch = store_.Read(
+      [&](FarmTx& tx) -> Result<std::vector<protocol::TaskUpdate>> { return tx.PeekUpdates(options_.push_max_count); });
   if (!batch) return std::unexpected(batch.error());
   if (batch->empty() && !allow_empty) return 0;
+  const SteadyTime asked_at = clock_.SteadyNow();
   auto response = upstream_.PushTaskUpdates(*batch);
   if (!response) return std::unexpected(response.error());
   if (response->handled_update_ids.size() < batch->size())
@@ -103,6 +102,7 @@ Result<int> UpstreamLink::Push(bool allow_empty) {
   if (!st) return std::unexpected(st.error());
   last_push_ = clock_.SteadyNow();
   upstream_down_ = false;
+  if (log_uploader_) log_uploader_->Request(response->upload_task_file_queue, asked_at);
   if (auto c = farm_.CancelTasks(response->cancel_task_ids); !c) return std::unexpected(c.error());
   return static_cast<int>(batch->size());
 }

@@ -14,6 +14,7 @@
 #include "common/clock.h"
 #include "manager/farm.h"
 #include "manager/farm_store.h"
+#include "manager/log_uploader.h"
 #include "protocol/upstream.h"
 
 namespace duende::manager {
@@ -34,8 +35,7 @@ struct UpstreamLinkOptions {
 
 class UpstreamLink final : public FarmListener {
  public:
-  UpstreamLink(protocol::Upstream& upstream, Farm& farm, FarmStore& store, Clock& clock,
-               UpstreamLinkOptions options);
+  UpstreamLink(protocol::Upstream& upstream, Farm& farm, FarmStore& store, Clock& clock, UpstreamLinkOptions options);
 
   // Runs until `stop`: downloads at start, then on kicks and every
   // download_task_sleep; pushes as configured.
@@ -55,6 +55,10 @@ class UpstreamLink final : public FarmListener {
   void SetNotificationSource(std::function<protocol::UpstreamNotification()> source) {
     notification_source_ = std::move(source);
   }
+
+  // Where the log requests of batch responses go (upload_task_file_queue).
+  // Without one they are ignored. Set before Run().
+  void SetLogUploader(LogUploader* uploader) { log_uploader_ = uploader; }
 
   // Linked mode (spec §5.1 step 4e): re-validates a cached task with
   // upstream before it is assigned. Returns true when it may be assigned
@@ -81,6 +85,7 @@ class UpstreamLink final : public FarmListener {
   UpstreamLinkOptions options_;
   std::function<protocol::UpstreamNotification()> notification_source_;
   std::optional<protocol::UpstreamNotification> notified_;
+  LogUploader* log_uploader_ = nullptr;
   std::atomic<bool> upstream_down_{false};
   std::mutex kick_mu_;
   std::optional<SteadyTime> last_kick_;

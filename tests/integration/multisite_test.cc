@@ -228,6 +228,70 @@ TEST(MultiSiteTest, CancelOnTheServerStopsTheActiveTaskAtTheSite) {
   for (const auto& t : tasks["tasks"]) EXPECT_EQ(t["status"], "canceled");
 }
 
+// `duende log-request TASK --wait 30 -o FILE` against the Server; returns
+// the exit code, with the file's text in `text`.
+int RequestLog(const ServerProcess& server, const TempDir& dir, const std::string& task, std::string& text) {
+  const std::string out = dir / ("log-" + task + ".txt");
+  Process cli({BinPath("duende"), "--manager", server.url(), "log-request", task, "--wait", "30", "-o", out},
+              dir / ("cli-" + task + ".log"));
+  const auto rc = cli.Wait(60s);
+  std::ifstream in(out);
+  text.assign(std::istreambuf_iterator<char>(in), {});
+  return rc.value_or(-1);
+}
+
+int Count(const std::string& haystack, const std::string& needle) {
+  int n = 0;
+  for (size_t at = haystack.find(needle); at != std::string::npos; at = haystack.find(needle, at + 1)) ++n;
+  return n;
+}
+
+TEST(MultiSiteTest, LogRequestRoundTripIncludingATaskWithoutALog) {
+  TempDir dir;
+  ServerProcess server(dir / "server", 0, 2);  // the site holds two tasks
+  ASSERT_FALSE(server.url().empty()) << server.Log();
+  Site a = StartSite(server, dir, "site-a");
+  auto submitted = server.Send("POST", "/api/jobs", SleepJob("1-4", 120));
+  ASSERT_EQ(submitted.status, 201);
+  const std::string job = json::parse(submitted.body)["_id"];
+  std::string running, waiting, unclaimed;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        const json tasks = server.Get("/api/jobs/" + job + "/tasks");
+        if (!tasks.is_object()) return false;
+        running = waiting = unclaimed = "";
+        for (const auto& t : tasks["tasks"]) {
+          if (t["status"] == "active") running = t["_id"];
+          if (t["status"] == "claimed-by-manager") waiting = t["_id"];
+          if (t["manager"] == "") unclaimed = t["_id"];
+        }
+        return !running.empty() && !waiting.empty() && !unclaimed.empty();
+      },
+      30s))
+      << server.Get("/api/jobs/" + job + "/tasks").dump();
+
+  // The running task's log as the site has it (the worker's own lines follow
+  // at its log push interval). Asked twice before it arrives: uploaded once.
+  ASSERT_EQ(server.Send("POST", "/api/tasks/" + running + "/log-request").status, 202);
+  std::string text;
+  ASSERT_EQ(RequestLog(server, dir, running, text), 0);
+  EXPECT_NE(text.find("Manager assigned task " + running + " to worker"), std::string::npos) << text;
+  // The claimed task has not run: its log says there is none, and the
+  // Server stops asking.
+  ASSERT_EQ(RequestLog(server, dir, waiting, text), 0);
+  EXPECT_NE(text.find("log file does not exist"), std::string::npos) << text;
+  // A few more push cycles: nothing is uploaded again.
+  std::this_thread::sleep_for(3s);
+  const std::string site_log = a.manager->process().Log();
+  EXPECT_EQ(Count(site_log, "uploaded the log of task " + running), 1) << site_log;
+  EXPECT_EQ(Count(site_log, "uploaded the log of task " + waiting), 1) << site_log;
+  // No Manager has the third task yet: a clear 409, nothing queued.
+  auto refused = server.Send("POST", "/api/tasks/" + unclaimed + "/log-request");
+  EXPECT_EQ(refused.status, 409) << refused.body;
+  EXPECT_NE(refused.body.find("not been handed to a Manager"), std::string::npos) << refused.body;
+  EXPECT_EQ(server.Send("POST", "/api/tasks/0123456789abcdef01234567/log-request").status, 404);
+}
+
 TEST(MultiSiteTest, RevokedTokenIsRefusedAndItsSiteClaimsNothing) {
   TempDir dir;
   ServerProcess server(dir / "server");

@@ -226,10 +226,21 @@ TEST_F(ManagerApiTest, DepsgraphShapesAndStatusesOfV2) {
   const std::string first = full.body["depsgraph"][0]["_id"];
   EXPECT_EQ(jobs_->GetTask(first)->status, TaskStatus::kClaimedByManager);
 
-  // Incremental: the third task is new to this Manager and claimed now.
+  // The Manager holds two unstarted tasks, its whole share: nothing more.
+  EXPECT_EQ(Depsgraph(a, last).status, 304);
+  // Once one runs, the incremental download claims the third task.
+  ASSERT_EQ(Push(a, json::array({Update(first, "active")})).status, 200);
   auto more = Depsgraph(a, last);
   ASSERT_EQ(more.status, 200) << more.raw;
-  ASSERT_EQ(more.body["depsgraph"].size(), 1u);
+  std::set<std::string> before;
+  for (const auto& t : full.body["depsgraph"]) before.insert(t["_id"].get<std::string>());
+  int claimed_now = 0;
+  for (const auto& t : more.body["depsgraph"]) {
+    if (before.contains(t["_id"].get<std::string>())) continue;
+    ++claimed_now;
+    EXPECT_EQ(t["status"], "claimed-by-manager");
+  }
+  EXPECT_EQ(claimed_now, 1);
   // Nothing changed, nothing left to claim.
   auto same = Depsgraph(a, more.Header("X-Flamenco-Last-Updated"));
   EXPECT_EQ(same.status, 304);
@@ -256,6 +267,34 @@ TEST_F(ManagerApiTest, TasksOfOneJobAreSharedBetweenManagers) {
   EXPECT_EQ(ids.size(), 4u);
   // A full re-download (restart) gives each Manager its own tasks only.
   EXPECT_EQ(Depsgraph(a).body["depsgraph"].size(), 2u);
+}
+
+TEST_F(ManagerApiTest, UnstartedTasksAManagerHoldsCountAgainstItsShare) {
+  Mgr a = NewManager("a", 2);  // a share of 4
+  Mgr b = NewManager("b", 2);
+  SubmitSleepJob(12);
+  auto held_by = [&](const Mgr& m) {
+    const auto job_list = jobs_->ListJobs({});
+    const auto tasks = jobs_->GetTasks(job_list->front().id);
+    int n = 0;
+    for (const auto& t : *tasks) n += t.manager == m.id;
+    return n;
+  };
+  ASSERT_EQ(Depsgraph(a).body["depsgraph"].size(), 4u);
+  // Asking again (a worker found nothing to do, a restart) takes no more
+  // while none of the four has started...
+  EXPECT_EQ(Depsgraph(a).body["depsgraph"].size(), 4u);
+  EXPECT_EQ(held_by(a), 4);
+  // ...so the other site gets its share of what is left.
+  EXPECT_EQ(Depsgraph(b).body["depsgraph"].size(), 4u);
+  // Three of a's tasks run or ended: three more for a.
+  const json ga = Depsgraph(a).body["depsgraph"];
+  ASSERT_EQ(Push(a, json::array({Update(ga[0]["_id"], "active"), Update(ga[1]["_id"], "completed"),
+                                 Update(ga[2]["_id"], "completed")}))
+                .status,
+            200);
+  Depsgraph(a);
+  EXPECT_EQ(held_by(a), 7);
 }
 
 TEST_F(ManagerApiTest, TaskWhoseParentsRunElsewhereIsNotHandedOut) {
