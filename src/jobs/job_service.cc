@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <charconv>
 #include <filesystem>
 #include <fstream>
@@ -85,6 +86,8 @@ struct JobService::Impl {
   std::unique_ptr<JobStore> store;
   mutable std::mutex mu;  // guards worker_task_types
   std::set<std::string> worker_task_types;
+  std::atomic<uint64_t> updates_applied{0};
+  std::atomic<uint64_t> updates_duplicate{0};
 
   // Writes the outcome of a job status plan (explicit change or the
   // policy failing a job). Every changed task reaches the Manager.
@@ -552,7 +555,9 @@ Result<protocol::BatchResponse> JobService::PushTaskUpdates(const std::vector<pr
 Result<protocol::BatchResponse> JobService::PushTaskUpdatesFor(const std::string& manager,
                                                                const std::vector<protocol::TaskUpdate>& updates) {
   protocol::BatchResponse resp;
+  uint64_t applied = 0, duplicate = 0;
   auto st = impl_->store->Write([&](JobStoreTx& tx) -> Status {
+    applied = duplicate = 0;
     const SystemTime now = impl_->clock.Now();
     tx.ForgetHandledUpdatesBefore(now - impl_->options.handled_update_retention);
     RevisionAllocator rev(tx);
@@ -560,8 +565,10 @@ Result<protocol::BatchResponse> JobService::PushTaskUpdatesFor(const std::string
     for (const auto& u : updates) {
       if (!u.id.empty() && tx.IsUpdateHandled(u.id)) {
         resp.handled_update_ids.push_back(u.id);
+        ++duplicate;
         continue;
       }
+      ++applied;
       if (impl_->ApplyUpdate(tx, manager, u, rev, derive)) ++resp.modified_count;
       if (!u.id.empty()) {
         tx.MarkUpdateHandled(u.id, now);
@@ -574,8 +581,23 @@ Result<protocol::BatchResponse> JobService::PushTaskUpdatesFor(const std::string
     return Ok();
   });
   if (!st) return std::unexpected(st.error());
+  impl_->updates_applied += applied;
+  impl_->updates_duplicate += duplicate;
   return resp;
 }
+
+Result<int64_t> JobService::HandledUpdateCount() {
+  int64_t n = 0;
+  auto st = impl_->store->Read([&](JobStoreTx& tx) -> Status {
+    n = tx.CountHandledUpdates();
+    return Ok();
+  });
+  if (!st) return std::unexpected(st.error());
+  return n;
+}
+
+uint64_t JobService::updates_applied() const { return impl_->updates_applied.load(); }
+uint64_t JobService::updates_duplicate() const { return impl_->updates_duplicate.load(); }
 
 Status JobService::AttachTaskLog(const std::string& job_id, const std::string& task_id,
                                  const std::string& gzipped_log) {

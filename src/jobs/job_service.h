@@ -124,6 +124,14 @@ class JobService : public protocol::Upstream {
                                                 int claim_limit);
   Result<protocol::BatchResponse> PushTaskUpdatesFor(const std::string& manager_id,
                                                      const std::vector<protocol::TaskUpdate>& updates);
+  // Task updates applied (first seen) and received again after being
+  // handled (a Manager re-sending one whose answer it did not get), since
+  // the service started. Each update is applied once whatever the count of
+  // duplicates.
+  uint64_t updates_applied() const;
+  uint64_t updates_duplicate() const;
+  // Update IDs remembered as handled (for handled_update_retention).
+  Result<int64_t> HandledUpdateCount();
   Status AttachTaskLogFor(const std::string& manager_id, const std::string& job_id, const std::string& task_id,
                           const std::string& gzipped_log);
 

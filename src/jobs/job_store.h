@@ -87,6 +87,7 @@ class JobStoreTx {
   virtual bool IsUpdateHandled(const std::string& update_id) = 0;
   virtual void MarkUpdateHandled(const std::string& update_id, SystemTime now) = 0;
   virtual void ForgetHandledUpdatesBefore(SystemTime cutoff) = 0;
+  virtual int64_t CountHandledUpdates() = 0;
 
   // Log-upload requests, oldest first. Adding an existing one is a no-op.
   virtual void AddLogRequest(const protocol::UploadRequest& request, const std::string& manager, SystemTime now) = 0;

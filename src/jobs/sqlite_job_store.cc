@@ -386,6 +386,14 @@ class SqliteJobStoreTx final : public JobStoreTx {
     c_.Prepare("UPDATE job_tasks SET manager = ?2 WHERE id = ?1").Bind(1, task_id).Bind(2, manager).Run();
   }
 
+  int64_t CountHandledUpdates() override {
+    auto& q = c_.Prepare("SELECT COUNT(*) FROM jobs_handled_updates");
+    q.Step();
+    const int64_t n = q.Int(0);
+    q.Reset();
+    return n;
+  }
+
   int CountHeldTasks(const std::string& manager) override {
     auto& q = c_.Prepare(
         "SELECT COUNT(*) FROM job_tasks WHERE manager = ?1 AND status IN ('queued', 'claimed-by-manager', "

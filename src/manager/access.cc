@@ -54,6 +54,17 @@ const std::set<std::string, std::less<>> kWorkerRoutes = {
     "/tasks/{}/return", "/may-i-run/{}", "/status-change", "/ack-status-change/{}",
     "/output-produced",
 };
+// duende-server's Manager-facing endpoints (spec §2.6): their handlers check
+// the Manager's own token, as the worker endpoints check the worker's.
+const std::set<std::string, std::less<>> kManagerRoutes = {
+    "/api/flamenco/managers/{}",
+    "/api/flamenco/managers/{}/depsgraph",
+    "/api/flamenco/managers/{}/task-update-batch",
+    "/api/flamenco/managers/{}/attach-task-log/{}",
+    "/api/flamenco/managers/{}/startup",
+    "/api/flamenco/managers/{}/update",
+    "/api/flamenco/tasks/{}",
+};
 // The static dashboard files hold no farm data: the login page is one of
 // them. Registration is protected by worker_registration_secret instead.
 const std::set<std::string, std::less<>> kPublicRoutes = {
@@ -125,7 +136,7 @@ Result<Role> RoleFromString(std::string_view s) {
 Requirement RequirementFor(std::string_view method, std::string_view route) {
   const std::string r = NormalizeRoute(route);
   if (kPublicRoutes.contains(r)) return {Requirement::Kind::kPublic, Role::kViewer};
-  if (kWorkerRoutes.contains(r)) return {Requirement::Kind::kWorker, Role::kViewer};
+  if (kWorkerRoutes.contains(r) || kManagerRoutes.contains(r)) return {Requirement::Kind::kWorker, Role::kViewer};
   if (kAdminRoutes.contains(r)) return {Requirement::Kind::kUser, Role::kAdmin};
   const bool read = method == "GET" || method == "HEAD";
   if (read && (r.starts_with("/api/") || r.starts_with("/logfile/") || r == "/metrics"))

@@ -47,7 +47,9 @@ struct UserConfig {
 // What a request needs (the access policy, a pure function of the method
 // and the matched route pattern, so it is tested as a table):
 //   kPublic  — no credentials (health, registration, login, static files);
-//   kWorker  — Flamenco v2 worker endpoints, authenticated by their handlers;
+//   kWorker  — Flamenco v2 worker endpoints (and duende-server's
+//              Manager-facing ones), authenticated by their handlers with
+//              the worker's secret (the Manager's token);
 //   a Role   — a logged-in user with at least that role.
 // Unknown routes need kAdmin, so a new endpoint is closed until classified.
 struct Requirement {

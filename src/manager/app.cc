@@ -222,7 +222,8 @@ Result<uint16_t> ManagerApp::Start() {
   s.farm->SetWorkAvailableHook([w = s.task_waiters.get()] { w->Kick(); });
   api_options.task_waiters = s.task_waiters.get();
   RegisterMetricsApi(s.router,
-                     MetricsSources{&s.metrics, s.farm_store.get(), [w = s.task_waiters.get()] { return w->size(); }});
+                     MetricsSources{&s.metrics, s.farm_store.get(), [w = s.task_waiters.get()] { return w->size(); },
+                                    [l = s.link.get()] { return l->delivered(); }});
   RegisterWorkerApi(s.router, *s.farm, *s.auth, s.clock, api_options);
   RegisterFarmApi(s.router, *s.farm, kVersion);
   RegisterWorkerStatusApi(s.router, *s.worker_status);

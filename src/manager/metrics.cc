@@ -26,6 +26,10 @@ void Gauge(std::string& out, const std::string& name, const std::string& help) {
 
 }  // namespace
 
+void AppendCounter(std::string& out, const std::string& name, const std::string& help, uint64_t value) {
+  out += "# HELP " + name + " " + help + "\n# TYPE " + name + " counter\n" + name + " " + std::to_string(value) + "\n";
+}
+
 void Metrics::ObserveRequest(const std::string& method, const std::string& route, std::chrono::nanoseconds d) {
   const std::string key = method + " " + (route.empty() ? std::string("unmatched") : route);
   Histogram* h;
@@ -76,6 +80,11 @@ void RegisterMetricsApi(http::Router& router, MetricsSources sources) {
     if (sources.long_poll_waiters) {
       Gauge(out, "duende_long_poll_waiting_workers", "Workers parked in a POST /task long poll.");
       out += "duende_long_poll_waiting_workers " + std::to_string(sources.long_poll_waiters()) + "\n";
+    }
+    if (sources.upstream_delivered) {
+      AppendCounter(out, "duende_upstream_updates_delivered_total",
+                    "Task updates pushed to the job side and confirmed handled (then removed from the queue).",
+                    sources.upstream_delivered());
     }
     if (sources.requests) sources.requests->AppendRequests(out);
     out +=

@@ -37,7 +37,12 @@ struct MetricsSources {
   Metrics* requests = nullptr;
   FarmStore* store = nullptr;
   std::function<size_t()> long_poll_waiters;  // may be empty
+  // Task updates the job side confirmed handled (may be empty).
+  std::function<uint64_t()> upstream_delivered;
 };
+
+// Appends one counter family with a single unlabelled sample.
+void AppendCounter(std::string& out, const std::string& name, const std::string& help, uint64_t value);
 
 // GET /metrics.
 void RegisterMetricsApi(http::Router& router, MetricsSources sources);

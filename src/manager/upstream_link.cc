@@ -100,6 +100,7 @@ Result<int> UpstreamLink::Push(bool allow_empty) {
     return Ok();
   });
   if (!st) return std::unexpected(st.error());
+  delivered_.fetch_add(response->handled_update_ids.size(), std::memory_order_relaxed);
   last_push_ = clock_.SteadyNow();
   upstream_down_ = false;
   if (log_uploader_) log_uploader_->Request(response->upload_task_file_queue, asked_at);

@@ -70,6 +70,9 @@ class UpstreamLink final : public FarmListener {
   // One download + one push cycle, synchronously (tests, shutdown flush).
   Status SyncOnce();
 
+  // Task updates upstream confirmed handled so far (removed from the queue).
+  uint64_t delivered() const { return delivered_.load(std::memory_order_relaxed); }
+
   // FarmListener
   void OnUpstreamQueued() override;
 
@@ -87,6 +90,7 @@ class UpstreamLink final : public FarmListener {
   std::optional<protocol::UpstreamNotification> notified_;
   LogUploader* log_uploader_ = nullptr;
   std::atomic<bool> upstream_down_{false};
+  std::atomic<uint64_t> delivered_{0};
   std::mutex kick_mu_;
   std::optional<SteadyTime> last_kick_;
   std::atomic<bool> download_wanted_{true};

@@ -8,6 +8,8 @@
 #include "http/http.h"
 #include "jobs/job_api.h"
 #include "jobs/job_service.h"
+#include "manager/access.h"
+#include "manager/metrics.h"
 #include "server/manager_api.h"
 #include "server/manager_registry.h"
 #include "store/sqlite.h"
@@ -24,6 +26,7 @@ struct ServerApp::Impl {
   std::unique_ptr<store::Database> db;
   std::unique_ptr<jobs::JobService> jobs;
   std::unique_ptr<ManagerRegistry> registry;
+  std::unique_ptr<manager::AccessControl> access;
   http::Router router;
   std::unique_ptr<http::Server> server;
 
@@ -57,10 +60,38 @@ Result<uint16_t> ServerApp::Start() {
   if (!registry) return std::unexpected(registry.error().WithContext("manager registry"));
   s.registry = std::move(*registry);
 
+  // People need a token (or a dashboard login) as on a Manager: the same
+  // roles and policy; Managers use their own tokens on their endpoints.
+  manager::AccessOptions access_options;
+  auto admin = manager::BootstrapAdminToken(c.data_dir);
+  if (!admin) return std::unexpected(admin.error().WithContext("admin token"));
+  access_options.users.push_back(std::move(*admin));
+  spdlog::info("the admin API token is in {}/admin-token", c.data_dir);
+  s.access = std::make_unique<manager::AccessControl>(std::move(access_options), s.clock);
+  s.router.SetGuard([a = s.access.get()](http::Request& r) { return a->Check(r); });
+  manager::RegisterAuthApi(s.router, *s.access);
+
   s.router.Add("GET", "/api/health", [](http::Request&) {
     return http::Response::Json(200, nlohmann::json{{"status", "ok"}, {"version", kVersion}, {"role", "server"}});
   });
   jobs::RegisterJobApi(s.router, *s.jobs);
+  s.router.Add("GET", "/metrics", [&s](http::Request&) {
+    std::string out;
+    manager::AppendCounter(out, "duende_server_task_updates_applied_total",
+                           "Task updates from Managers applied (each update ID once).", s.jobs->updates_applied());
+    manager::AppendCounter(out, "duende_server_task_updates_duplicate_total",
+                           "Task updates received again after they were handled (answered, not re-applied).",
+                           s.jobs->updates_duplicate());
+    if (auto handled = s.jobs->HandledUpdateCount()) {
+      out +=
+          "# HELP duende_server_handled_updates Task-update IDs remembered as handled (one per update).\n"
+          "# TYPE duende_server_handled_updates gauge\nduende_server_handled_updates " +
+          std::to_string(*handled) + "\n";
+    }
+    http::Response r = http::Response::Text(200, std::move(out));
+    r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+    return r;
+  });
   ManagerApiOptions api_options;
   api_options.tasks_per_worker = c.tasks_per_worker;
   RegisterManagerApi(s.router, *s.jobs, *s.registry, api_options);

@@ -28,7 +28,7 @@ struct PolicyCase {
   Role role;
 };
 
-// Every route the Manager registers today, with what it needs. A new route
+// Every route the Manager and the Server register today, with what it needs. A new route
 // that is not listed here falls to "admin" (closed by default).
 TEST(AccessPolicyTest, EveryEndpointHasTheRequirementOfItsRole) {
   const PolicyCase cases[] = {
@@ -51,7 +51,19 @@ TEST(AccessPolicyTest, EveryEndpointHasTheRequirementOfItsRole) {
       {"GET", "/status-change", Kind::kWorker, Role::kViewer},
       {"POST", "/ack-status-change/{status}", Kind::kWorker, Role::kViewer},
       {"POST", "/output-produced", Kind::kWorker, Role::kViewer},
+      // duende-server's Manager-facing endpoints: the Manager's token, checked
+      // by the handlers.
+      {"GET", "/api/flamenco/managers/{id}", Kind::kWorker, Role::kViewer},
+      {"GET", "/api/flamenco/managers/{id}/depsgraph", Kind::kWorker, Role::kViewer},
+      {"POST", "/api/flamenco/managers/{id}/task-update-batch", Kind::kWorker, Role::kViewer},
+      {"POST", "/api/flamenco/managers/{id}/attach-task-log/{task}", Kind::kWorker, Role::kViewer},
+      {"POST", "/api/flamenco/managers/{id}/startup", Kind::kWorker, Role::kViewer},
+      {"POST", "/api/flamenco/managers/{id}/update", Kind::kWorker, Role::kViewer},
+      {"GET", "/api/flamenco/tasks/{id}", Kind::kWorker, Role::kViewer},
       // Viewers read.
+      {"GET", "/api/managers", Kind::kUser, Role::kViewer},
+      {"GET", "/api/managers/{id}", Kind::kUser, Role::kViewer},
+      {"GET", "/api/tasks/{id}/uploaded-log", Kind::kUser, Role::kViewer},
       {"GET", "/api/jobs", Kind::kUser, Role::kViewer},
       {"GET", "/api/jobs/{id}", Kind::kUser, Role::kViewer},
       {"GET", "/api/jobs/{id}/tasks", Kind::kUser, Role::kViewer},
@@ -86,6 +98,8 @@ TEST(AccessPolicyTest, EveryEndpointHasTheRequirementOfItsRole) {
       {"POST", "/api/blacklist/forget", Kind::kUser, Role::kOperator},
       // Admins: users and tokens; anything unclassified.
       {"GET", "/api/auth/users", Kind::kUser, Role::kAdmin},
+      {"POST", "/api/managers", Kind::kUser, Role::kAdmin},
+      {"POST", "/api/managers/{id}/revoke", Kind::kUser, Role::kAdmin},
       {"POST", "/api/something-new", Kind::kUser, Role::kAdmin},
       {"GET", "/something-new", Kind::kUser, Role::kAdmin},
       {"POST", "/metrics", Kind::kUser, Role::kAdmin},
