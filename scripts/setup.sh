@@ -9,6 +9,8 @@ packages=(
   libspdlog-dev libfmt-dev libcli11-dev libcurl4-openssl-dev zlib1g-dev libsodium-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libhowardhinnant-date-dev tzdata
+  # duende-server on PostgreSQL; the tests run its store suites on both.
+  postgresql libpqxx-dev
   blender ffmpeg python3 curl procps
   chromium
   # `make bench`: the HTTP ratio against nginx under the same wrk load.
@@ -36,3 +38,6 @@ if ((${#missing[@]})); then
 else
   echo "setup: all packages present"
 fi
+
+# The store test suites run on PostgreSQL too: start it.
+bash "$(dirname "$0")/postgres.sh"

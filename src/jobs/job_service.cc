@@ -269,10 +269,10 @@ struct JobService::Impl {
 JobService::JobService(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 JobService::~JobService() = default;
 
-Result<std::unique_ptr<JobService>> JobService::Open(store::Database& db, Clock& clock, JobServiceOptions options) {
+Result<std::unique_ptr<JobService>> JobService::Open(store::SqlDatabase& db, Clock& clock, JobServiceOptions options) {
   if (options.task_fail_job_percentage < 1 || options.task_fail_job_percentage > 100)
     return InvalidArgument("task_fail_job_percentage must be 1..100");
-  auto store = OpenSqliteJobStore(db);
+  auto store = OpenSqlJobStore(db);
   if (!store) return std::unexpected(store.error().WithContext("opening job store"));
   auto impl = std::make_unique<Impl>(clock, std::move(options), std::move(*store));
   std::set<std::string> types;

@@ -20,7 +20,7 @@
 #include "protocol/upstream.h"
 
 namespace duende::store {
-class Database;
+class SqlDatabase;
 }
 
 namespace duende::jobs {
@@ -44,7 +44,7 @@ class JobService : public protocol::Upstream {
  public:
   // `db` must outlive the service; the service applies its own migrations
   // (component "jobs") in Open().
-  static Result<std::unique_ptr<JobService>> Open(store::Database& db, Clock& clock, JobServiceOptions options);
+  static Result<std::unique_ptr<JobService>> Open(store::SqlDatabase& db, Clock& clock, JobServiceOptions options);
 
   // Validates and compiles a submission; stores job + tasks atomically.
   // Status `queued` (or `paused` when start_paused). InvalidArgument with a

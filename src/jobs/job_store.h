@@ -1,7 +1,7 @@
 // Persistence of the job side: jobs, their authoritative tasks, the
 // depsgraph revision counter, handled task-update IDs and log-upload
 // requests. Owned by JobService (consumer-owned interface); the SQLite
-// implementation lives in sqlite_job_store.cc.
+// implementation (SQLite and PostgreSQL) lives in sql_job_store.cc.
 //
 // All access goes through a transaction: Write() runs a function atomically
 // (one SQLite write transaction), Read() in a consistent snapshot. Inside the
@@ -25,7 +25,7 @@
 #include "protocol/upstream.h"
 
 namespace duende::store {
-class Database;
+class SqlDatabase;
 }
 
 namespace duende::jobs {
@@ -106,8 +106,8 @@ class JobStore {
   virtual Status Read(const std::function<Status(JobStoreTx&)>& fn) = 0;
 };
 
-// Applies the "jobs" migrations to `db` and returns a store on it. `db` must
-// outlive the store.
-Result<std::unique_ptr<JobStore>> OpenSqliteJobStore(store::Database& db);
+// Applies the "jobs" migrations to `db` (SQLite or PostgreSQL) and returns a
+// store on it. `db` must outlive the store.
+Result<std::unique_ptr<JobStore>> OpenSqlJobStore(store::SqlDatabase& db);
 
 }  // namespace duende::jobs

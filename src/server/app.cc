@@ -12,6 +12,7 @@
 #include "manager/metrics.h"
 #include "server/manager_api.h"
 #include "server/manager_registry.h"
+#include "store/postgres.h"
 #include "store/sqlite.h"
 
 namespace duende::server {
@@ -23,7 +24,7 @@ constexpr const char* kVersion = "0.1.0";
 struct ServerApp::Impl {
   ServerConfig config;
   Clock& clock;
-  std::unique_ptr<store::Database> db;
+  std::unique_ptr<store::SqlDatabase> db;
   std::unique_ptr<jobs::JobService> jobs;
   std::unique_ptr<ManagerRegistry> registry;
   std::unique_ptr<manager::AccessControl> access;
@@ -44,9 +45,18 @@ Result<uint16_t> ServerApp::Start() {
   std::error_code ec;
   std::filesystem::create_directories(c.data_dir, ec);
   if (ec) return Unavailable("cannot create data directory " + c.data_dir + ": " + ec.message());
-  auto db = store::Database::Open(c.data_dir + "/duende-server.sqlite");
-  if (!db) return std::unexpected(db.error());
-  s.db = std::move(*db);
+  if (!c.database.empty() && !store::IsPostgresUrl(c.database))
+    return InvalidArgument("--database must be a postgresql:// URL (without it the Server uses SQLite in --data-dir)");
+  if (c.database.empty()) {
+    auto db = store::Database::Open(c.data_dir + "/duende-server.sqlite");
+    if (!db) return std::unexpected(db.error());
+    s.db = std::move(*db);
+  } else {
+    auto db = store::PgDatabase::Open(c.database);
+    if (!db) return std::unexpected(db.error());
+    s.db = std::move(*db);
+    spdlog::info("jobs and the Manager registry are in PostgreSQL");
+  }
 
   jobs::JobServiceOptions job_options;
   job_options.task_fail_job_percentage = c.task_fail_job_percentage;

@@ -1,4 +1,4 @@
-// ServerApp wires duende-server: the store (SQLite), the job side
+// ServerApp wires duende-server: the store (SQLite or PostgreSQL), the job side
 // (jobs::JobService, the same library the standalone Manager uses), the
 // Manager registry and the HTTP API (job API + Manager-facing v2 endpoints).
 #pragma once
@@ -14,6 +14,9 @@ namespace duende::server {
 struct ServerConfig {
   std::string listen = "127.0.0.1:8090";
   std::string data_dir;
+  // Empty: SQLite in data_dir. "postgresql://...": PostgreSQL (data_dir
+  // still holds uploaded task logs and the admin token).
+  std::string database;
   int http_threads = 2;
   // A job fails once failed tasks reach this percentage (§4.2.2).
   int task_fail_job_percentage = 10;

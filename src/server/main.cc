@@ -17,6 +17,9 @@ int main(int argc, char** argv) {
   std::string log_level = "info";
   cli.add_option("--listen", config.listen, "HOST:PORT to listen on")->capture_default_str();
   cli.add_option("--data-dir", config.data_dir, "Directory for the database and uploaded task logs")->required();
+  cli.add_option("--database", config.database,
+                 "PostgreSQL connection URL (postgresql://user@host/db); default: SQLite in --data-dir")
+      ->envname("DUENDE_DATABASE");
   cli.add_option("--tasks-per-worker", config.tasks_per_worker,
                  "Unassigned tasks a Manager claims per depsgraph download, per worker it has")
       ->capture_default_str()

@@ -8,7 +8,7 @@
 #include "common/ids.h"
 #include "common/timefmt.h"
 #include "manager/worker_auth.h"
-#include "store/sqlite.h"
+#include "store/sql.h"
 
 namespace duende::server {
 namespace {
@@ -35,13 +35,33 @@ CREATE TABLE managers (
   return *m;
 }
 
+const std::vector<std::string>& PostgresMigrations() {
+  static const auto* m = new std::vector<std::string>{
+      // 1: the Manager registry.
+      R"sql(
+CREATE TABLE managers (
+  id TEXT COLLATE "C" PRIMARY KEY,
+  name TEXT NOT NULL,
+  token_hash TEXT NOT NULL,
+  revoked INTEGER NOT NULL DEFAULT 0,
+  created_us BIGINT NOT NULL,
+  last_seen_us BIGINT,
+  url TEXT NOT NULL DEFAULT '',
+  nr_of_workers INTEGER NOT NULL DEFAULT 0,
+  worker_task_types TEXT NOT NULL DEFAULT '[]'
+);
+)sql",
+  };
+  return *m;
+}
+
 // Secrets are random: 48 alphanumerics (~285 bits).
 constexpr size_t kTokenLength = 48;
 constexpr size_t kMaxNameLength = 128;
 
 const char* kColumns = "id, name, revoked, created_us, last_seen_us, url, nr_of_workers, worker_task_types";
 
-ManagerRecord ReadRecord(store::Statement& q) {
+ManagerRecord ReadRecord(store::SqlStatement& q) {
   ManagerRecord r;
   r.id = q.Text(0);
   r.name = q.Text(1);
@@ -68,10 +88,10 @@ std::string BasicHeader(std::string_view user, std::string_view password) {
 
 }  // namespace
 
-ManagerRegistry::ManagerRegistry(store::Database& db, Clock& clock) : db_(db), clock_(clock) {
+ManagerRegistry::ManagerRegistry(store::SqlDatabase& db, Clock& clock) : db_(db), clock_(clock) {
   auth_ = std::make_unique<manager::WorkerAuthenticator>(
       [this](const std::string& id) -> Result<std::optional<std::string>> {
-        return db_.Read([&](store::Conn& c) -> Result<std::optional<std::string>> {
+        return db_.Query([&](store::SqlConn& c) -> Result<std::optional<std::string>> {
           auto& q = c.Prepare("SELECT token_hash FROM managers WHERE id = ?1 AND revoked = 0");
           q.Bind(1, id);
           if (!q.Step()) return std::optional<std::string>();
@@ -82,8 +102,9 @@ ManagerRegistry::ManagerRegistry(store::Database& db, Clock& clock) : db_(db), c
 
 ManagerRegistry::~ManagerRegistry() = default;
 
-Result<std::unique_ptr<ManagerRegistry>> ManagerRegistry::Open(store::Database& db, Clock& clock) {
-  if (auto st = db.Migrate("server", Migrations()); !st) return std::unexpected(st.error());
+Result<std::unique_ptr<ManagerRegistry>> ManagerRegistry::Open(store::SqlDatabase& db, Clock& clock) {
+  const auto& migrations = db.dialect() == store::Dialect::kPostgres ? PostgresMigrations() : Migrations();
+  if (auto st = db.Migrate("server", migrations); !st) return std::unexpected(st.error());
   return std::unique_ptr<ManagerRegistry>(new ManagerRegistry(db, clock));
 }
 
@@ -97,7 +118,7 @@ Result<std::pair<ManagerRecord, std::string>> ManagerRegistry::Create(const std:
   std::string token = RandomToken(kTokenLength);
   auto hash = manager::HashSecret(token);
   if (!hash) return std::unexpected(hash.error());
-  auto st = db_.WriteTx([&](store::Conn& c) -> Status {
+  auto st = db_.Transact([&](store::SqlConn& c) -> Status {
     c.Prepare("INSERT INTO managers (id, name, token_hash, created_us) VALUES (?1, ?2, ?3, ?4)")
         .Bind(1, r.id)
         .Bind(2, r.name)
@@ -111,7 +132,7 @@ Result<std::pair<ManagerRecord, std::string>> ManagerRegistry::Create(const std:
 }
 
 Status ManagerRegistry::Revoke(const std::string& id) {
-  auto st = db_.WriteTx([&](store::Conn& c) -> Status {
+  auto st = db_.Transact([&](store::SqlConn& c) -> Status {
     auto& q = c.Prepare("UPDATE managers SET revoked = 1, token_hash = '' WHERE id = ?1");
     q.Bind(1, id).Run();
     if (q.Changes() == 0) return NotFound("manager " + id + " not found");
@@ -123,7 +144,7 @@ Status ManagerRegistry::Revoke(const std::string& id) {
 }
 
 Result<std::vector<ManagerRecord>> ManagerRegistry::List() {
-  return db_.Read([&](store::Conn& c) -> Result<std::vector<ManagerRecord>> {
+  return db_.Query([&](store::SqlConn& c) -> Result<std::vector<ManagerRecord>> {
     auto& q = c.Prepare(std::string("SELECT ") + kColumns + " FROM managers ORDER BY created_us, id");
     std::vector<ManagerRecord> out;
     while (q.Step()) out.push_back(ReadRecord(q));
@@ -132,7 +153,7 @@ Result<std::vector<ManagerRecord>> ManagerRegistry::List() {
 }
 
 Result<ManagerRecord> ManagerRegistry::Get(const std::string& id) {
-  return db_.Read([&](store::Conn& c) -> Result<ManagerRecord> {
+  return db_.Query([&](store::SqlConn& c) -> Result<ManagerRecord> {
     auto& q = c.Prepare(std::string("SELECT ") + kColumns + " FROM managers WHERE id = ?1");
     q.Bind(1, id);
     if (!q.Step()) return NotFound("manager " + id + " not found");
@@ -148,7 +169,7 @@ Status ManagerRegistry::Authenticate(const std::string& id, std::string_view tok
 }
 
 Status ManagerRegistry::RecordNotification(const std::string& id, const protocol::UpstreamNotification& n) {
-  return db_.WriteTx([&](store::Conn& c) -> Status {
+  return db_.Transact([&](store::SqlConn& c) -> Status {
     auto& q = c.Prepare(
         "UPDATE managers SET url = ?2, nr_of_workers = ?3, worker_task_types = ?4, last_seen_us = ?5 WHERE id = ?1");
     q.Bind(1, id)

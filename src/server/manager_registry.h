@@ -16,7 +16,7 @@
 #include "protocol/upstream.h"
 
 namespace duende::store {
-class Database;
+class SqlDatabase;
 }
 namespace duende::manager {
 class WorkerAuthenticator;
@@ -39,7 +39,7 @@ class ManagerRegistry {
  public:
   // Applies the "server" migrations to `db` (which must outlive the
   // registry).
-  static Result<std::unique_ptr<ManagerRegistry>> Open(store::Database& db, Clock& clock);
+  static Result<std::unique_ptr<ManagerRegistry>> Open(store::SqlDatabase& db, Clock& clock);
 
   // A new Manager with a new random token. Returns the record and the token
   // (its only appearance in clear). InvalidArgument for an empty name or one
@@ -64,9 +64,9 @@ class ManagerRegistry {
   ~ManagerRegistry();
 
  private:
-  ManagerRegistry(store::Database& db, Clock& clock);
+  ManagerRegistry(store::SqlDatabase& db, Clock& clock);
 
-  store::Database& db_;
+  store::SqlDatabase& db_;
   Clock& clock_;
   // The Manager's secret check is the workers' (same hashing, same cache),
   // keyed by Manager ID.

@@ -130,28 +130,6 @@ Database::~Database() {
   sqlite3_close(db_);
 }
 
-Status Database::Migrate(std::string_view component, const std::vector<std::string>& migrations) {
-  for (size_t i = 0; i < migrations.size(); ++i) {
-    const int version = static_cast<int>(i + 1);
-    auto st = WriteTx([&](Conn& c) -> Status {
-      auto& q = c.Prepare("SELECT 1 FROM schema_migrations WHERE component = ?1 AND version = ?2");
-      q.Bind(1, component).Bind(2, version);
-      if (q.Step()) return Ok();
-      c.Exec(migrations[i]);
-      c.Prepare("INSERT INTO schema_migrations (component, version) VALUES (?1, ?2)")
-          .Bind(1, component)
-          .Bind(2, version)
-          .Run();
-      spdlog::debug("applied migration {} #{}", component, version);
-      return Ok();
-    });
-    if (!st)
-      return std::unexpected(
-          st.error().WithContext("migration " + std::string(component) + " #" + std::to_string(version)));
-  }
-  return Ok();
-}
-
 void Database::SetFaultInjector(std::function<Status()> injector) {
   std::lock_guard lock(mu_);
   fault_injector_ = std::move(injector);
@@ -272,7 +250,7 @@ void Database::FailGroup(const Error& error) {
 
 void Database::Rollback() noexcept { sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr); }
 
-Error Database::ToError(const StoreError& e) {
+Error ErrorFromStoreError(const StoreError& e) {
   const int primary = e.code() & 0xff;
   if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED)
     return Error{ErrorCode::kBusy, std::string("database busy: ") + e.what()};

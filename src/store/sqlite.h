@@ -30,67 +30,60 @@
 
 #include "common/histogram.h"
 #include "common/result.h"
+#include "store/sql.h"
 
 namespace duende::store {
 
-class StoreError : public std::runtime_error {
- public:
-  StoreError(int code, const std::string& what) : std::runtime_error(what), code_(code) {}
-  int code() const { return code_; }
-
- private:
-  int code_;
-};
-
 // A cached prepared statement. Bind* indexes are 1-based, column indexes
-// 0-based (as in SQLite).
-class Statement {
+// 0-based (as in SQLite). Final: callers holding a Statement& (the farm
+// store) call it directly, not through the SqlStatement interface.
+class Statement final : public SqlStatement {
  public:
   Statement(sqlite3* db, sqlite3_stmt* stmt) : db_(db), stmt_(stmt) {}
-  ~Statement();
+  ~Statement() override;
   Statement(const Statement&) = delete;
   Statement& operator=(const Statement&) = delete;
 
-  Statement& Bind(int i, int64_t v);
+  Statement& Bind(int i, int64_t v) override;
   Statement& Bind(int i, int v) { return Bind(i, static_cast<int64_t>(v)); }
-  Statement& Bind(int i, double v);
-  Statement& Bind(int i, std::string_view v);
+  Statement& Bind(int i, double v) override;
+  Statement& Bind(int i, std::string_view v) override;
   Statement& Bind(int i, const std::string& v) { return Bind(i, std::string_view(v)); }
   Statement& Bind(int i, const char* v) { return Bind(i, std::string_view(v)); }
   Statement& BindBlob(int i, std::string_view v);
-  Statement& BindNull(int i);
+  Statement& BindNull(int i) override;
   template <typename T>
   Statement& Bind(int i, const std::optional<T>& v) {
     return v ? Bind(i, *v) : BindNull(i);
   }
 
   // Advances; true when a row is available. Throws StoreError on failure.
-  bool Step();
+  bool Step() override;
   // Steps to completion (for statements without result rows).
-  void Run();
+  void Run() override;
   // sqlite3_changes() after Run().
-  int Changes() const;
+  int Changes() const override;
 
-  bool IsNull(int col) const;
-  int64_t Int(int col) const;
-  double Double(int col) const;
-  std::string Text(int col) const;
+  bool IsNull(int col) const override;
+  int64_t Int(int col) const override;
+  double Double(int col) const override;
+  std::string Text(int col) const override;
   std::optional<int64_t> OptInt(int col) const;
 
-  void Reset();
+  void Reset() override;
 
  private:
   sqlite3* db_;
   sqlite3_stmt* stmt_;
 };
 
-class Conn {
+class Conn final : public SqlConn {
  public:
   explicit Conn(sqlite3* db) : db_(db) {}
   // Returns a reset, unbound cached statement for `sql`.
-  Statement& Prepare(const std::string& sql);
+  Statement& Prepare(const std::string& sql) override;
   // Executes one or more statements without parameters.
-  void Exec(const std::string& sql);
+  void Exec(const std::string& sql) override;
   int64_t LastInsertRowid() const;
   // Resets every statement still in progress, so no read snapshot outlives
   // its transaction.
@@ -102,18 +95,23 @@ class Conn {
   std::unordered_map<std::string, std::unique_ptr<Statement>> cache_;
 };
 
-class Database {
+class Database final : public SqlDatabase {
  public:
   // Opens (creating) the database at `path` (":memory:" allowed) and applies
   // the pragmas. `synchronous` is SQLite's setting for the WAL: "NORMAL"
   // (a commit survives a crash of the process, not of the machine) or
   // "FULL" (fsync on every commit, also survives power loss).
   static Result<std::unique_ptr<Database>> Open(const std::string& path, const std::string& synchronous = "NORMAL");
-  ~Database();
+  ~Database() override;
 
-  // Applies the numbered migrations of `component` not yet applied, each in
-  // its own transaction. Migration N is migrations[N-1].
-  Status Migrate(std::string_view component, const std::vector<std::string>& migrations);
+  // SqlDatabase: WriteTx / Read through the SqlConn interface.
+  Dialect dialect() const override { return Dialect::kSqlite; }
+  Status SqlWrite(const std::function<Status(SqlConn&)>& fn) override {
+    return WriteTx([&](Conn& c) { return fn(c); });
+  }
+  Status SqlRead(const std::function<Status(SqlConn&)>& fn) override {
+    return Read([&](Conn& c) { return fn(c); });
+  }
 
   // Runs fn(Conn&) atomically: all of its writes commit or none do. fn
   // returns Result<T> or Status; an error result or a thrown StoreError rolls
@@ -222,7 +220,7 @@ class Database {
   // Under the lock: rolls back the open group and fails all its members.
   void FailGroup(const Error& error);
   void Rollback() noexcept;
-  static Error ToError(const StoreError& e);
+  static Error ToError(const StoreError& e) { return ErrorFromStoreError(e); }
 
   std::mutex mu_;
   std::condition_variable group_done_;

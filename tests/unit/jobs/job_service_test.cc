@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "store/sqlite.h"
+#include "support/backends.h"
 #include "support/fake_clock.h"
 
 namespace duende::jobs {
@@ -22,7 +23,7 @@ using protocol::TaskUpdate;
 
 namespace fs = std::filesystem;
 
-class JobServiceTest : public ::testing::Test {
+class JobServiceTest : public ::testing::TestWithParam<testing::Backend> {
  protected:
   void SetUp() override {
     dir_ = fs::temp_directory_path() / ("duende-jobs-test-" + std::to_string(::getpid()) + "-" +
@@ -41,9 +42,8 @@ class JobServiceTest : public ::testing::Test {
   void Reopen() {
     svc_.reset();
     db_.reset();
-    auto db = store::Database::Open((dir_ / "jobs.sqlite").string());
-    ASSERT_TRUE(db) << db.error().message;
-    db_ = std::move(*db);
+    db_ = testing::OpenBackend(GetParam(), (dir_ / "jobs.sqlite").string(), pg_);
+    ASSERT_TRUE(db_);
     JobServiceOptions opts;
     opts.log_dir = (dir_ / "logs").string();
     auto svc = JobService::Open(*db_, clock_, opts);
@@ -99,14 +99,15 @@ class JobServiceTest : public ::testing::Test {
 
   testing::FakeClock clock_;
   fs::path dir_;
-  std::unique_ptr<store::Database> db_;
+  std::unique_ptr<testing::TempPostgresDatabase> pg_;
+  std::unique_ptr<store::SqlDatabase> db_;
   std::unique_ptr<JobService> svc_;
   int update_counter_ = 0;
 };
 
 // --- submission ---------------------------------------------------------------
 
-TEST_F(JobServiceTest, SubmitStoresJobAndTasks) {
+TEST_P(JobServiceTest, SubmitStoresJobAndTasks) {
   const Job job = SubmitSleep(10);
   EXPECT_EQ(job.status, JobStatus::kQueued);
   EXPECT_EQ(job.tasks_status.at("count"), 10);
@@ -125,7 +126,7 @@ TEST_F(JobServiceTest, SubmitStoresJobAndTasks) {
   EXPECT_EQ(tasks[0].commands.size(), 2u);
 }
 
-TEST_F(JobServiceTest, InvalidSubmissionStoresNothing) {
+TEST_P(JobServiceTest, InvalidSubmissionStoresNothing) {
   JobSubmission s;
   s.name = "bad";
   s.job_type = "sleep";
@@ -138,17 +139,30 @@ TEST_F(JobServiceTest, InvalidSubmissionStoresNothing) {
   EXPECT_EQ(Fetch("").kind, Depsgraph::Kind::kNoJobs);
 }
 
-TEST_F(JobServiceTest, StoreFailureDuringSubmitStoresNothing) {
-  db_->SetFaultInjector([] { return Status(Unavailable("disk on fire")); });
+TEST_P(JobServiceTest, StoreFailureDuringSubmitStoresNothing) {
+  // SQLite: the fault-injection seam. PostgreSQL: the server drops the
+  // connection (as on a restart or a network cut); the next call reconnects.
+  auto* sqlite = dynamic_cast<store::Database*>(db_.get());
+  if (sqlite) {
+    sqlite->SetFaultInjector([] { return Status(Unavailable("disk on fire")); });
+  } else {
+    pqxx::connection admin(pg_->url());
+    pqxx::nontransaction tx(admin);
+    tx.exec(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> "
+        "pg_backend_pid()");
+  }
   JobSubmission s{"j", "exec-command", 50, {{"cmd", "true"}}, false, ""};
   auto job = svc_->Submit(s);
   ASSERT_FALSE(job);
-  EXPECT_EQ(job.error().code, ErrorCode::kUnavailable);
-  db_->SetFaultInjector(nullptr);
-  EXPECT_TRUE(svc_->ListJobs({})->empty());
+  EXPECT_EQ(job.error().code, ErrorCode::kUnavailable) << job.error().message;
+  if (sqlite) sqlite->SetFaultInjector(nullptr);
+  auto jobs = svc_->ListJobs({});
+  ASSERT_TRUE(jobs) << jobs.error().message;
+  EXPECT_TRUE(jobs->empty());
 }
 
-TEST_F(JobServiceTest, ListJobsNewestFirstAndByStatus) {
+TEST_P(JobServiceTest, ListJobsNewestFirstAndByStatus) {
   const Job a = SubmitSleep(1);
   clock_.Advance(std::chrono::seconds(1));
   const Job b = SubmitSleep(1, /*start_paused=*/true);
@@ -163,7 +177,7 @@ TEST_F(JobServiceTest, ListJobsNewestFirstAndByStatus) {
   EXPECT_EQ(paused->front().tasks_status.at("paused"), 1);
 }
 
-TEST_F(JobServiceTest, UnknownIdsAreNotFound) {
+TEST_P(JobServiceTest, UnknownIdsAreNotFound) {
   EXPECT_EQ(svc_->GetJob("0123456789abcdef01234567").error().code, ErrorCode::kNotFound);
   EXPECT_EQ(svc_->GetTasks("0123456789abcdef01234567").error().code, ErrorCode::kNotFound);
   EXPECT_EQ(svc_->GetTask("nope").error().code, ErrorCode::kNotFound);
@@ -173,7 +187,7 @@ TEST_F(JobServiceTest, UnknownIdsAreNotFound) {
 
 // --- depsgraph ----------------------------------------------------------------------
 
-TEST_F(JobServiceTest, DepsgraphHandsOutQueuedTasksAsClaimed) {
+TEST_P(JobServiceTest, DepsgraphHandsOutQueuedTasksAsClaimed) {
   const Job job = SubmitSleep(3);
   auto d = Fetch("");
   ASSERT_EQ(d.kind, Depsgraph::Kind::kTasks);
@@ -189,13 +203,13 @@ TEST_F(JobServiceTest, DepsgraphHandsOutQueuedTasksAsClaimed) {
   EXPECT_EQ(Fetch("").tasks.size(), 3u);
 }
 
-TEST_F(JobServiceTest, DepsgraphIsEmptyWithoutRunnableJobs) {
+TEST_P(JobServiceTest, DepsgraphIsEmptyWithoutRunnableJobs) {
   EXPECT_EQ(Fetch("").kind, Depsgraph::Kind::kNoJobs);
   SubmitSleep(2, /*start_paused=*/true);
   EXPECT_EQ(Fetch("").kind, Depsgraph::Kind::kNoJobs);
 }
 
-TEST_F(JobServiceTest, NewJobReachesManagerThroughIncrementalFetch) {
+TEST_P(JobServiceTest, NewJobReachesManagerThroughIncrementalFetch) {
   SubmitSleep(1);
   const auto token = Fetch("").last_updated;
   const Job second = SubmitSleep(2);
@@ -206,7 +220,7 @@ TEST_F(JobServiceTest, NewJobReachesManagerThroughIncrementalFetch) {
   EXPECT_GT(std::stoll(d.last_updated), std::stoll(token));
 }
 
-TEST_F(JobServiceTest, ManagerUpdateDoesNotMakeTaskReappear) {
+TEST_P(JobServiceTest, ManagerUpdateDoesNotMakeTaskReappear) {
   const Job job = SubmitSleep(2);
   auto d = Fetch("");
   const std::string task = d.tasks[0].id;
@@ -224,7 +238,7 @@ TEST_F(JobServiceTest, ManagerUpdateDoesNotMakeTaskReappear) {
   EXPECT_EQ(Fetch(d.last_updated).kind, Depsgraph::Kind::kNotModified);
 }
 
-TEST_F(JobServiceTest, RequeueMakesTasksReappear) {
+TEST_P(JobServiceTest, RequeueMakesTasksReappear) {
   const Job job = SubmitSleep(20);
   auto d = Fetch("");
   const std::string task = d.tasks[0].id;
@@ -249,14 +263,14 @@ TEST_F(JobServiceTest, RequeueMakesTasksReappear) {
   EXPECT_TRUE(again.tasks[0].failed_by_workers.empty());
 }
 
-TEST_F(JobServiceTest, UnparsableTokenGetsTheFullDepsgraph) {
+TEST_P(JobServiceTest, UnparsableTokenGetsTheFullDepsgraph) {
   SubmitSleep(2);
   auto d = Fetch("2026-11-27T18:30:00.123456Z");  // a v2 Manager's ISO token
   EXPECT_EQ(d.kind, Depsgraph::Kind::kTasks);
   EXPECT_EQ(d.tasks.size(), 2u);
 }
 
-TEST_F(JobServiceTest, RevisionTokenSurvivesRestart) {
+TEST_P(JobServiceTest, RevisionTokenSurvivesRestart) {
   SubmitSleep(2);
   const auto token = Fetch("").last_updated;
   Reopen();
@@ -267,7 +281,7 @@ TEST_F(JobServiceTest, RevisionTokenSurvivesRestart) {
 
 // --- job status derived from task updates (§4.2.2, §11.6) ---------------------
 
-TEST_F(JobServiceTest, JobFailsWhenTenPercentOfTasksFailAndRestIsCanceled) {
+TEST_P(JobServiceTest, JobFailsWhenTenPercentOfTasksFailAndRestIsCanceled) {
   // Job of 20 tasks: 1 failed -> job active; 2nd failed (10%) -> job failed,
   // tasks the Manager holds cancel-requested, the others canceled.
   const Job job = SubmitSleep(20);
@@ -308,7 +322,7 @@ TEST_F(JobServiceTest, JobFailsWhenTenPercentOfTasksFailAndRestIsCanceled) {
   EXPECT_EQ(JobStatusOf(job.id), JobStatus::kFailed);
 }
 
-TEST_F(JobServiceTest, FailingJobRequestsCancelOfClaimedTasks) {
+TEST_P(JobServiceTest, FailingJobRequestsCancelOfClaimedTasks) {
   const Job job = SubmitSleep(10);
   Fetch("");
   auto tasks = Tasks(job.id);
@@ -319,7 +333,7 @@ TEST_F(JobServiceTest, FailingJobRequestsCancelOfClaimedTasks) {
   EXPECT_EQ(StatusOf(tasks[5].id), TaskStatus::kCancelRequested);
 }
 
-TEST_F(JobServiceTest, SoftFailuresNeverFailTheJob) {
+TEST_P(JobServiceTest, SoftFailuresNeverFailTheJob) {
   const Job job = SubmitSleep(2);
   Fetch("");
   auto tasks = Tasks(job.id);
@@ -328,7 +342,7 @@ TEST_F(JobServiceTest, SoftFailuresNeverFailTheJob) {
   EXPECT_EQ(JobStatusOf(job.id), JobStatus::kActive);
 }
 
-TEST_F(JobServiceTest, JobCompletesWhenAllTasksComplete) {
+TEST_P(JobServiceTest, JobCompletesWhenAllTasksComplete) {
   const Job job = SubmitSleep(2);
   Fetch("");
   auto tasks = Tasks(job.id);
@@ -341,7 +355,7 @@ TEST_F(JobServiceTest, JobCompletesWhenAllTasksComplete) {
 
 // --- task-update batches (§4.1.2) ---------------------------------------------
 
-TEST_F(JobServiceTest, SameUpdateTwiceIsAppliedOnce) {
+TEST_P(JobServiceTest, SameUpdateTwiceIsAppliedOnce) {
   const Job job = SubmitSleep(1);
   Fetch("");
   const std::string task = Tasks(job.id)[0].id;
@@ -361,7 +375,7 @@ TEST_F(JobServiceTest, SameUpdateTwiceIsAppliedOnce) {
   EXPECT_EQ(svc_->GetTask(task)->log, "frame 1 rendered\n");
 }
 
-TEST_F(JobServiceTest, UpdateFieldsAreWrittenAndLogTailKept) {
+TEST_P(JobServiceTest, UpdateFieldsAreWrittenAndLogTailKept) {
   const Job job = SubmitSleep(1);
   Fetch("");
   const std::string task = Tasks(job.id)[0].id;
@@ -399,7 +413,7 @@ TEST_F(JobServiceTest, UpdateFieldsAreWrittenAndLogTailKept) {
   EXPECT_TRUE(t->log.ends_with("line 11\n"));
 }
 
-TEST_F(JobServiceTest, UnknownTaskIsHandledButIgnored) {
+TEST_P(JobServiceTest, UnknownTaskIsHandledButIgnored) {
   TaskUpdate u;
   u.id = "orphan";
   u.task_id = "0123456789abcdef01234567";
@@ -409,7 +423,7 @@ TEST_F(JobServiceTest, UnknownTaskIsHandledButIgnored) {
   EXPECT_EQ(r.modified_count, 0);
 }
 
-TEST_F(JobServiceTest, CancelRequestedTaskOnlyAcceptsFinalStatuses) {
+TEST_P(JobServiceTest, CancelRequestedTaskOnlyAcceptsFinalStatuses) {
   const Job job = SubmitSleep(2);
   Fetch("");
   auto tasks = Tasks(job.id);
@@ -434,7 +448,7 @@ TEST_F(JobServiceTest, CancelRequestedTaskOnlyAcceptsFinalStatuses) {
   EXPECT_EQ(JobStatusOf(job.id), JobStatus::kCanceled);
 }
 
-TEST_F(JobServiceTest, CancelTaskIdsUntilTheManagerConfirms) {
+TEST_P(JobServiceTest, CancelTaskIdsUntilTheManagerConfirms) {
   const Job job = SubmitSleep(3);
   Fetch("");
   auto tasks = Tasks(job.id);
@@ -454,7 +468,7 @@ TEST_F(JobServiceTest, CancelTaskIdsUntilTheManagerConfirms) {
   EXPECT_EQ(JobStatusOf(job.id), JobStatus::kCanceled);
 }
 
-TEST_F(JobServiceTest, UnsupportedStatusFromManagerIsIgnored) {
+TEST_P(JobServiceTest, UnsupportedStatusFromManagerIsIgnored) {
   const Job job = SubmitSleep(1);
   Fetch("");
   const std::string task = Tasks(job.id)[0].id;
@@ -465,7 +479,7 @@ TEST_F(JobServiceTest, UnsupportedStatusFromManagerIsIgnored) {
 
 // --- explicit job status changes (§4.2.1) ----------------------------------------
 
-TEST_F(JobServiceTest, CancelOfUnclaimedJobIsImmediateAndIdempotent) {
+TEST_P(JobServiceTest, CancelOfUnclaimedJobIsImmediateAndIdempotent) {
   const Job job = SubmitSleep(2);
   auto first = svc_->ChangeJobStatus(job.id, JobStatus::kCancelRequested, "");
   ASSERT_TRUE(first);
@@ -476,7 +490,7 @@ TEST_F(JobServiceTest, CancelOfUnclaimedJobIsImmediateAndIdempotent) {
   EXPECT_EQ(second->status, JobStatus::kCanceled);
 }
 
-TEST_F(JobServiceTest, PauseStopsSchedulingAndResumeRestarts) {
+TEST_P(JobServiceTest, PauseStopsSchedulingAndResumeRestarts) {
   const Job job = SubmitSleep(3);
   auto d = Fetch("");
   auto tasks = Tasks(job.id);
@@ -508,7 +522,7 @@ TEST_F(JobServiceTest, PauseStopsSchedulingAndResumeRestarts) {
   for (const auto& t : back.tasks) EXPECT_EQ(t.status, TaskStatus::kClaimedByManager);
 }
 
-TEST_F(JobServiceTest, InvalidTransitionsChangeNothing) {
+TEST_P(JobServiceTest, InvalidTransitionsChangeNothing) {
   const Job job = SubmitSleep(1);
   auto r = svc_->ChangeJobStatus(job.id, JobStatus::kCompleted, "");
   ASSERT_FALSE(r);
@@ -522,7 +536,7 @@ TEST_F(JobServiceTest, InvalidTransitionsChangeNothing) {
   EXPECT_EQ(JobStatusOf(job.id), JobStatus::kCanceled);
 }
 
-TEST_F(JobServiceTest, PriorityChangeReachesManagerForUnfinishedTasks) {
+TEST_P(JobServiceTest, PriorityChangeReachesManagerForUnfinishedTasks) {
   const Job job = SubmitSleep(2);
   auto d = Fetch("");
   auto tasks = Tasks(job.id);
@@ -539,7 +553,7 @@ TEST_F(JobServiceTest, PriorityChangeReachesManagerForUnfinishedTasks) {
   EXPECT_EQ(svc_->ChangeJobPriority(job.id, 101).error().code, ErrorCode::kInvalidArgument);
 }
 
-TEST_F(JobServiceTest, DepsgraphOrdersByJobPriority) {
+TEST_P(JobServiceTest, DepsgraphOrdersByJobPriority) {
   const Job low = SubmitSleep(1, false, 10);
   const Job high = SubmitSleep(1, false, 90);
   auto d = Fetch("");
@@ -550,7 +564,7 @@ TEST_F(JobServiceTest, DepsgraphOrdersByJobPriority) {
 
 // --- task logs --------------------------------------------------------------------
 
-TEST_F(JobServiceTest, RequestedLogIsAskedForUntilItArrives) {
+TEST_P(JobServiceTest, RequestedLogIsAskedForUntilItArrives) {
   const Job job = SubmitSleep(1);
   const std::string task = Tasks(job.id)[0].id;
   ASSERT_TRUE(svc_->RequestTaskLog(task));
@@ -569,7 +583,7 @@ TEST_F(JobServiceTest, RequestedLogIsAskedForUntilItArrives) {
   EXPECT_EQ(svc_->RequestTaskLog("0123456789abcdef01234567").error().code, ErrorCode::kNotFound);
 }
 
-TEST_F(JobServiceTest, AttachTaskLogValidates) {
+TEST_P(JobServiceTest, AttachTaskLogValidates) {
   const Job job = SubmitSleep(1);
   const std::string task = Tasks(job.id)[0].id;
   EXPECT_EQ(svc_->AttachTaskLog(job.id, task, "plain text").error().code, ErrorCode::kInvalidArgument);
@@ -580,7 +594,7 @@ TEST_F(JobServiceTest, AttachTaskLogValidates) {
 
 // --- notifications ------------------------------------------------------------------
 
-TEST_F(JobServiceTest, NotifiedTaskTypesPersistAndShapeCompilation) {
+TEST_P(JobServiceTest, NotifiedTaskTypesPersistAndShapeCompilation) {
   EXPECT_TRUE(svc_->WorkerTaskTypes().empty());
   protocol::UpstreamNotification n;
   n.manager_url = "http://farm:8083/";
@@ -607,6 +621,10 @@ TEST_F(JobServiceTest, NotifiedTaskTypesPersistAndShapeCompilation) {
   EXPECT_EQ(job->submitter, "alice");
 }
 
+INSTANTIATE_TEST_SUITE_P(Backends, JobServiceTest,
+                         ::testing::Values(testing::Backend::kSqlite, testing::Backend::kPostgres),
+                         testing::BackendName);
+
 }  // namespace
 }  // namespace duende::jobs
 
@@ -617,14 +635,18 @@ namespace {
 
 class JobRunnabilityTest : public JobServiceTest {};
 
-TEST_F(JobRunnabilityTest, TasksWaitingForAFailedParentFailTheJob) {
+TEST_P(JobRunnabilityTest, TasksWaitingForAFailedParentFailTheJob) {
   JobSubmission s;
   s.name = "shot";
   s.job_type = "blender-render";
-  s.settings = {{"filepath", "/shots/a.blend"}, {"render_output", "/renders/a/frame-######"},
-                {"frames", "1-200"},          {"chunk_size", 10},
-                {"format", "PNG"},            {"fps", 24},
-                {"images_or_video", "images"}, {"output_file_extension", ".png"}};
+  s.settings = {{"filepath", "/shots/a.blend"},
+                {"render_output", "/renders/a/frame-######"},
+                {"frames", "1-200"},
+                {"chunk_size", 10},
+                {"format", "PNG"},
+                {"fps", 24},
+                {"images_or_video", "images"},
+                {"output_file_extension", ".png"}};
   auto job = svc_->Submit(s);
   ASSERT_TRUE(job) << job.error().message;
   Fetch("");
@@ -639,7 +661,7 @@ TEST_F(JobRunnabilityTest, TasksWaitingForAFailedParentFailTheJob) {
       << after.status_reason;
 }
 
-TEST_F(JobRunnabilityTest, SoftFailedParentDoesNotFailTheJob) {
+TEST_P(JobRunnabilityTest, SoftFailedParentDoesNotFailTheJob) {
   const Job job = SubmitSleep(3);
   Fetch("");
   const auto tasks = Tasks(job.id);
@@ -648,7 +670,7 @@ TEST_F(JobRunnabilityTest, SoftFailedParentDoesNotFailTheJob) {
   EXPECT_EQ(JobStatusOf(job.id), JobStatus::kActive);
 }
 
-TEST_F(JobRunnabilityTest, StarvationMarksShowAsTheJobsStatusReasonUntilCleared) {
+TEST_P(JobRunnabilityTest, StarvationMarksShowAsTheJobsStatusReasonUntilCleared) {
   const Job job = SubmitSleep(4);
   Fetch("");
   const auto tasks = Tasks(job.id);
@@ -671,6 +693,10 @@ TEST_F(JobRunnabilityTest, StarvationMarksShowAsTheJobsStatusReasonUntilCleared)
   Push(marks);
   EXPECT_EQ(svc_->GetJob(job.id)->status_reason, "");
 }
+
+INSTANTIATE_TEST_SUITE_P(Backends, JobRunnabilityTest,
+                         ::testing::Values(testing::Backend::kSqlite, testing::Backend::kPostgres),
+                         testing::BackendName);
 
 }  // namespace
 }  // namespace duende::jobs

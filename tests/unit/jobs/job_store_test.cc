@@ -1,23 +1,23 @@
-// The SQLite job store's derived data: the per-(job, status) task counts are
-// kept by triggers and must always equal a fresh count of the tasks.
+// The job store's derived data, on SQLite and PostgreSQL: the per-(job,
+// status) task counts are kept by the store and must always equal a fresh
+// count of the tasks.
 #include "jobs/job_store.h"
 
 #include <gtest/gtest.h>
 
-#include "store/sqlite.h"
+#include "support/backends.h"
 
 namespace duende::jobs {
 namespace {
 
 using protocol::TaskStatus;
 
-class JobStoreTest : public ::testing::Test {
+class JobStoreTest : public ::testing::TestWithParam<testing::Backend> {
  protected:
   void SetUp() override {
-    auto db = store::Database::Open(":memory:");
-    ASSERT_TRUE(db) << db.error().message;
-    db_ = std::move(*db);
-    auto s = OpenSqliteJobStore(*db_);
+    db_ = testing::OpenBackend(GetParam(), ":memory:", pg_);
+    ASSERT_TRUE(db_);
+    auto s = OpenSqlJobStore(*db_);
     ASSERT_TRUE(s) << s.error().message;
     store_ = std::move(*s);
   }
@@ -72,11 +72,12 @@ class JobStoreTest : public ::testing::Test {
     return out;
   }
 
-  std::unique_ptr<store::Database> db_;
+  std::unique_ptr<testing::TempPostgresDatabase> pg_;
+  std::unique_ptr<store::SqlDatabase> db_;
   std::unique_ptr<JobStore> store_;
 };
 
-TEST_F(JobStoreTest, CountsFollowInsertsAndStatusChanges) {
+TEST_P(JobStoreTest, CountsFollowInsertsAndStatusChanges) {
   AddJob("a", 5);
   AddJob("b", 3);
   EXPECT_EQ(Counts("a"), (std::map<TaskStatus, int>{{TaskStatus::kQueued, 5}}));
@@ -95,7 +96,7 @@ TEST_F(JobStoreTest, CountsFollowInsertsAndStatusChanges) {
   EXPECT_EQ(Counts("b"), (std::map<TaskStatus, int>{{TaskStatus::kQueued, 2}, {TaskStatus::kCanceled, 1}}));
 }
 
-TEST_F(JobStoreTest, DeletingAJobDropsItsCountsOnly) {
+TEST_P(JobStoreTest, DeletingAJobDropsItsCountsOnly) {
   AddJob("a", 4);
   AddJob("b", 2);
   SetStatus("a-t3", TaskStatus::kCompleted);
@@ -110,7 +111,7 @@ TEST_F(JobStoreTest, DeletingAJobDropsItsCountsOnly) {
   EXPECT_EQ(Counts("a"), (std::map<TaskStatus, int>{{TaskStatus::kQueued, 1}}));
 }
 
-TEST_F(JobStoreTest, RolledBackChangesDoNotMoveCounts) {
+TEST_P(JobStoreTest, RolledBackChangesDoNotMoveCounts) {
   AddJob("a", 2);
   auto st = store_->Write([&](JobStoreTx& tx) -> Status {
     auto t = tx.GetTask("a-t0");
@@ -121,6 +122,10 @@ TEST_F(JobStoreTest, RolledBackChangesDoNotMoveCounts) {
   EXPECT_FALSE(st);
   EXPECT_EQ(Counts("a"), (std::map<TaskStatus, int>{{TaskStatus::kQueued, 2}}));
 }
+
+INSTANTIATE_TEST_SUITE_P(Backends, JobStoreTest,
+                         ::testing::Values(testing::Backend::kSqlite, testing::Backend::kPostgres),
+                         testing::BackendName);
 
 }  // namespace
 }  // namespace duende::jobs

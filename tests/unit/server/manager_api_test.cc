@@ -1,4 +1,5 @@
-// duende-server's Manager-facing endpoints (spec §2.6) through the Router:
+// duende-server's Manager-facing endpoints (spec §2.6) through the Router, on
+// SQLite and on PostgreSQL:
 // the exact v2 JSON shapes and headers, authentication, task distribution
 // over several Managers, and "bad input changes nothing".
 #include "server/manager_api.h"
@@ -16,7 +17,7 @@
 #include "jobs/job_api.h"
 #include "jobs/job_service.h"
 #include "server/manager_registry.h"
-#include "store/sqlite.h"
+#include "support/backends.h"
 #include "support/fake_clock.h"
 #include "support/temp_dir.h"
 
@@ -32,10 +33,11 @@ std::set<std::string> Keys(const json& j) {
   return out;
 }
 
-class ManagerApiTest : public ::testing::Test {
+class ManagerApiTest : public ::testing::TestWithParam<testing::Backend> {
  protected:
   void SetUp() override {
-    db_ = std::move(*store::Database::Open(":memory:"));
+    db_ = testing::OpenBackend(GetParam(), ":memory:", pg_);
+    ASSERT_TRUE(db_);
     jobs::JobServiceOptions o;
     o.manager_id = "";
     o.log_dir = dir_.path() + "/uploaded-logs";
@@ -140,13 +142,14 @@ class ManagerApiTest : public ::testing::Test {
 
   testing::TempDir dir_;
   testing::FakeClock clock_;
-  std::unique_ptr<store::Database> db_;
+  std::unique_ptr<testing::TempPostgresDatabase> pg_;
+  std::unique_ptr<store::SqlDatabase> db_;
   std::unique_ptr<jobs::JobService> jobs_;
   std::unique_ptr<ManagerRegistry> registry_;
   http::Router router_;
 };
 
-TEST_F(ManagerApiTest, CreateListAndRevokeManagersTokenShownOnlyOnCreation) {
+TEST_P(ManagerApiTest, CreateListAndRevokeManagersTokenShownOnlyOnCreation) {
   auto created = Call("POST", "/api/managers", json{{"name", "site-a"}}.dump());
   ASSERT_EQ(created.status, 201);
   EXPECT_EQ(created.body["name"], "site-a");
@@ -168,7 +171,7 @@ TEST_F(ManagerApiTest, CreateListAndRevokeManagersTokenShownOnlyOnCreation) {
   EXPECT_TRUE(refused.body.contains("message"));
 }
 
-TEST_F(ManagerApiTest, BadAdminInputIs4xxAndCreatesNothing) {
+TEST_P(ManagerApiTest, BadAdminInputIs4xxAndCreatesNothing) {
   EXPECT_EQ(Call("POST", "/api/managers", "{not json").status, 400);
   EXPECT_EQ(Call("POST", "/api/managers", json{{"name", 3}}.dump()).status, 400);
   EXPECT_EQ(Call("POST", "/api/managers", json{{"name", ""}}.dump()).status, 400);
@@ -177,7 +180,7 @@ TEST_F(ManagerApiTest, BadAdminInputIs4xxAndCreatesNothing) {
   EXPECT_EQ(Call("GET", "/api/managers").body["managers"].size(), 0u);
 }
 
-TEST_F(ManagerApiTest, WrongOrMissingCredentialsAre401WithMessage) {
+TEST_P(ManagerApiTest, WrongOrMissingCredentialsAre401WithMessage) {
   Mgr a = NewManager("a", 1);
   Mgr b = NewManager("b", 1);
   auto none = Call("GET", "/api/flamenco/managers/" + a.id + "/depsgraph");
@@ -199,7 +202,7 @@ TEST_F(ManagerApiTest, WrongOrMissingCredentialsAre401WithMessage) {
       401);
 }
 
-TEST_F(ManagerApiTest, DepsgraphShapesAndStatusesOfV2) {
+TEST_P(ManagerApiTest, DepsgraphShapesAndStatusesOfV2) {
   Mgr a = NewManager("a", 1);
   auto empty = Depsgraph(a);
   EXPECT_EQ(empty.status, 204);
@@ -247,7 +250,7 @@ TEST_F(ManagerApiTest, DepsgraphShapesAndStatusesOfV2) {
   EXPECT_TRUE(same.raw.empty());
 }
 
-TEST_F(ManagerApiTest, TasksOfOneJobAreSharedBetweenManagers) {
+TEST_P(ManagerApiTest, TasksOfOneJobAreSharedBetweenManagers) {
   Mgr a = NewManager("a", 1);
   Mgr b = NewManager("b", 1);
   Mgr idle = NewManager("idle", 0);
@@ -269,7 +272,7 @@ TEST_F(ManagerApiTest, TasksOfOneJobAreSharedBetweenManagers) {
   EXPECT_EQ(Depsgraph(a).body["depsgraph"].size(), 2u);
 }
 
-TEST_F(ManagerApiTest, UnstartedTasksAManagerHoldsCountAgainstItsShare) {
+TEST_P(ManagerApiTest, UnstartedTasksAManagerHoldsCountAgainstItsShare) {
   Mgr a = NewManager("a", 2);  // a share of 4
   Mgr b = NewManager("b", 2);
   SubmitSleepJob(12);
@@ -297,7 +300,7 @@ TEST_F(ManagerApiTest, UnstartedTasksAManagerHoldsCountAgainstItsShare) {
   EXPECT_EQ(held_by(a), 7);
 }
 
-TEST_F(ManagerApiTest, TaskWhoseParentsRunElsewhereIsNotHandedOut) {
+TEST_P(ManagerApiTest, TaskWhoseParentsRunElsewhereIsNotHandedOut) {
   Mgr a = NewManager("a", 10);
   jobs::JobSubmission s;
   s.name = "shot";
@@ -329,7 +332,7 @@ TEST_F(ManagerApiTest, TaskWhoseParentsRunElsewhereIsNotHandedOut) {
   EXPECT_EQ(g2.body["depsgraph"][0]["_id"], child);
 }
 
-TEST_F(ManagerApiTest, TaskRevalidationByEtag) {
+TEST_P(ManagerApiTest, TaskRevalidationByEtag) {
   Mgr a = NewManager("a", 1);
   Mgr b = NewManager("b", 1);
   SubmitSleepJob(1);
@@ -358,7 +361,7 @@ TEST_F(ManagerApiTest, TaskRevalidationByEtag) {
   EXPECT_EQ(Call("GET", "/api/flamenco/tasks/" + id).status, 401);
 }
 
-TEST_F(ManagerApiTest, TaskUpdateBatchExactResponseAndBothCommandIndexNames) {
+TEST_P(ManagerApiTest, TaskUpdateBatchExactResponseAndBothCommandIndexNames) {
   Mgr a = NewManager("a", 1);
   Mgr b = NewManager("b", 1);
   SubmitSleepJob(3);
@@ -389,7 +392,7 @@ TEST_F(ManagerApiTest, TaskUpdateBatchExactResponseAndBothCommandIndexNames) {
   EXPECT_EQ(again.body["modified_count"], 0);
 }
 
-TEST_F(ManagerApiTest, MalformedBatchIs400AndAppliesNothing) {
+TEST_P(ManagerApiTest, MalformedBatchIs400AndAppliesNothing) {
   Mgr a = NewManager("a", 1);
   SubmitSleepJob(1);
   auto g = Depsgraph(a);
@@ -406,7 +409,7 @@ TEST_F(ManagerApiTest, MalformedBatchIs400AndAppliesNothing) {
   EXPECT_EQ(jobs_->GetTask(id)->status, TaskStatus::kClaimedByManager);
 }
 
-TEST_F(ManagerApiTest, CancelOnTheServerReachesTheManagerInTheBatchResponse) {
+TEST_P(ManagerApiTest, CancelOnTheServerReachesTheManagerInTheBatchResponse) {
   Mgr a = NewManager("a", 2);
   const std::string job = SubmitSleepJob(2);
   auto g = Depsgraph(a);
@@ -427,7 +430,7 @@ TEST_F(ManagerApiTest, CancelOnTheServerReachesTheManagerInTheBatchResponse) {
   EXPECT_EQ(jobs_->GetJob(job)->status, protocol::JobStatus::kCanceled);
 }
 
-TEST_F(ManagerApiTest, AttachTaskLogMultipartGzip) {
+TEST_P(ManagerApiTest, AttachTaskLogMultipartGzip) {
   Mgr a = NewManager("a", 1);
   Mgr b = NewManager("b", 1);
   SubmitSleepJob(1);
@@ -469,7 +472,7 @@ TEST_F(ManagerApiTest, AttachTaskLogMultipartGzip) {
   ASSERT_TRUE(served.file);
 }
 
-TEST_F(ManagerApiTest, StartupAndUpdateNotifications) {
+TEST_P(ManagerApiTest, StartupAndUpdateNotifications) {
   Mgr a = NewManager("a", 0);
   const std::string path = "/api/flamenco/managers/" + a.id;
   EXPECT_EQ(Call("POST", path + "/startup", json{{"manager_url", "x"}}.dump(), Auth(a)).status, 400);
@@ -491,6 +494,10 @@ TEST_F(ManagerApiTest, StartupAndUpdateNotifications) {
   EXPECT_EQ(m.body["stats"]["nr_of_workers"], 3);
   EXPECT_EQ(jobs_->WorkerTaskTypes(), (std::set<std::string>{"sleep", "video-encoding"}));
 }
+
+INSTANTIATE_TEST_SUITE_P(Backends, ManagerApiTest,
+                         ::testing::Values(testing::Backend::kSqlite, testing::Backend::kPostgres),
+                         testing::BackendName);
 
 TEST(FindFormPartTest, FindsTheNamedPartWithBinaryData) {
   const std::string data = std::string("\x1f\x8b\0\r\nbin", 8);

@@ -1,11 +1,11 @@
-// SQLite implementation of JobStore. JSON columns hold the structured task
+// JobStore on SQL (store/sql.h), the same code on SQLite and PostgreSQL. JSON columns hold the structured task
 // fields (commands, parents, failed_by_workers, metrics) and job settings:
 // they are always read and written whole, never queried into.
 #include <nlohmann/json.hpp>
 
 #include "common/timefmt.h"
 #include "jobs/job_store.h"
-#include "store/sqlite.h"
+#include "store/sql.h"
 
 namespace duende::jobs {
 namespace {
@@ -102,6 +102,78 @@ ALTER TABLE job_tasks ADD COLUMN updated_us INTEGER;
   return *m;
 }
 
+// The same schema on PostgreSQL (duende-server): 64-bit integers, the "C"
+// collation for IDs and names (byte order, as SQLite sorts them).
+const std::vector<std::string>& PostgresMigrations() {
+  static const auto* m = new std::vector<std::string>{
+      // 1: SQLite migrations 1-4 in one.
+      R"sql(
+CREATE TABLE jobs (
+  id TEXT COLLATE "C" PRIMARY KEY,
+  name TEXT NOT NULL,
+  job_type TEXT NOT NULL,
+  priority INTEGER NOT NULL,
+  status TEXT NOT NULL,
+  status_reason TEXT NOT NULL DEFAULT '',
+  settings TEXT NOT NULL,
+  submitter TEXT NOT NULL DEFAULT '',
+  manager TEXT COLLATE "C" NOT NULL,
+  start_paused INTEGER NOT NULL DEFAULT 0,
+  created_us BIGINT NOT NULL,
+  updated_us BIGINT NOT NULL
+);
+CREATE INDEX jobs_status ON jobs(status, created_us);
+CREATE INDEX jobs_created ON jobs(created_us);
+CREATE TABLE job_tasks (
+  id TEXT COLLATE "C" PRIMARY KEY,
+  job_id TEXT COLLATE "C" NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+  seq INTEGER NOT NULL,
+  manager TEXT COLLATE "C" NOT NULL,
+  name TEXT NOT NULL,
+  status TEXT NOT NULL,
+  priority INTEGER NOT NULL,
+  job_priority INTEGER NOT NULL,
+  job_type TEXT NOT NULL,
+  task_type TEXT NOT NULL,
+  commands TEXT NOT NULL,
+  parents TEXT NOT NULL,
+  log TEXT NOT NULL DEFAULT '',
+  activity TEXT NOT NULL DEFAULT '',
+  worker TEXT NOT NULL DEFAULT '',
+  failed_by_workers TEXT NOT NULL DEFAULT '[]',
+  metrics TEXT NOT NULL DEFAULT '{}',
+  task_progress_percentage INTEGER NOT NULL DEFAULT 0,
+  current_command_index INTEGER NOT NULL DEFAULT 0,
+  command_progress_percentage INTEGER NOT NULL DEFAULT 0,
+  etag TEXT NOT NULL DEFAULT '',
+  revision BIGINT NOT NULL,
+  blocked_reason TEXT NOT NULL DEFAULT '',
+  updated_us BIGINT
+);
+CREATE INDEX job_tasks_job ON job_tasks(job_id, seq);
+CREATE INDEX job_tasks_status ON job_tasks(manager, status);
+CREATE INDEX job_tasks_revision ON job_tasks(manager, revision);
+CREATE TABLE jobs_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+INSERT INTO jobs_meta (key, value) VALUES ('revision', '0');
+CREATE TABLE jobs_handled_updates (update_id TEXT PRIMARY KEY, handled_us BIGINT NOT NULL);
+CREATE INDEX jobs_handled_updates_time ON jobs_handled_updates(handled_us);
+CREATE TABLE jobs_log_requests (
+  task_id TEXT COLLATE "C" PRIMARY KEY REFERENCES job_tasks(id) ON DELETE CASCADE,
+  job_id TEXT COLLATE "C" NOT NULL,
+  manager TEXT COLLATE "C" NOT NULL,
+  requested_us BIGINT NOT NULL
+);
+CREATE TABLE job_task_counts (
+  job_id TEXT COLLATE "C" NOT NULL,
+  status TEXT NOT NULL,
+  n INTEGER NOT NULL,
+  PRIMARY KEY (job_id, status)
+);
+)sql",
+  };
+  return *m;
+}
+
 json ParseJson(const std::string& s, json fallback) {
   json j = json::parse(s, nullptr, /*allow_exceptions=*/false);
   return j.is_discarded() ? fallback : j;
@@ -111,7 +183,7 @@ const char* kJobColumns =
     "id, name, job_type, priority, status, status_reason, settings, submitter, manager, start_paused, created_us, "
     "updated_us";
 
-Job ReadJob(store::Statement& q) {
+Job ReadJob(store::SqlStatement& q) {
   Job j;
   j.id = q.Text(0);
   j.name = q.Text(1);
@@ -133,7 +205,7 @@ const char* kTaskColumns =
     "t.parents, t.log, t.activity, t.worker, t.failed_by_workers, t.metrics, t.task_progress_percentage, "
     "t.current_command_index, t.command_progress_percentage, t.etag, t.revision, t.updated_us";
 
-StoredTask ReadTask(store::Statement& q) {
+StoredTask ReadTask(store::SqlStatement& q) {
   StoredTask st;
   protocol::Task& t = st.task;
   t.id = q.Text(0);
@@ -178,15 +250,15 @@ std::string FailedByJson(const protocol::Task& t) {
   return arr.dump();
 }
 
-std::vector<StoredTask> ReadTasks(store::Statement& q) {
+std::vector<StoredTask> ReadTasks(store::SqlStatement& q) {
   std::vector<StoredTask> out;
   while (q.Step()) out.push_back(ReadTask(q));
   return out;
 }
 
-class SqliteJobStoreTx final : public JobStoreTx {
+class SqlJobStoreTx final : public JobStoreTx {
  public:
-  explicit SqliteJobStoreTx(store::Conn& c) : c_(c) {}
+  explicit SqlJobStoreTx(store::SqlConn& c) : c_(c) {}
 
   std::optional<Job> GetJob(const std::string& id) override {
     auto& q = c_.Prepare(std::string("SELECT ") + kJobColumns + " FROM jobs WHERE id = ?1");
@@ -431,7 +503,7 @@ class SqliteJobStoreTx final : public JobStoreTx {
   }
 
   void MarkUpdateHandled(const std::string& update_id, SystemTime now) override {
-    c_.Prepare("INSERT OR IGNORE INTO jobs_handled_updates (update_id, handled_us) VALUES (?1, ?2)")
+    c_.Prepare("INSERT INTO jobs_handled_updates (update_id, handled_us) VALUES (?1, ?2) ON CONFLICT DO NOTHING")
         .Bind(1, update_id)
         .Bind(2, ToUnixMicros(now))
         .Run();
@@ -443,7 +515,8 @@ class SqliteJobStoreTx final : public JobStoreTx {
 
   void AddLogRequest(const protocol::UploadRequest& r, const std::string& manager, SystemTime now) override {
     c_.Prepare(
-          "INSERT OR IGNORE INTO jobs_log_requests (task_id, job_id, manager, requested_us) VALUES (?1, ?2, ?3, ?4)")
+          "INSERT INTO jobs_log_requests (task_id, job_id, manager, requested_us) VALUES (?1, ?2, ?3, ?4) "
+          "ON CONFLICT DO NOTHING")
         .Bind(1, r.task)
         .Bind(2, r.job)
         .Bind(3, manager)
@@ -483,20 +556,20 @@ class SqliteJobStoreTx final : public JobStoreTx {
   void AddCount(const std::string& job_id, std::string_view status, int delta) {
     c_.Prepare(
           "INSERT INTO job_task_counts (job_id, status, n) VALUES (?1, ?2, ?3) "
-          "ON CONFLICT (job_id, status) DO UPDATE SET n = n + ?3")
+          "ON CONFLICT (job_id, status) DO UPDATE SET n = job_task_counts.n + ?3")
         .Bind(1, job_id)
         .Bind(2, status)
         .Bind(3, delta)
         .Run();
   }
 
-  store::Conn& c_;
+  store::SqlConn& c_;
 };
 
 // Runs `fn`, letting StoreError through (Database maps its code) and turning
 // any other exception into an error result so the transaction rolls back.
-Status RunGuarded(store::Conn& c, const std::function<Status(JobStoreTx&)>& fn) {
-  SqliteJobStoreTx tx(c);
+Status RunGuarded(store::SqlConn& c, const std::function<Status(JobStoreTx&)>& fn) {
+  SqlJobStoreTx tx(c);
   try {
     return fn(tx);
   } catch (const store::StoreError&) {
@@ -506,26 +579,27 @@ Status RunGuarded(store::Conn& c, const std::function<Status(JobStoreTx&)>& fn) 
   }
 }
 
-class SqliteJobStore final : public JobStore {
+class SqlJobStore final : public JobStore {
  public:
-  explicit SqliteJobStore(store::Database& db) : db_(db) {}
+  explicit SqlJobStore(store::SqlDatabase& db) : db_(db) {}
 
   Status Write(const std::function<Status(JobStoreTx&)>& fn) override {
-    return db_.WriteTx([&](store::Conn& c) { return RunGuarded(c, fn); });
+    return db_.SqlWrite([&](store::SqlConn& c) { return RunGuarded(c, fn); });
   }
   Status Read(const std::function<Status(JobStoreTx&)>& fn) override {
-    return db_.Read([&](store::Conn& c) { return RunGuarded(c, fn); });
+    return db_.SqlRead([&](store::SqlConn& c) { return RunGuarded(c, fn); });
   }
 
  private:
-  store::Database& db_;
+  store::SqlDatabase& db_;
 };
 
 }  // namespace
 
-Result<std::unique_ptr<JobStore>> OpenSqliteJobStore(store::Database& db) {
-  if (auto st = db.Migrate("jobs", Migrations()); !st) return std::unexpected(st.error());
-  return std::unique_ptr<JobStore>(new SqliteJobStore(db));
+Result<std::unique_ptr<JobStore>> OpenSqlJobStore(store::SqlDatabase& db) {
+  const auto& migrations = db.dialect() == store::Dialect::kPostgres ? PostgresMigrations() : Migrations();
+  if (auto st = db.Migrate("jobs", migrations); !st) return std::unexpected(st.error());
+  return std::unique_ptr<JobStore>(new SqlJobStore(db));
 }
 
 }  // namespace duende::jobs
