@@ -151,6 +151,17 @@ void PublishRequestEvents(EventHub& hub, const Request& r, const Response& resp)
   if (auth) hub.Publish("worker", auth->first);
 }
 
+std::string DefaultWebDir() {
+  std::error_code ec;
+  auto installed = std::filesystem::canonical("/proc/self/exe", ec).parent_path().parent_path() / "share/duende/web";
+  if (!ec && std::filesystem::exists(installed / "index.html", ec)) return installed.string();
+#ifdef DUENDE_DEFAULT_WEB_DIR
+  return DUENDE_DEFAULT_WEB_DIR;
+#else
+  return "";
+#endif
+}
+
 // --- static files ----------------------------------------------------------
 
 namespace {

@@ -117,6 +117,11 @@ struct DashboardOptions {
   std::string version;
 };
 
+// Where the dashboard's files are when no --web-dir is given: next to an
+// installed binary (../share/duende/web), else the source tree's web/dist
+// that `make build` produced. Empty when neither exists.
+std::string DefaultWebDir();
+
 // GET /api/events (SSE), GET /api/manager (name, mode, version), and the
 // dashboard's static files: GET /, /index.html and /assets/{file}.
 void RegisterDashboard(http::Router& router, EventHub& hub, const DashboardOptions& options);

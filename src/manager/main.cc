@@ -1,6 +1,7 @@
 // duende-manager: parses flags, loads the config, runs the Manager until
 // SIGINT/SIGTERM.
 #include <signal.h>
+#include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
@@ -14,9 +15,8 @@
 #include "manager/access.h"
 #include "manager/app.h"
 #include "manager/config.h"
+#include "manager/dashboard.h"
 #include "manager/worker_auth.h"
-
-#include <spdlog/spdlog.h>
 
 int main(int argc, char** argv) {
   CLI::App cli{"Duende Manager: schedules render tasks to workers"};
@@ -97,21 +97,7 @@ int main(int argc, char** argv) {
   }
   if (!manager_token.empty()) config->manager_secret = manager_token;
   if (!log_level.empty()) config->log_level = log_level;
-  if (!web_dir.empty()) {
-    config->web_dir = web_dir;
-  } else {
-    // An installed Manager finds its dashboard next to it; a developer's
-    // build finds the one `make build` produced in the source tree.
-    std::error_code ec;
-    auto installed = std::filesystem::canonical("/proc/self/exe", ec).parent_path().parent_path() / "share/duende/web";
-    if (!ec && std::filesystem::exists(installed / "index.html", ec)) {
-      config->web_dir = installed.string();
-    } else {
-#ifdef DUENDE_DEFAULT_WEB_DIR
-      config->web_dir = DUENDE_DEFAULT_WEB_DIR;
-#endif
-    }
-  }
+  config->web_dir = web_dir.empty() ? duende::manager::DefaultWebDir() : web_dir;
   duende::SetupLogging(config->log_level);
   spdlog::info("effective configuration:\n{}", duende::manager::DescribeConfig(*config));
 

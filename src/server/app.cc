@@ -4,11 +4,14 @@
 
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <set>
+#include <thread>
 
 #include "http/http.h"
 #include "jobs/job_api.h"
 #include "jobs/job_service.h"
 #include "manager/access.h"
+#include "manager/dashboard.h"
 #include "manager/metrics.h"
 #include "server/manager_api.h"
 #include "server/manager_registry.h"
@@ -28,11 +31,38 @@ struct ServerApp::Impl {
   std::unique_ptr<jobs::JobService> jobs;
   std::unique_ptr<ManagerRegistry> registry;
   std::unique_ptr<manager::AccessControl> access;
+  std::unique_ptr<manager::EventHub> events;
+  std::jthread events_thread;
   http::Router router;
   std::unique_ptr<http::Server> server;
 
   Impl(ServerConfig c, Clock& clk) : config(std::move(c)), clock(clk) {}
 };
+
+namespace {
+
+// Dashboard events a request implies: the job API's (as on a Manager), and
+// for a site's task-update batch a "task" event per task with its job, so
+// open job pages follow the sites' progress.
+void PublishEvents(manager::EventHub& events, jobs::JobService& jobs, const http::Request& r,
+                   const http::Response& resp) {
+  if (events.subscribers() == 0 || resp.status >= 300) return;
+  manager::PublishRequestEvents(events, r, resp);
+  if (r.method != "POST" || !r.route.ends_with("/task-update-batch")) return;
+  const auto batch = nlohmann::json::parse(r.body, nullptr, false);
+  if (!batch.is_array()) return;
+  std::set<std::string> seen;
+  for (const auto& u : batch) {
+    if (!u.is_object() || !u.contains("task_id") || !u["task_id"].is_string()) continue;
+    const std::string id = u["task_id"];
+    if (!seen.insert(id).second) continue;
+    auto task = jobs.GetTask(id);
+    if (!task) continue;
+    events.Publish("task", id, {{"job", task->job}, {"status", std::string(protocol::ToString(task->status))}});
+  }
+}
+
+}  // namespace
 
 ServerApp::ServerApp(ServerConfig config, Clock& clock) : impl_(std::make_unique<Impl>(std::move(config), clock)) {}
 
@@ -106,6 +136,17 @@ Result<uint16_t> ServerApp::Start() {
   api_options.tasks_per_worker = c.tasks_per_worker;
   RegisterManagerApi(s.router, *s.jobs, *s.registry, api_options);
 
+  // The dashboard's job pages, live as on a Manager: job and task events
+  // from the job API and from the sites' task-update batches.
+  s.events = std::make_unique<manager::EventHub>(s.clock);
+  manager::DashboardOptions dashboard;
+  dashboard.web_dir = c.web_dir;
+  dashboard.manager_name = "duende-server";
+  dashboard.mode = "server";
+  dashboard.version = kVersion;
+  manager::RegisterDashboard(s.router, *s.events, dashboard);
+  s.events_thread = std::jthread([&s](std::stop_token st) { s.events->Run(st); });
+
   auto listen = http::ParseListen(c.listen);
   if (!listen) return std::unexpected(listen.error());
   http::ServerOptions server_options;
@@ -114,7 +155,11 @@ Result<uint16_t> ServerApp::Start() {
   server_options.threads = c.http_threads;
   server_options.body_limit_bytes = c.request_body_limit_bytes;
   server_options.server_name = std::string("Duende-Server/") + kVersion;
-  s.server = std::make_unique<http::Server>(server_options, [&s](http::Request& r) { return s.router.Dispatch(r); });
+  s.server = std::make_unique<http::Server>(server_options, [&s](http::Request& r) {
+    http::Response resp = s.router.Dispatch(r);
+    PublishEvents(*s.events, *s.jobs, r, resp);
+    return resp;
+  });
   auto port = s.server->Start();
   if (!port) return std::unexpected(port.error());
   spdlog::info("Duende Server {} listening on http://{}:{}", kVersion, server_options.address, *port);
@@ -122,7 +167,14 @@ Result<uint16_t> ServerApp::Start() {
 }
 
 void ServerApp::Stop() {
-  if (impl_->server) impl_->server->Stop();
+  auto& s = *impl_;
+  if (s.events) s.events->CloseAll();
+  if (s.server) s.server->Stop();
+  if (s.events_thread.joinable()) {
+    s.events_thread.request_stop();
+    s.clock.NotifyAll();
+    s.events_thread.join();
+  }
 }
 
 }  // namespace duende::server

@@ -24,6 +24,8 @@ struct ServerConfig {
   // asking Manager.
   int tasks_per_worker = 2;
   size_t request_body_limit_bytes = 64 * 1024 * 1024;  // uploaded task logs
+  // The dashboard's files (web/dist); empty: a page saying it is not built.
+  std::string web_dir;
 };
 
 class ServerApp {

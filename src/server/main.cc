@@ -9,6 +9,7 @@
 
 #include "common/clock.h"
 #include "common/logging.h"
+#include "manager/dashboard.h"
 #include "server/app.h"
 
 int main(int argc, char** argv) {
@@ -29,6 +30,8 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(1, 100));
   cli.add_option("--log-level", log_level, "debug, info, warn or error")->capture_default_str();
+  std::string web_dir;
+  cli.add_option("--web-dir", web_dir, "Directory of the web dashboard (default: the installed or built one)");
   try {
     cli.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -38,6 +41,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   duende::SetupLogging(log_level);
+  config.web_dir = web_dir.empty() ? duende::manager::DefaultWebDir() : web_dir;
 
   sigset_t signals;
   sigemptyset(&signals);

@@ -21,6 +21,11 @@ export const state = reactive({
   loginMessage: '',
 });
 
+// Served by duende-server: jobs only; workers belong to the sites' Managers.
+export function isServer() {
+  return state.manager.mode === 'server';
+}
+
 // May this role do operator things (job and worker actions)?
 export function canOperate() {
   return state.auth.role === 'operator' || state.auth.role === 'admin';
@@ -37,7 +42,8 @@ export function showError(e) {
 
 export async function loadAll() {
   try {
-    const [jobs, workers] = await Promise.all([api.jobs(), api.workers()]);
+    if (!state.manager.mode) state.manager = await api.manager();
+    const [jobs, workers] = await Promise.all([api.jobs(), isServer() ? [] : api.workers()]);
     state.jobs = Object.fromEntries(jobs.map((j) => [j._id, j]));
     state.workers = Object.fromEntries(workers.map((w) => [w._id, w]));
     if (state.openJob) await loadJobTasks(state.openJob);

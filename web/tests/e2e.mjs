@@ -383,6 +383,67 @@ test('put a worker to sleep lazily and see the lazy marker, then asleep', async 
   await page.setViewportSize({ width: 1280, height: 800 });
 });
 
+test('duende-server: the job page follows a linked site live, jobs only', async () => {
+  // A Server, one linked Manager (no web dashboard of its own) and a worker.
+  const srvDir = path.join(TMP, 'server');
+  start('server', [path.join(BIN, 'duende-server'), '--listen', '127.0.0.1:0', '--data-dir', srvDir, '--web-dir', WEB], srvDir);
+  const srv = await waitFor('server.url', () => {
+    try {
+      return fs.readFileSync(path.join(srvDir, 'server.url'), 'utf8').trim();
+    } catch {
+      return '';
+    }
+  });
+  const token = fs.readFileSync(path.join(srvDir, 'admin-token'), 'utf8').trim();
+  const srvAuth = { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' };
+  const site = await (await fetch(srv + '/api/managers', { method: 'POST', headers: srvAuth, body: JSON.stringify({ name: 'site-a' }) })).json();
+  const siteDir = path.join(TMP, 'site-a');
+  fs.mkdirSync(siteDir, { recursive: true });
+  fs.writeFileSync(path.join(siteDir, 'manager.yaml'), [`flamenco: ${srv}`, `manager_id: ${site._id}`, `manager_secret: ${site.token}`,
+    'download_task_sleep: 1s', 'download_task_recheck_throttle: 200ms', 'task_update_push_max_interval: 300ms', ''].join('\n'));
+  start('site-a', [path.join(BIN, 'duende-manager'), '--listen', '127.0.0.1:0', '--data-dir', siteDir, '--config',
+    path.join(siteDir, 'manager.yaml')], siteDir);
+  const siteUrl = await waitFor('site-a manager.url', () => {
+    try {
+      return fs.readFileSync(path.join(siteDir, 'manager.url'), 'utf8').trim();
+    } catch {
+      return '';
+    }
+  });
+  start('site-a-w', [path.join(BIN, 'duende-worker'), '--manager', siteUrl, '--data-dir', path.join(TMP, 'site-a-w'),
+    '--nickname', 'site-a-w', ...fastWorker], path.join(TMP, 'site-a-w'));
+
+  // The Server's own login (its admin token), in a context of its own.
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const p2 = await ctx.newPage();
+  p2.on('pageerror', (e) => consoleErrors.push(e.message));
+  p2.setDefaultTimeout(20000);
+  await p2.goto(srv + '/#/jobs');
+  await p2.getByTestId('login-form').waitFor();
+  await p2.getByRole('button', { name: 'API token' }).click();
+  await p2.getByLabel('API token').fill(token);
+  await p2.getByRole('button', { name: 'Log in' }).click();
+  await p2.getByTestId('jobs-table').waitFor();
+  assert((await p2.getByRole('link', { name: 'Workers' }).count()) === 0, 'no Workers page on the Server');
+  assert((await p2.getByTestId('worker-counts').count()) === 0, 'no worker counts on the Server');
+
+  const job = await (await fetch(srv + '/api/jobs', { method: 'POST', headers: srvAuth, body: JSON.stringify({
+    name: 'at the site', job_type: 'sleep', priority: 50, settings: { frames: '1-3', chunk_size: 1, time_in_seconds: 0.5 } }) })).json();
+  await p2.goto(`${srv}/#/jobs/${job._id}`);
+  await p2.getByTestId('tasks-table').waitFor();
+  // Live: well within the 30 s safety reload, every row turns completed.
+  await waitFor('all tasks completed on the Server page', async () => {
+    const statuses = await p2.locator('[data-testid=tasks-table] tbody tr').evaluateAll((rows) => rows.map((r) => r.dataset.status));
+    return statuses.length === 3 && statuses.every((st) => st === 'completed');
+  }, 25000);
+  await p2.locator('#job-title .badge[data-status=completed]').waitFor();
+  const first = await p2.locator('[data-testid=tasks-table] tbody tr').first().getAttribute('data-task-id');
+  await p2.goto(`${srv}/#/jobs/${job._id}/tasks/${first}`);
+  await p2.getByTestId('server-log-note').waitFor();
+  await p2.screenshot({ path: path.join(ARTIFACTS, 'server-job-completed.png'), fullPage: true });
+  await ctx.close();
+});
+
 // --- run ------------------------------------------------------------------
 let failed = 0;
 // A single test run by name starts logged in (the page's cookie jar is the
