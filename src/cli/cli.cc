@@ -44,6 +44,15 @@ std::string StringMember(const json& object, const char* key) {
   return it != object.end() && it->is_string() ? it->get<std::string>() : "";
 }
 
+// The platform name workers of this kind of machine report (spec §3.3).
+#if defined(_WIN32)
+constexpr const char* kThisPlatform = "windows";
+#elif defined(__APPLE__)
+constexpr const char* kThisPlatform = "darwin";
+#else
+constexpr const char* kThisPlatform = "linux";
+#endif
+
 class Commands {
  public:
   Commands(std::ostream& out, std::ostream& err, http::Client& client, Clock& clock, const CliOptions& options,
@@ -51,12 +60,13 @@ class Commands {
       : out_(out), err_(err), api_(client, manager_url), clock_(clock), options_(options), json_(json_output) {}
 
   int Submit(const std::string& job_type, const std::string& name, int priority, const json& settings,
-             bool start_paused, bool wait) {
-    const json body = {{"name", name},
-                       {"job_type", job_type},
-                       {"priority", priority},
-                       {"settings", settings},
-                       {"start_paused", start_paused}};
+             bool start_paused, const std::string& platform, bool wait) {
+    json body = {{"name", name},
+                 {"job_type", job_type},
+                 {"priority", priority},
+                 {"settings", settings},
+                 {"start_paused", start_paused}};
+    if (!platform.empty()) body["submitter_platform"] = platform;
     auto job = api_.Post("/api/jobs", body);
     if (!job) return Fail(job.error());
     const std::string id = StringMember(*job, "_id");
@@ -308,6 +318,7 @@ int Run(int argc, const char* const* argv, std::ostream& out, std::ostream& err,
   int priority = 50;
   std::vector<std::string> sets;
   bool start_paused = false, wait = false;
+  std::string submitter_platform = kThisPlatform;
   auto* submit = app.add_subcommand("submit", "Submit a job; prints its ID");
   submit->add_option("type", job_type, "Job type: sleep, exec-command, blender-render, ...")->required();
   submit->add_option("--name", job_name, "Job name")->required();
@@ -315,6 +326,9 @@ int Run(int argc, const char* const* argv, std::ostream& out, std::ostream& err,
   submit->add_option("--set", sets, "Job setting key=value (JSON numbers/bools/arrays/objects, else text); repeatable")
       ->allow_extra_args(false);
   submit->add_flag("--start-paused", start_paused, "Create the job paused");
+  submit->add_option("--platform", submitter_platform,
+                     "Platform the settings' paths are written for (windows, darwin, linux; default: this machine's, "
+                     "empty: none): the Manager turns paths under its two-way variables into paths for each worker");
   submit->add_flag("--wait", wait, "Show progress until the job ends; exit 0 only if it completed");
 
   // jobs, job, tasks, workers
@@ -327,9 +341,9 @@ int Run(int argc, const char* const* argv, std::ostream& out, std::ostream& err,
   auto* tasks = app.add_subcommand("tasks", "List a job's tasks");
   tasks->add_option("job_id", job_id, "Job ID")->required();
   auto* workers = app.add_subcommand("workers", "List workers");
-  LogCommand log_command(app);  // duende log TASK_ID [--follow]
-  WorkerCommands worker_commands(app);  // duende worker sleep|wake|...
-  SiteCommands site_commands(app);      // duende managers [create|revoke] (duende-server)
+  LogCommand log_command(app);           // duende log TASK_ID [--follow]
+  WorkerCommands worker_commands(app);   // duende worker sleep|wake|...
+  SiteCommands site_commands(app);       // duende managers [create|revoke] (duende-server)
   DiagnosticsCommands diagnostics(app);  // duende explain | blacklist
 
   // status changes
@@ -394,7 +408,8 @@ int Run(int argc, const char* const* argv, std::ostream& out, std::ostream& err,
 
   if (log_command.parsed()) return log_command.Run(authed_client, manager_url, authed_options, out, err);
   Commands commands(out, err, authed_client, clock, authed_options, manager_url, json_output);
-  if (submit->parsed()) return commands.Submit(job_type, job_name, priority, settings, start_paused, wait);
+  if (submit->parsed())
+    return commands.Submit(job_type, job_name, priority, settings, start_paused, submitter_platform, wait);
   if (jobs->parsed()) return commands.Jobs(status_filter);
   if (job->parsed()) return commands.Job(job_id);
   if (tasks->parsed()) return commands.Tasks(job_id);

@@ -1,5 +1,6 @@
 #include "jobs/job.h"
 
+#include <cctype>
 #include <cmath>
 
 #include "common/timefmt.h"
@@ -57,6 +58,12 @@ Result<JobSubmission> JobSubmissionFromJson(const json& j) {
     } else if (key == "submitter" || key == "user") {
       if (!value.is_string()) return InvalidArgument("field '" + key + "' must be a string");
       s.submitter = value.get<std::string>();
+    } else if (key == "submitter_platform") {
+      if (!value.is_string()) return InvalidArgument("field 'submitter_platform' must be a string");
+      // Platform names are lower case ("windows", "darwin", "linux"), as
+      // workers report them.
+      s.submitter_platform = value.get<std::string>();
+      for (char& c : s.submitter_platform) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     } else {
       return InvalidArgument("unknown field '" + key + "' in job submission");
     }

@@ -49,12 +49,17 @@ struct JobSubmission {
   nlohmann::json settings = nlohmann::json::object();
   bool start_paused = false;
   std::string submitter;
+  // The platform the job was submitted from ("windows", "darwin", "linux"):
+  // its paths are translated with that platform's two-way variables. Empty:
+  // the settings are taken as they are.
+  std::string submitter_platform;
 };
 
 // Validates the JSON body of POST /api/jobs: `name` (non-empty string),
 // `job_type` (string), `priority` (int 1..100, default 50), `settings`
 // (object), `start_paused` (bool), `submitter` (string, optional; v2's
-// name `user` is accepted as an alias). Unknown top-level fields are
+// name `user` is accepted as an alias), `submitter_platform` (string,
+// optional). Unknown top-level fields are
 // rejected with InvalidArgument naming them.
 Result<JobSubmission> JobSubmissionFromJson(const nlohmann::json& j);
 

@@ -301,6 +301,8 @@ Result<Job> JobService::Submit(const JobSubmission& submission) {
   job.priority = submission.priority;
   job.status = submission.start_paused ? JobStatus::kPaused : JobStatus::kQueued;
   job.settings = submission.settings;
+  if (!submission.submitter_platform.empty() && impl_->options.settings_to_placeholders)
+    job.settings = impl_->options.settings_to_placeholders(job.settings, submission.submitter_platform);
   job.submitter = submission.submitter;
   job.manager = impl_->options.manager_id;
   job.start_paused = submission.start_paused;

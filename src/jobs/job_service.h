@@ -7,6 +7,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <set>
@@ -38,6 +39,12 @@ struct JobServiceOptions {
   // Manager re-sends an update only until it sees it handled, so a week is
   // ample.
   std::chrono::hours handled_update_retention{24 * 7};
+  // Two-way path variables (spec §12.3): returns `settings` with the paths
+  // of a submitter on `platform` turned into `{name}` placeholders, so each
+  // worker gets them back for its own platform. Called by Submit for
+  // submissions that name their platform, before the job is compiled.
+  // Unset: settings are stored as submitted.
+  std::function<nlohmann::json(const nlohmann::json& settings, const std::string& platform)> settings_to_placeholders;
 };
 
 class JobService : public protocol::Upstream {
@@ -47,6 +54,8 @@ class JobService : public protocol::Upstream {
   static Result<std::unique_ptr<JobService>> Open(store::SqlDatabase& db, Clock& clock, JobServiceOptions options);
 
   // Validates and compiles a submission; stores job + tasks atomically.
+  // With a submitter_platform, settings first go through
+  // options.settings_to_placeholders.
   // Status `queued` (or `paused` when start_paused). InvalidArgument with a
   // clear message for unknown job types or bad settings; nothing stored.
   Result<Job> Submit(const JobSubmission& submission);

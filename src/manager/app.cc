@@ -98,6 +98,11 @@ Result<uint16_t> ManagerApp::Start() {
   jobs::JobServiceOptions job_options;
   job_options.task_fail_job_percentage = c.task_fail_job_percentage;
   job_options.log_dir = c.data_dir + "/uploaded-logs";
+  // Paths a user submits go in as two-way placeholders (spec §12.3).
+  job_options.settings_to_placeholders = [vars = c.variables](const nlohmann::json& settings,
+                                                              const std::string& platform) {
+    return SettingsToPlaceholders(settings, ResolveVariables(vars, "users", platform));
+  };
   auto jobs = jobs::JobService::Open(*s.db, s.clock, job_options);
   if (!jobs) return std::unexpected(jobs.error().WithContext("job store"));
   s.jobs = std::move(*jobs);

@@ -1,6 +1,9 @@
 #include "manager/variables.h"
 
+#include <algorithm>
+#include <cctype>
 #include <nlohmann/json.hpp>
+#include <string_view>
 
 namespace duende::manager {
 
@@ -80,48 +83,123 @@ json ToJson(const Variables& vars) {
   return out;
 }
 
-std::map<std::string, std::string> ResolveVariables(const Variables& vars, const std::string& audience,
-                                                     const std::string& platform) {
-  std::map<std::string, std::string> out;
+ResolvedVariables ResolveVariables(const Variables& vars, const std::string& audience, const std::string& platform) {
+  ResolvedVariables out;
+  out.platform = platform;
   for (const auto& [name, var] : vars) {
+    // A value for this very platform beats a platform-less one; among
+    // those, one for this very audience beats one for all; then the first.
     int best = -1;
     for (const auto& v : var.values) {
-      const bool audience_ok = v.audience.empty() || v.audience == "all" || v.audience == audience;
-      if (!audience_ok) continue;
-      int score;
-      if (v.platforms.empty()) {
-        score = 0;
-      } else {
+      const bool for_everyone = v.audience.empty() || v.audience == "all";
+      if (!for_everyone && v.audience != audience) continue;
+      int score = for_everyone ? 0 : 1;
+      if (!v.platforms.empty()) {
         bool match = false;
         for (const auto& p : v.platforms) match = match || p == platform || p == "all";
         if (!match) continue;
-        score = 1;
+        score += 2;
       }
       if (score > best) {
         best = score;
-        out[name] = v.value;
+        out.values[name] = v.value;
       }
     }
+    if (best >= 0 && var.direction == "twoway") out.two_way.insert(name);
   }
   return out;
 }
 
-void ExpandTaskVariables(protocol::Task& task, const std::map<std::string, std::string>& values) {
-  if (values.empty()) return;
+bool IsWindowsPlatform(const std::string& platform) {
+  static constexpr std::string_view kWindows = "windows";
+  if (platform.size() != kWindows.size()) return false;
+  for (size_t i = 0; i < platform.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(platform[i])) != kWindows[i]) return false;
+  return true;
+}
+
+std::string ToPlatformSeparators(const std::string& path, const std::string& platform) {
+  const bool windows = IsWindowsPlatform(platform);
+  std::string out = path;
+  std::replace(out.begin(), out.end(), windows ? '/' : '\\', windows ? '\\' : '/');
+  return out;
+}
+
+std::string ExpandVariables(const std::string& s, const ResolvedVariables& vars) {
+  if (s.find('{') == std::string::npos) return s;
+  // One left-to-right pass: a value that itself contains "{x}" is not
+  // expanded again.
+  std::string out;
+  bool path = false;
+  size_t pos = 0;
+  while (pos < s.size()) {
+    const size_t open = s.find('{', pos);
+    const size_t close = open == std::string::npos ? std::string::npos : s.find('}', open + 1);
+    if (close == std::string::npos) break;
+    out.append(s, pos, open - pos);
+    const std::string name = s.substr(open + 1, close - open - 1);
+    if (auto it = vars.values.find(name); it != vars.values.end()) {
+      out += it->second;
+      path = path || vars.two_way.contains(name);
+      pos = close + 1;
+    } else {
+      // Not a variable: keep the '{' and look for a placeholder after it.
+      out += '{';
+      pos = open + 1;
+    }
+  }
+  out.append(s, pos);
+  return path ? ToPlatformSeparators(out, vars.platform) : out;
+}
+
+namespace {
+
+bool IsSeparator(char c, bool windows) { return c == '/' || (windows && c == '\\'); }
+
+// Whether `path` starts with `value` and the match ends at a path boundary.
+bool HasPathPrefix(const std::string& path, const std::string& value, bool windows) {
+  if (value.empty() || path.size() < value.size()) return false;
+  for (size_t i = 0; i < value.size(); ++i) {
+    const char a = path[i], b = value[i];
+    if (a == b) continue;
+    if (!windows) return false;
+    if (IsSeparator(a, true) && IsSeparator(b, true)) continue;
+    if (std::tolower(static_cast<unsigned char>(a)) != std::tolower(static_cast<unsigned char>(b))) return false;
+  }
+  return path.size() == value.size() || IsSeparator(value.back(), windows) || IsSeparator(path[value.size()], windows);
+}
+
+}  // namespace
+
+std::string ToPlaceholders(const std::string& path, const ResolvedVariables& vars) {
+  const bool windows = IsWindowsPlatform(vars.platform);
+  const std::string* best_name = nullptr;
+  size_t best_size = 0;
+  for (const auto& name : vars.two_way) {
+    auto it = vars.values.find(name);
+    if (it == vars.values.end() || it->second.size() <= best_size) continue;
+    if (!HasPathPrefix(path, it->second, windows)) continue;
+    best_name = &name;
+    best_size = it->second.size();
+  }
+  if (!best_name) return path;
+  return "{" + *best_name + "}" + path.substr(best_size);
+}
+
+json SettingsToPlaceholders(const json& settings, const ResolvedVariables& vars) {
+  json out = settings;
+  if (!out.is_object() || vars.two_way.empty()) return out;
+  for (auto& [key, setting] : out.items())
+    if (setting.is_string()) setting = ToPlaceholders(setting.get<std::string>(), vars);
+  return out;
+}
+
+void ExpandTaskVariables(protocol::Task& task, const ResolvedVariables& vars) {
+  if (vars.values.empty()) return;
   for (auto& cmd : task.commands) {
     if (!cmd.settings.is_object()) continue;
-    for (auto& [key, setting] : cmd.settings.items()) {
-      if (!setting.is_string()) continue;
-      std::string s = setting.get<std::string>();
-      if (s.find('{') == std::string::npos) continue;
-      for (const auto& [name, value] : values) {
-        const std::string placeholder = "{" + name + "}";
-        for (size_t pos = s.find(placeholder); pos != std::string::npos;
-             pos = s.find(placeholder, pos + value.size()))
-          s.replace(pos, placeholder.size(), value);
-      }
-      setting = s;
-    }
+    for (auto& [key, setting] : cmd.settings.items())
+      if (setting.is_string()) setting = ExpandVariables(setting.get<std::string>(), vars);
   }
 }
 

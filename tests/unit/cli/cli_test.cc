@@ -101,6 +101,7 @@ TEST_F(CliTest, SubmitTypesSettingsFromSet) {
                          {"job_type", "blender-render"},
                          {"priority", 50},
                          {"start_paused", false},
+                         {"submitter_platform", "linux"},  // this machine's
                          {"settings",
                           {{"frames", "1-24"},
                            {"chunk_size", 8},  // the last --set wins
@@ -129,6 +130,17 @@ TEST_F(CliTest, SubmitPriorityStartPausedAndSetBeforeType) {
   EXPECT_EQ(body["priority"], 80);
   EXPECT_EQ(body["start_paused"], true);
   EXPECT_EQ(body["settings"], (json{{"time_in_seconds", 3}}));
+}
+
+TEST_F(CliTest, SubmitPlatformNamesWherePathsComeFrom) {
+  manager_.OnJson("POST", "/api/jobs", 201, Job("queued", 0, 0, 6));
+  manager_.Start();
+  ASSERT_EQ(Run({"submit", "sleep", "--name", "nap", "--platform", "windows"}), kExitOk) << err_.str();
+  ASSERT_EQ(Run({"submit", "sleep", "--name", "nap", "--platform", ""}), kExitOk) << err_.str();
+  auto posts = manager_.requests("POST");
+  ASSERT_EQ(posts.size(), 2u);
+  EXPECT_EQ(posts[0].Json()["submitter_platform"], "windows");
+  EXPECT_FALSE(posts[1].Json().contains("submitter_platform")) << "empty: the paths are taken as they are";
 }
 
 TEST_F(CliTest, SubmitJsonPrintsTheCreatedJob) {

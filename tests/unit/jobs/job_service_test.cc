@@ -46,6 +46,7 @@ class JobServiceTest : public ::testing::TestWithParam<testing::Backend> {
     ASSERT_TRUE(db_);
     JobServiceOptions opts;
     opts.log_dir = (dir_ / "logs").string();
+    opts.settings_to_placeholders = to_placeholders_;
     auto svc = JobService::Open(*db_, clock_, opts);
     ASSERT_TRUE(svc) << svc.error().message;
     svc_ = std::move(*svc);
@@ -103,6 +104,8 @@ class JobServiceTest : public ::testing::TestWithParam<testing::Backend> {
   std::unique_ptr<store::SqlDatabase> db_;
   std::unique_ptr<JobService> svc_;
   int update_counter_ = 0;
+  // options.settings_to_placeholders of the service Reopen() makes.
+  std::function<json(const json&, const std::string&)> to_placeholders_;
 };
 
 // --- submission ---------------------------------------------------------------
@@ -124,6 +127,36 @@ TEST_P(JobServiceTest, SubmitStoresJobAndTasks) {
   EXPECT_EQ(tasks[0].name, "sleep-1");
   EXPECT_EQ(tasks[9].name, "sleep-10");
   EXPECT_EQ(tasks[0].commands.size(), 2u);
+}
+
+// Two-way path variables: the submitter's paths become placeholders before
+// the job is compiled, so its tasks carry them too.
+TEST_P(JobServiceTest, SubmitterPlatformTranslatesSettingsBeforeCompiling) {
+  std::vector<std::string> platforms_seen;
+  to_placeholders_ = [&](const json& settings, const std::string& platform) {
+    platforms_seen.push_back(platform);
+    json out = settings;
+    if (platform == "windows") out["cmd"] = "{render}" + out["cmd"].get<std::string>().substr(2);
+    return out;
+  };
+  Reopen();
+  JobSubmission s;
+  s.name = "translated";
+  s.job_type = "exec-command";
+  s.settings = {{"cmd", R"(R:\tool.exe)"}};
+  s.submitter_platform = "windows";
+  auto job = svc_->Submit(s);
+  ASSERT_TRUE(job) << job.error().message;
+  EXPECT_EQ(job->settings["cmd"], R"({render}\tool.exe)");
+  const auto tasks = Tasks(job->id);
+  ASSERT_EQ(tasks.size(), 1u);
+  EXPECT_EQ(tasks[0].commands[0].settings["cmd"], R"({render}\tool.exe)");
+
+  s.submitter_platform.clear();  // unknown platform: taken as submitted
+  auto as_is = svc_->Submit(s);
+  ASSERT_TRUE(as_is) << as_is.error().message;
+  EXPECT_EQ(as_is->settings["cmd"], R"(R:\tool.exe)");
+  EXPECT_EQ(platforms_seen, std::vector<std::string>{"windows"});
 }
 
 TEST_P(JobServiceTest, InvalidSubmissionStoresNothing) {
