@@ -60,18 +60,26 @@ std::optional<int64_t> ParseRevision(const std::string& token) {
   return v;
 }
 
-// One depsgraph revision per transaction: every task the job side changes in
-// the same atomic step shares it.
-class RevisionAllocator {
+// What one write transaction does besides writing rows: it allocates one
+// depsgraph revision (every task the job side changes in the same atomic
+// step shares it) and collects the job status changes to announce once it
+// has committed.
+class TxEffects {
  public:
-  explicit RevisionAllocator(JobStoreTx& tx) : tx_(tx) {}
-  int64_t Get() {
+  // One per run of a transaction function: what an earlier, rolled-back run
+  // collected is dropped.
+  TxEffects(JobStoreTx& tx, std::vector<JobStatusChange>& status_changes) : tx_(tx), status_changes_(status_changes) {
+    status_changes_.clear();
+  }
+  int64_t Revision() {
     if (rev_ == 0) rev_ = tx_.NextRevision();
     return rev_;
   }
+  void JobStatusChanged(Job job, JobStatus previous) { status_changes_.push_back({std::move(job), previous}); }
 
  private:
   JobStoreTx& tx_;
+  std::vector<JobStatusChange>& status_changes_;
   int64_t rev_ = 0;
 };
 
@@ -88,11 +96,11 @@ struct JobService::Impl {
   std::set<std::string> worker_task_types;
   std::atomic<uint64_t> updates_applied{0};
   std::atomic<uint64_t> updates_duplicate{0};
+  JobStatusListener* status_listener = nullptr;  // set before serving
 
   // Writes the outcome of a job status plan (explicit change or the
   // policy failing a job). Every changed task reaches the Manager.
-  void ApplyPlan(JobStoreTx& tx, Job& job, const JobStatusPlan& plan, const std::string& reason,
-                 RevisionAllocator& rev) {
+  void ApplyPlan(JobStoreTx& tx, Job& job, const JobStatusPlan& plan, const std::string& reason, TxEffects& fx) {
     for (const auto& change : plan.task_changes) {
       auto st = tx.GetTask(change.id);
       if (!st) continue;
@@ -104,21 +112,39 @@ struct JobService::Impl {
       if (plan.clear_failed_by_workers && change.to == TaskStatus::kQueued) st->task.failed_by_workers.clear();
       st->task.etag = NewObjectId();
       st->task.last_updated = clock.Now();
-      st->revision = rev.Get();
+      st->revision = fx.Revision();
       tx.UpdateTask(*st);
     }
     if (job.status != plan.final_status) {
       spdlog::info("job {}: status {} -> {}{}", job.id, ToString(job.status), ToString(plan.final_status),
                    reason.empty() ? "" : " (" + reason + ")");
     }
+    const JobStatus previous = job.status;
     job.status = plan.final_status;
     job.status_reason = reason;
     job.updated = clock.Now();
+    SaveJob(tx, job, previous, fx);
+  }
+
+  // Stores `job`; a status that differs from `previous` is announced to the
+  // listener once the transaction has committed.
+  void SaveJob(JobStoreTx& tx, Job& job, JobStatus previous, TxEffects& fx) {
     tx.UpdateJob(job);
+    if (job.status == previous || !status_listener) return;
+    Job announced = job;
+    announced.tasks_status = ToTasksStatus(tx.CountTasks(job.id));
+    fx.JobStatusChanged(std::move(announced), previous);
+  }
+
+  // Tells the listener about committed status changes (outside the store's
+  // lock, on the caller's thread).
+  void Announce(const std::vector<JobStatusChange>& changes) {
+    if (!status_listener) return;
+    for (const auto& c : changes) status_listener->OnJobStatusChanged(c.job, c.previous);
   }
 
   // §4.2.2 after a task of `job_id` became `became`.
-  void DeriveJob(JobStoreTx& tx, const std::string& job_id, TaskStatus became, RevisionAllocator& rev) {
+  void DeriveJob(JobStoreTx& tx, const std::string& job_id, TaskStatus became, TxEffects& fx) {
     auto job = tx.GetJob(job_id);
     if (!job) return;
     const auto counts = tx.CountTasks(job_id);
@@ -130,15 +156,16 @@ struct JobService::Impl {
       for (const auto& t : tx.TasksOfJob(job_id)) refs.push_back({t.task.id, t.task.status});
       auto plan = PlanJobStatusChange(job->status, JobStatus::kFailed, refs);
       if (plan) {
-        ApplyPlan(tx, *job, *plan, decision->reason, rev);
+        ApplyPlan(tx, *job, *plan, decision->reason, fx);
         return;
       }
     }
     spdlog::info("job {}: status {} -> {}", job->id, ToString(job->status), ToString(decision->status));
+    const JobStatus previous = job->status;
     job->status = decision->status;
     if (!decision->reason.empty()) job->status_reason = decision->reason;
     job->updated = clock.Now();
-    tx.UpdateJob(*job);
+    SaveJob(tx, *job, previous, fx);
   }
 
   // Applies one Manager task update (§4.1.2). Returns true when the task
@@ -154,7 +181,7 @@ struct JobService::Impl {
     derive.emplace_back(job, became);
   }
 
-  bool ApplyUpdate(JobStoreTx& tx, const std::string& manager, const protocol::TaskUpdate& u, RevisionAllocator& rev,
+  bool ApplyUpdate(JobStoreTx& tx, const std::string& manager, const protocol::TaskUpdate& u, TxEffects& fx,
                    DeriveList& derive) {
     auto st = tx.GetTask(u.task_id);
     if (!st) {
@@ -182,7 +209,7 @@ struct JobService::Impl {
           auto job = tx.GetJob(t.job);
           if (job && job->status == JobStatus::kPaused) {
             t.status = TaskStatus::kPaused;
-            st->revision = rev.Get();
+            st->revision = fx.Revision();
           }
         }
       } else {
@@ -210,8 +237,8 @@ struct JobService::Impl {
     if (status_changed) {
       if (t.status == TaskStatus::kFailed || t.status == TaskStatus::kCanceled) {
         // Failure handling depends on the counts at this point: not batched.
-        DeriveJob(tx, t.job, t.status, rev);
-        CheckRunnability(tx, t.job, rev);
+        DeriveJob(tx, t.job, t.status, fx);
+        CheckRunnability(tx, t.job, fx);
       } else {
         DeriveLater(derive, t.job, t.status);
       }
@@ -237,7 +264,7 @@ struct JobService::Impl {
   // Runnability (§4.2.2, done when it can change rather than periodically):
   // tasks waiting for a failed or canceled parent will never run, so the
   // job is failed with a reason saying how many.
-  void CheckRunnability(JobStoreTx& tx, const std::string& job_id, RevisionAllocator& rev) {
+  void CheckRunnability(JobStoreTx& tx, const std::string& job_id, TxEffects& fx) {
     auto job = tx.GetJob(job_id);
     if (!job || (job->status != JobStatus::kQueued && job->status != JobStatus::kActive)) return;
     const auto tasks = tx.TasksOfJob(job_id);
@@ -262,7 +289,7 @@ struct JobService::Impl {
     ApplyPlan(tx, *job, *plan,
               std::to_string(stuck) + (stuck == 1 ? " task has" : " tasks have") +
                   " a failed/cancelled parent and will not be able to run",
-              rev);
+              fx);
   }
 };
 
@@ -387,6 +414,7 @@ Result<protocol::Task> JobService::GetTask(const std::string& task_id) {
 
 Result<Job> JobService::ChangeJobStatus(const std::string& job_id, JobStatus status, const std::string& reason) {
   Job result;
+  std::vector<JobStatusChange> changes;
   auto st = impl_->store->Write([&](JobStoreTx& tx) -> Status {
     auto job = tx.GetJob(job_id);
     if (!job) return NotFound("job " + job_id + " not found");
@@ -395,8 +423,8 @@ Result<Job> JobService::ChangeJobStatus(const std::string& job_id, JobStatus sta
     auto plan = PlanJobStatusChange(job->status, status, refs);
     if (!plan) return std::unexpected(plan.error());
     if (!plan->no_op) {
-      RevisionAllocator rev(tx);
-      impl_->ApplyPlan(tx, *job, *plan, reason, rev);
+      TxEffects fx(tx, changes);
+      impl_->ApplyPlan(tx, *job, *plan, reason, fx);
     }
     auto loaded = impl_->LoadJob(tx, job_id);
     if (!loaded) return std::unexpected(loaded.error());
@@ -404,6 +432,7 @@ Result<Job> JobService::ChangeJobStatus(const std::string& job_id, JobStatus sta
     return Ok();
   });
   if (!st) return std::unexpected(st.error());
+  impl_->Announce(changes);
   return result;
 }
 
@@ -450,12 +479,13 @@ Result<Job> JobService::ChangeJobPriority(const std::string& job_id, int priorit
       job->priority = priority;
       job->updated = impl_->clock.Now();
       tx.UpdateJob(*job);
-      RevisionAllocator rev(tx);
+      std::vector<JobStatusChange> none;  // a priority is not a status
+      TxEffects fx(tx, none);
       for (auto& t : tx.TasksOfJob(job_id)) {
         t.task.job_priority = priority;
         // Finished tasks are of no interest to the Manager's scheduler.
         if (!protocol::IsFinal(t.task.status)) {
-          t.revision = rev.Get();
+          t.revision = fx.Revision();
           t.task.etag = NewObjectId();
           t.task.last_updated = impl_->clock.Now();
         }
@@ -485,6 +515,8 @@ Status JobService::RequestTaskLog(const std::string& task_id) {
 std::string JobService::TaskLogPath(const std::string& job_id, const std::string& task_id) const {
   return (std::filesystem::path(impl_->options.log_dir) / ("job-" + job_id) / ("task-" + task_id + ".txt.gz")).string();
 }
+
+void JobService::SetStatusListener(JobStatusListener* listener) { impl_->status_listener = listener; }
 
 std::set<std::string> JobService::WorkerTaskTypes() const {
   std::lock_guard lock(impl_->mu);
@@ -558,11 +590,12 @@ Result<protocol::BatchResponse> JobService::PushTaskUpdatesFor(const std::string
                                                                const std::vector<protocol::TaskUpdate>& updates) {
   protocol::BatchResponse resp;
   uint64_t applied = 0, duplicate = 0;
+  std::vector<JobStatusChange> changes;
   auto st = impl_->store->Write([&](JobStoreTx& tx) -> Status {
     applied = duplicate = 0;
     const SystemTime now = impl_->clock.Now();
     tx.ForgetHandledUpdatesBefore(now - impl_->options.handled_update_retention);
-    RevisionAllocator rev(tx);
+    TxEffects fx(tx, changes);
     Impl::DeriveList derive;
     for (const auto& u : updates) {
       if (!u.id.empty() && tx.IsUpdateHandled(u.id)) {
@@ -571,13 +604,13 @@ Result<protocol::BatchResponse> JobService::PushTaskUpdatesFor(const std::string
         continue;
       }
       ++applied;
-      if (impl_->ApplyUpdate(tx, manager, u, rev, derive)) ++resp.modified_count;
+      if (impl_->ApplyUpdate(tx, manager, u, fx, derive)) ++resp.modified_count;
       if (!u.id.empty()) {
         tx.MarkUpdateHandled(u.id, now);
         resp.handled_update_ids.push_back(u.id);
       }
     }
-    for (const auto& [job, became] : derive) impl_->DeriveJob(tx, job, became, rev);
+    for (const auto& [job, became] : derive) impl_->DeriveJob(tx, job, became, fx);
     resp.cancel_task_ids = tx.TaskIdsInStatus(manager, TaskStatus::kCancelRequested);
     resp.upload_task_file_queue = tx.LogRequests(manager);
     return Ok();
@@ -585,6 +618,7 @@ Result<protocol::BatchResponse> JobService::PushTaskUpdatesFor(const std::string
   if (!st) return std::unexpected(st.error());
   impl_->updates_applied += applied;
   impl_->updates_duplicate += duplicate;
+  impl_->Announce(changes);
   return resp;
 }
 

@@ -47,6 +47,22 @@ struct JobServiceOptions {
   std::function<nlohmann::json(const nlohmann::json& settings, const std::string& platform)> settings_to_placeholders;
 };
 
+// A job whose status changed, as committed (tasks_status filled).
+struct JobStatusChange {
+  Job job;
+  protocol::JobStatus previous;
+};
+
+// Told about every job status change (derived from task updates or
+// requested) after the change has committed: on the thread that made it,
+// outside the store's lock, in the order of the changes. Must not block
+// (queue slow work elsewhere).
+class JobStatusListener {
+ public:
+  virtual ~JobStatusListener() = default;
+  virtual void OnJobStatusChanged(const Job& job, protocol::JobStatus previous) = 0;
+};
+
 class JobService : public protocol::Upstream {
  public:
   // `db` must outlive the service; the service applies its own migrations
@@ -82,6 +98,10 @@ class JobService : public protocol::Upstream {
   Status RequestTaskLog(const std::string& task_id);
   // Where AttachTaskLog stores the log of a task (the file may not exist).
   std::string TaskLogPath(const std::string& job_id, const std::string& task_id) const;
+
+  // `listener` (may be null) must outlive the service. Set before serving:
+  // not synchronised with running calls.
+  void SetStatusListener(JobStatusListener* listener);
 
   // The task types the farm's workers support (from Notify); used by
   // compilers, e.g. create-video only when `video-encoding` is available.

@@ -21,6 +21,7 @@
 #include "manager/task_logs.h"
 #include "manager/task_waiters.h"
 #include "manager/upstream_link.h"
+#include "manager/webhook_events.h"
 #include "manager/worker_api.h"
 #include "manager/worker_status_api.h"
 #include "store/sqlite.h"
@@ -71,6 +72,11 @@ struct ManagerApp::Impl {
   std::unique_ptr<LogUploader> log_uploader;
   std::jthread log_upload_thread;
   std::jthread housekeeping_thread;
+  // Webhooks (issue 10): job and worker-timeout notifications.
+  std::unique_ptr<http::Client> webhook_client;
+  std::unique_ptr<webhooks::Dispatcher> webhooks;
+  std::unique_ptr<WebhookNotifier> webhook_notifier;
+  std::jthread webhook_thread;
   bool started = false;
 
   Impl(Config c, Clock& clk) : config(std::move(c)), clock(clk) {}
@@ -175,6 +181,17 @@ Result<uint16_t> ManagerApp::Start() {
   s.dashboard_listener = std::make_unique<DashboardFarmListener>(*s.events);
   s.farm_listeners.Add(s.link.get());
   s.farm_listeners.Add(s.dashboard_listener.get());
+  if (!c.webhooks.empty()) {
+    s.webhook_client = http::MakeCurlClient(std::string("Duende-Manager/") + kVersion);
+    s.webhooks = std::make_unique<webhooks::Dispatcher>(c.webhooks, *s.webhook_client, s.clock);
+    s.webhook_notifier =
+        std::make_unique<WebhookNotifier>(*s.webhooks, s.clock, EventSource{c.manager_name, c.own_url});
+    // Standalone: the job side here decides job statuses. Linked: the
+    // Server does, and only worker timeouts are this Manager's to report.
+    s.jobs->SetStatusListener(s.webhook_notifier.get());
+    s.farm_listeners.Add(s.webhook_notifier.get());
+    spdlog::info("webhooks: {} configured", c.webhooks.size());
+  }
   s.farm->SetListener(&s.farm_listeners);
 
   auto tz = TimeZone::Load(c.timezone);
@@ -299,6 +316,7 @@ Result<uint16_t> ManagerApp::Start() {
   s.housekeeping_thread = std::jthread([&s](std::stop_token st) { s.housekeeping->Run(st); });
   s.task_waiters_thread = std::jthread([&s](std::stop_token st) { s.task_waiters->Run(st); });
   s.events_thread = std::jthread([&s](std::stop_token st) { s.events->Run(st); });
+  if (s.webhooks) s.webhook_thread = std::jthread([&s](std::stop_token st) { s.webhooks->Run(st); });
   auto port = s.server->Start();
   if (!port) {
     Stop();
@@ -337,7 +355,7 @@ void ManagerApp::Stop() {
     s.clock.NotifyAll();
     s.sleep_thread.join();
   }
-  for (auto* t : {&s.link_thread, &s.log_upload_thread, &s.housekeeping_thread}) {
+  for (auto* t : {&s.link_thread, &s.log_upload_thread, &s.housekeeping_thread, &s.webhook_thread}) {
     if (t->joinable()) {
       t->request_stop();
       s.clock.NotifyAll();

@@ -1,9 +1,8 @@
 #include "manager/config.h"
 
-#include <cctype>
-
 #include <yaml-cpp/yaml.h>
 
+#include <cctype>
 #include <fstream>
 #include <functional>
 #include <nlohmann/json.hpp>
@@ -230,6 +229,13 @@ Result<Config> ParseConfig(const std::string& yaml_text, const std::string& data
          for (auto& [name, var] : *vars) c.variables[name] = std::move(var);
          return Ok();
        }},
+      {"webhooks",
+       [&](const YAML::Node& n, const std::string&) -> Status {
+         auto hooks = webhooks::WebhooksFromJson(YamlToJson(n));
+         if (!hooks) return std::unexpected(hooks.error().WithContext("config key 'webhooks'"));
+         c.webhooks = std::move(*hooks);
+         return Ok();
+       }},
       {"_meta",
        [&](const YAML::Node& n, const std::string&) -> Status {
          if (n.IsMap() && n["version"] && n["version"].IsScalar() && n["version"].Scalar() != "2")
@@ -320,6 +326,14 @@ std::string DescribeConfig(const Config& c) {
   if (c.users.empty()) o << "(none: admin token in DATA_DIR/admin-token)";
   for (size_t i = 0; i < c.users.size(); ++i)
     o << (i ? ", " : "") << c.users[i].name << " (" << ToString(c.users[i].role) << ")";
+  o << "\nwebhooks: ";
+  if (c.webhooks.empty()) o << "(none)";
+  for (size_t i = 0; i < c.webhooks.size(); ++i) {
+    const auto& h = c.webhooks[i];
+    o << (i ? ", " : "") << h.url
+      << " (events: " << (h.events.empty() ? std::string("all") : fmt_list({h.events.begin(), h.events.end()})) << ", "
+      << h.max_attempts << " attempts, secret ****)";
+  }
   for (const auto& k : c.ignored_keys) o << "\n(ignored v2 key: " << k << ")";
   return o.str();
 }

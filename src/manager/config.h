@@ -14,6 +14,7 @@
 #include "common/result.h"
 #include "manager/access.h"
 #include "manager/variables.h"
+#include "webhooks/webhooks.h"
 
 namespace duende::manager {
 
@@ -91,6 +92,10 @@ struct Config {
   // Manager makes an admin token on first start (BootstrapAdminToken).
   std::vector<UserConfig> users;
 
+  // Where job completed/failed/canceled and worker timeout notifications
+  // are POSTed (key `webhooks`); empty = none.
+  std::vector<webhooks::WebhookConfig> webhooks;
+
   // Keys present in the file that were accepted but have no effect.
   std::vector<std::string> ignored_keys;
 };
@@ -101,7 +106,7 @@ Result<Config> ParseConfig(const std::string& yaml_text, const std::string& data
 Result<Config> LoadConfigFile(const std::string& path, const std::string& data_dir);
 
 // The effective configuration as YAML-ish lines for the start-up log (the
-// registration secret is masked).
+// registration secret and webhook secrets are masked).
 std::string DescribeConfig(const Config& config);
 
 }  // namespace duende::manager

@@ -25,6 +25,10 @@ void FarmListenerFanout::OnTaskStatus(const std::string& task_id, protocol::Task
   for (auto* l : listeners_) l->OnTaskStatus(task_id, status);
 }
 
+void FarmListenerFanout::OnWorkerTimedOut(const WorkerRecord& worker) {
+  for (auto* l : listeners_) l->OnWorkerTimedOut(worker);
+}
+
 // --- event hub -------------------------------------------------------------
 
 void EventHub::Publish(const std::string& type, const std::string& id, json data) {

@@ -33,6 +33,7 @@ class FarmListenerFanout final : public FarmListener {
   void Add(FarmListener* listener) { listeners_.push_back(listener); }
   void OnUpstreamQueued() override;
   void OnTaskStatus(const std::string& task_id, protocol::TaskStatus status) override;
+  void OnWorkerTimedOut(const WorkerRecord& worker) override;
 
  private:
   std::vector<FarmListener*> listeners_;

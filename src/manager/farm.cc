@@ -448,6 +448,7 @@ Status Farm::CancelTasks(const std::vector<std::string>& task_ids) {
 
 Result<int> Farm::TimeoutWorkers(SystemTime cutoff) {
   int count = 0;
+  std::vector<WorkerRecord> timed_out;
   auto st = store_.Write([&](FarmTx& tx) -> Status {
     for (auto& w : tx.WorkersSeenBefore(cutoff, std::string(ws::kAwake))) {
       spdlog::warn("worker {} timed out (not seen since {})", w.Identifier(),
@@ -457,6 +458,7 @@ Result<int> Farm::TimeoutWorkers(SystemTime cutoff) {
       if (w.status_requested.empty()) w.status_requested = w.status;
       w.status = std::string(ws::kTimeout);
       tx.UpdateWorker(w);
+      timed_out.push_back(w);
       ++count;
     }
     return Ok();
@@ -464,11 +466,18 @@ Result<int> Farm::TimeoutWorkers(SystemTime cutoff) {
   if (!st) return std::unexpected(st.error());
   Notify(count > 0);
   WorkAvailable(count > 0);
+  AnnounceTimeouts(timed_out);
   return count;
+}
+
+void Farm::AnnounceTimeouts(const std::vector<WorkerRecord>& workers) {
+  if (!listener_) return;
+  for (const auto& w : workers) listener_->OnWorkerTimedOut(w);
 }
 
 Result<int> Farm::TimeoutTasks(SystemTime cutoff) {
   int count = 0;
+  std::vector<WorkerRecord> timed_out;
   auto st = store_.Write([&](FarmTx& tx) -> Status {
     for (const auto& task : tx.ActiveTasksPingedBefore(cutoff)) {
       std::optional<WorkerRecord> w;
@@ -482,6 +491,7 @@ Result<int> Farm::TimeoutTasks(SystemTime cutoff) {
         if (w->status_requested.empty()) w->status_requested = w->status;
         w->status = std::string(ws::kTimeout);
         tx.UpdateWorker(*w);
+        timed_out.push_back(*w);
         for (const auto& other : tx.ActiveTasksOf(w->id))
           if (other != task.id)
             if (auto t = tx.GetTask(other)) ReturnTaskInTx(tx, *t, *w, "worker " + who.Identifier() + " timed out");
@@ -512,6 +522,7 @@ Result<int> Farm::TimeoutTasks(SystemTime cutoff) {
   if (!st) return std::unexpected(st.error());
   Notify(count > 0);
   WorkAvailable(count > 0);
+  AnnounceTimeouts(timed_out);
   return count;
 }
 

@@ -8,8 +8,8 @@
 
 #include <chrono>
 #include <functional>
-#include <set>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -86,6 +86,10 @@ class FarmListener {
   virtual void OnUpstreamQueued() {}
   // A task changed status (for dashboards/metrics).
   virtual void OnTaskStatus(const std::string& /*task_id*/, protocol::TaskStatus /*status*/) {}
+  // An awake worker stopped reporting and was marked `timeout` (the
+  // timeout housekeeping); `worker` is its record as committed. Called
+  // after the commit, on the housekeeping thread.
+  virtual void OnWorkerTimedOut(const WorkerRecord& /*worker*/) {}
 };
 
 class Farm {
@@ -170,6 +174,8 @@ class Farm {
   // Workers able to run (job, type) now: the type, not blacklisted, not gone.
   std::set<std::string> CapableWorkers(FarmTx& tx, const std::string& job, const std::string& task_type);
   void Notify(bool queued);
+  // Tells the listener about workers a commit marked `timeout`.
+  void AnnounceTimeouts(const std::vector<WorkerRecord>& workers);
   void WorkAvailable(bool maybe) {
     if (maybe && work_available_) work_available_();
   }

@@ -64,6 +64,24 @@ class JobServiceTest : public ::testing::TestWithParam<testing::Backend> {
     return *job;
   }
 
+  // Makes the next write fail. SQLite: the fault-injection seam, on until
+  // MendTheStore() (returns true). PostgreSQL: the server drops the
+  // connection (as on a restart or a network cut); the next call reconnects
+  // (returns false).
+  bool BreakTheStore() {
+    if (auto* sqlite = dynamic_cast<store::Database*>(db_.get())) {
+      sqlite->SetFaultInjector([] { return Status(Unavailable("disk on fire")); });
+      return true;
+    }
+    pqxx::connection admin(pg_->url());
+    pqxx::nontransaction tx(admin);
+    tx.exec(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> "
+        "pg_backend_pid()");
+    return false;
+  }
+  void MendTheStore() { dynamic_cast<store::Database&>(*db_).SetFaultInjector(nullptr); }
+
   std::vector<protocol::Task> Tasks(const std::string& job_id) {
     auto tasks = svc_->GetTasks(job_id);
     EXPECT_TRUE(tasks) << tasks.error().message;
@@ -173,23 +191,12 @@ TEST_P(JobServiceTest, InvalidSubmissionStoresNothing) {
 }
 
 TEST_P(JobServiceTest, StoreFailureDuringSubmitStoresNothing) {
-  // SQLite: the fault-injection seam. PostgreSQL: the server drops the
-  // connection (as on a restart or a network cut); the next call reconnects.
-  auto* sqlite = dynamic_cast<store::Database*>(db_.get());
-  if (sqlite) {
-    sqlite->SetFaultInjector([] { return Status(Unavailable("disk on fire")); });
-  } else {
-    pqxx::connection admin(pg_->url());
-    pqxx::nontransaction tx(admin);
-    tx.exec(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> "
-        "pg_backend_pid()");
-  }
+  const bool injected = BreakTheStore();
   JobSubmission s{"j", "exec-command", 50, {{"cmd", "true"}}, false, ""};
   auto job = svc_->Submit(s);
   ASSERT_FALSE(job);
   EXPECT_EQ(job.error().code, ErrorCode::kUnavailable) << job.error().message;
-  if (sqlite) sqlite->SetFaultInjector(nullptr);
+  if (injected) MendTheStore();
   auto jobs = svc_->ListJobs({});
   ASSERT_TRUE(jobs) << jobs.error().message;
   EXPECT_TRUE(jobs->empty());
@@ -251,6 +258,54 @@ TEST_P(JobServiceTest, NewJobReachesManagerThroughIncrementalFetch) {
   EXPECT_EQ(d.tasks.size(), 2u);
   for (const auto& t : d.tasks) EXPECT_EQ(t.job, second.id);
   EXPECT_GT(std::stoll(d.last_updated), std::stoll(token));
+}
+
+// --- status announcements (webhooks) -------------------------------------------
+
+class RecordingStatusListener final : public JobStatusListener {
+ public:
+  void OnJobStatusChanged(const Job& job, JobStatus previous) override { changes.push_back({job, previous}); }
+  std::vector<JobStatusChange> changes;
+};
+
+TEST_P(JobServiceTest, CommittedJobStatusChangesAreAnnounced) {
+  RecordingStatusListener listener;
+  svc_->SetStatusListener(&listener);
+  const Job job = SubmitSleep(2);
+  EXPECT_TRUE(listener.changes.empty()) << "a new job is no change";
+  auto d = Fetch("");
+  ASSERT_EQ(d.tasks.size(), 2u);
+  PushStatus(d.tasks[0].id, TaskStatus::kActive);
+  PushStatus(d.tasks[0].id, TaskStatus::kCompleted);
+  PushStatus(d.tasks[1].id, TaskStatus::kActive);
+  PushStatus(d.tasks[1].id, TaskStatus::kCompleted);
+  ASSERT_EQ(listener.changes.size(), 2u);
+  EXPECT_EQ(listener.changes[0].job.status, JobStatus::kActive);
+  EXPECT_EQ(listener.changes[0].previous, JobStatus::kQueued);
+  EXPECT_EQ(listener.changes[1].job.id, job.id);
+  EXPECT_EQ(listener.changes[1].job.status, JobStatus::kCompleted);
+  EXPECT_EQ(listener.changes[1].previous, JobStatus::kActive);
+  EXPECT_EQ(listener.changes[1].job.tasks_status.at("completed"), 2);
+  EXPECT_EQ(listener.changes[1].job.name, "sleepy");
+
+  const Job other = SubmitSleep(1);
+  ASSERT_TRUE(svc_->ChangeJobStatus(other.id, JobStatus::kCancelRequested, "not needed"));
+  ASSERT_EQ(listener.changes.size(), 3u);
+  EXPECT_EQ(listener.changes[2].job.status, JobStatus::kCanceled) << "nothing was running: canceled at once";
+  EXPECT_EQ(listener.changes[2].job.status_reason, "not needed");
+  ASSERT_TRUE(svc_->ChangeJobPriority(other.id, 70));
+  EXPECT_EQ(listener.changes.size(), 3u) << "a priority is not a status";
+}
+
+TEST_P(JobServiceTest, FailedWriteAnnouncesNothing) {
+  RecordingStatusListener listener;
+  svc_->SetStatusListener(&listener);
+  const Job job = SubmitSleep(1);
+  const bool injected = BreakTheStore();
+  EXPECT_FALSE(svc_->ChangeJobStatus(job.id, JobStatus::kCancelRequested, ""));
+  if (injected) MendTheStore();
+  EXPECT_TRUE(listener.changes.empty());
+  EXPECT_EQ(JobStatusOf(job.id), JobStatus::kQueued);
 }
 
 TEST_P(JobServiceTest, ManagerUpdateDoesNotMakeTaskReappear) {

@@ -74,9 +74,8 @@ INSTANTIATE_TEST_SUITE_P(
                       BadConfig{"active_task_timeout_interval: 10", "invalid duration '10'"},
                       BadConfig{"active_task_timeout_interval: soon", "active_task_timeout_interval"},
                       BadConfig{"blacklist_threshold: many", "must be an integer"},
-                      BadConfig{"blacklist_threshold: 0", "between 1 and"},
-                      BadConfig{"mode: fast", "mode"}, BadConfig{"[1, 2]", "mapping"},
-                      BadConfig{"database_synchronous: off", "'normal' or 'full'"},
+                      BadConfig{"blacklist_threshold: 0", "between 1 and"}, BadConfig{"mode: fast", "mode"},
+                      BadConfig{"[1, 2]", "mapping"}, BadConfig{"database_synchronous: off", "'normal' or 'full'"},
                       BadConfig{"a: [", "not valid YAML"},
                       BadConfig{"variables:\n  x:\n    direction: sideways", "direction"},
                       BadConfig{"_meta:\n  version: 1", "version 1"}));
@@ -126,4 +125,42 @@ users:
   }
 }
 
+}  // namespace duende::manager
+
+namespace duende::manager {
+namespace {
+
+TEST(ConfigTest, WebhooksAreReadAndTheirSecretsMasked) {
+  auto c = ParseConfig(R"(
+webhooks:
+  - url: https://chat.example/hooks/render
+    secret: very-secret
+    events: [job.completed, job.failed]
+    max_attempts: 5
+    retry_delay: 30s
+  - url: http://127.0.0.1:9000/
+    secret: other
+)",
+                       "/data");
+  ASSERT_TRUE(c.has_value()) << c.error().message;
+  ASSERT_EQ(c->webhooks.size(), 2u);
+  EXPECT_EQ(c->webhooks[0].url, "https://chat.example/hooks/render");
+  EXPECT_EQ(c->webhooks[0].max_attempts, 5);
+  EXPECT_EQ(c->webhooks[0].retry_delay, std::chrono::seconds(30));
+  EXPECT_EQ(c->webhooks[0].events, (std::set<std::string>{"job.completed", "job.failed"}));
+  EXPECT_TRUE(c->webhooks[1].events.empty());
+  const std::string described = DescribeConfig(*c);
+  EXPECT_NE(described.find("https://chat.example/hooks/render"), std::string::npos) << described;
+  EXPECT_EQ(described.find("very-secret"), std::string::npos) << described;
+}
+
+TEST(ConfigTest, BadWebhookIsOneClearLine) {
+  auto c = ParseConfig("webhooks:\n  - url: https://x.example/\n", "/data");
+  ASSERT_FALSE(c.has_value());
+  EXPECT_EQ(c.error().message.find('\n'), std::string::npos);
+  EXPECT_NE(c.error().message.find("webhooks"), std::string::npos) << c.error().message;
+  EXPECT_NE(c.error().message.find("'secret' is required"), std::string::npos) << c.error().message;
+}
+
+}  // namespace
 }  // namespace duende::manager

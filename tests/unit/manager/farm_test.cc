@@ -269,6 +269,46 @@ TEST_F(FarmTest, SilentWorkerTimesOutAndItsTaskGoesToAnother) {
   EXPECT_EQ(Fetch(w2).task.id, t.id);
 }
 
+// Records what the Farm announces.
+class RecordingListener final : public FarmListener {
+ public:
+  void OnWorkerTimedOut(const WorkerRecord& worker) override { timed_out.push_back(worker); }
+  std::vector<WorkerRecord> timed_out;
+};
+
+class FarmAnnouncesTimeoutsTest : public FarmTest {
+ protected:
+  void SetUp() override {
+    FarmTest::SetUp();
+    farm_->SetListener(&listener_);
+    Add({MakeTask("t")});
+    w1_ = Register("w1");
+    Fetch(w1_);  // w1 runs t
+  }
+  RecordingListener listener_;
+  std::string w1_;
+};
+
+TEST_F(FarmAnnouncesTimeoutsTest, SilentWorkerAfterCommit) {
+  const std::string w2 = Register("w2");
+  clock_.Advance(std::chrono::seconds(90));
+  Fetch(w2);  // w2 is alive
+  ASSERT_EQ(*farm_->TimeoutWorkers(clock_.Now() - std::chrono::minutes(1)), 1);
+  ASSERT_EQ(listener_.timed_out.size(), 1u);
+  EXPECT_EQ(listener_.timed_out[0].id, w1_);
+  EXPECT_EQ(listener_.timed_out[0].status, "timeout");
+  EXPECT_EQ(WorkerById(w1_).status, "timeout") << "announced as committed";
+  ASSERT_EQ(*farm_->TimeoutWorkers(clock_.Now() - std::chrono::minutes(1)), 0);
+  EXPECT_EQ(listener_.timed_out.size(), 1u) << "a timed-out worker is announced once";
+}
+
+TEST_F(FarmAnnouncesTimeoutsTest, WorkerOfATimedOutTask) {
+  clock_.Advance(std::chrono::minutes(11));
+  ASSERT_EQ(*farm_->TimeoutTasks(clock_.Now() - std::chrono::minutes(10)), 1);
+  ASSERT_EQ(listener_.timed_out.size(), 1u);
+  EXPECT_EQ(listener_.timed_out[0].id, w1_);
+}
+
 TEST_F(FarmTest, SignOffReturnsActiveTasks) {
   Task t = MakeTask("t");
   Add({t});
