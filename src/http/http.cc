@@ -30,6 +30,12 @@ std::vector<std::string_view> SplitPath(std::string_view path) {
 
 }  // namespace
 
+void Request::SetTarget(std::string_view target) {
+  const size_t q = target.find('?');
+  path = PercentDecode(target.substr(0, q));
+  query = q == std::string_view::npos ? std::string() : std::string(target.substr(q + 1));
+}
+
 std::string_view Request::Header(std::string_view name) const {
   for (const auto& [k, v] : headers)
     if (IEquals(k, name)) return v;

@@ -35,6 +35,9 @@ struct Request {
   std::vector<std::string> params;  // path parameters, filled by the Router
   std::string route;                // matched pattern ("/tasks/{id}/update"), filled by the Router
 
+  // Sets `path` (percent-decoded, up to the first '?') and `query` (the raw
+  // rest) from an HTTP request target such as "/api/jobs?limit=5".
+  void SetTarget(std::string_view target);
   // Case-insensitive header lookup; empty when absent.
   std::string_view Header(std::string_view name) const;
   // Decoded query parameter, or nullopt.

@@ -63,6 +63,19 @@ class StreamRegistry {
   std::vector<std::weak_ptr<Stream>> streams_;
 };
 
+// A response whose body a Session sends piece by piece. At namespace scope:
+// clang cannot use the default member initializers of a class nested in one
+// that is still incomplete (std::optional<Outgoing> as a Session member).
+struct Outgoing {
+  bhttp::response<bhttp::buffer_body> res;
+  std::optional<bhttp::response_serializer<bhttp::buffer_body>> sr;
+  std::shared_ptr<FileSlice> file;
+  uint64_t sent = 0;
+  std::shared_ptr<Stream> stream;
+  std::string piece;  // the buffer being written
+  bool keep_alive = false;
+};
+
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket&& socket, const ServerOptions& options, const Handler& handler, StreamRegistry& streams)
@@ -98,10 +111,7 @@ class Session : public std::enable_shared_from_this<Session> {
     auto& msg = parser_->get();
     Request req;
     req.method = std::string(msg.method_string());
-    const std::string_view target = msg.target();
-    const size_t q = target.find('?');
-    req.path = PercentDecode(target.substr(0, q));
-    if (q != std::string_view::npos) req.query = std::string(target.substr(q + 1));
+    req.SetTarget(msg.target());
     req.headers.reserve(8);
     for (const auto& field : msg) req.headers.emplace_back(ToLower(field.name_string()), std::string(field.value()));
     req.body = std::move(msg.body());
@@ -276,16 +286,6 @@ class Session : public std::enable_shared_from_this<Session> {
     beast::error_code ec;
     stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
   }
-
-  struct Outgoing {
-    bhttp::response<bhttp::buffer_body> res;
-    std::optional<bhttp::response_serializer<bhttp::buffer_body>> sr;
-    std::shared_ptr<FileSlice> file;
-    uint64_t sent = 0;
-    std::shared_ptr<Stream> stream;
-    std::string piece;  // the buffer being written
-    bool keep_alive = false;
-  };
 
   beast::tcp_stream stream_;
   std::optional<Outgoing> out_;

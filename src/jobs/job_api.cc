@@ -14,10 +14,10 @@ using http::Request;
 using http::Response;
 using nlohmann::json;
 
-Result<json> ParseBody(const Request& req) {
+Result<json> ParseBody(std::string_view body) {
   json j;
   try {
-    j = json::parse(req.body);
+    j = json::parse(body);
   } catch (const json::parse_error& e) {
     // Caught here: the exception carries the position, useful to the user.
     return InvalidArgument(std::string("malformed JSON: ") + e.what());
@@ -41,11 +41,42 @@ const std::set<protocol::JobStatus>& ApiStatuses() {
 
 }  // namespace
 
+Result<JobSubmission> ParseJobSubmission(std::string_view body_text) {
+  auto body = ParseBody(body_text);
+  if (!body) return std::unexpected(body.error());
+  return JobSubmissionFromJson(*body);
+}
+
+Result<std::pair<protocol::JobStatus, std::string>> ParseJobStatusRequest(std::string_view body_text) {
+  auto body = ParseBody(body_text);
+  if (!body) return std::unexpected(body.error());
+  auto it = body->find("status");
+  if (it == body->end() || !it->is_string()) return InvalidArgument("field 'status' must be a string");
+  auto status = protocol::JobStatusFromString(it->get<std::string>());
+  if (!status || !ApiStatuses().contains(*status))
+    return InvalidArgument("status '" + it->get<std::string>() +
+                           "' cannot be requested; use one of cancel-requested, fail-requested, "
+                           "requeued, paused, queued");
+  std::string reason;
+  if (auto r = body->find("reason"); r != body->end() && !r->is_null()) {
+    if (!r->is_string()) return InvalidArgument("field 'reason' must be a string");
+    reason = r->get<std::string>();
+  }
+  return std::pair{*status, std::move(reason)};
+}
+
+Result<int> ParseJobPriority(std::string_view body_text) {
+  auto body = ParseBody(body_text);
+  if (!body) return std::unexpected(body.error());
+  auto it = body->find("priority");
+  if (it == body->end() || !it->is_number_integer() || it->get<int64_t>() < 1 || it->get<int64_t>() > 100)
+    return InvalidArgument("field 'priority' must be an integer from 1 to 100");
+  return static_cast<int>(it->get<int64_t>());
+}
+
 void RegisterJobApi(http::Router& router, JobService& jobs) {
   router.Add("POST", "/api/jobs", [&jobs](Request& req) {
-    auto body = ParseBody(req);
-    if (!body) return Response::FromError(body.error());
-    auto submission = JobSubmissionFromJson(*body);
+    auto submission = ParseJobSubmission(req.body);
     if (!submission) return Response::FromError(submission.error());
     auto job = jobs.Submit(*submission);
     if (!job) return Response::FromError(job.error());
@@ -93,33 +124,18 @@ void RegisterJobApi(http::Router& router, JobService& jobs) {
 
   router.Add("POST", "/api/jobs/{id}/status", [&jobs](Request& req) {
     if (auto r = CheckId(req.params[0], "job")) return *r;
-    auto body = ParseBody(req);
-    if (!body) return Response::FromError(body.error());
-    auto it = body->find("status");
-    if (it == body->end() || !it->is_string()) return Response::Message(400, "field 'status' must be a string");
-    auto status = protocol::JobStatusFromString(it->get<std::string>());
-    if (!status || !ApiStatuses().contains(*status))
-      return Response::Message(400, "status '" + it->get<std::string>() +
-                                        "' cannot be requested; use one of cancel-requested, fail-requested, "
-                                        "requeued, paused, queued");
-    std::string reason;
-    if (auto r = body->find("reason"); r != body->end() && !r->is_null()) {
-      if (!r->is_string()) return Response::Message(400, "field 'reason' must be a string");
-      reason = r->get<std::string>();
-    }
-    auto job = jobs.ChangeJobStatus(req.params[0], *status, reason);
+    auto request = ParseJobStatusRequest(req.body);
+    if (!request) return Response::FromError(request.error());
+    auto job = jobs.ChangeJobStatus(req.params[0], request->first, request->second);
     if (!job) return Response::FromError(job.error());
     return Response::Json(200, ToJson(*job));
   });
 
   router.Add("POST", "/api/jobs/{id}/priority", [&jobs](Request& req) {
     if (auto r = CheckId(req.params[0], "job")) return *r;
-    auto body = ParseBody(req);
-    if (!body) return Response::FromError(body.error());
-    auto it = body->find("priority");
-    if (it == body->end() || !it->is_number_integer() || it->get<int64_t>() < 1 || it->get<int64_t>() > 100)
-      return Response::Message(400, "field 'priority' must be an integer from 1 to 100");
-    auto job = jobs.ChangeJobPriority(req.params[0], static_cast<int>(it->get<int64_t>()));
+    auto priority = ParseJobPriority(req.body);
+    if (!priority) return Response::FromError(priority.error());
+    auto job = jobs.ChangeJobPriority(req.params[0], *priority);
     if (!job) return Response::FromError(job.error());
     return Response::Json(200, ToJson(*job));
   });

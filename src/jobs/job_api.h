@@ -19,6 +19,14 @@
 // A failed request changes nothing.
 #pragma once
 
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "common/result.h"
+#include "jobs/job.h"
+#include "protocol/status.h"
+
 namespace duende::http {
 class Router;
 }
@@ -26,6 +34,17 @@ class Router;
 namespace duende::jobs {
 
 class JobService;
+
+// Parsers of the request bodies, pure functions of the text (unit-tested and
+// fuzzed in fuzz/). Errors are InvalidArgument with the 400 message.
+//
+// POST /api/jobs: a JSON object, then JobSubmissionFromJson.
+Result<JobSubmission> ParseJobSubmission(std::string_view body);
+// POST /api/jobs/{id}/status: the requested status (one the API allows) and
+// the reason ("" when absent).
+Result<std::pair<protocol::JobStatus, std::string>> ParseJobStatusRequest(std::string_view body);
+// POST /api/jobs/{id}/priority: 1..100.
+Result<int> ParseJobPriority(std::string_view body);
 
 // `jobs` must outlive the router.
 void RegisterJobApi(http::Router& router, JobService& jobs);

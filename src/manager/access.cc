@@ -301,20 +301,27 @@ std::optional<Response> AccessControl::Check(Request& request) {
   return std::nullopt;
 }
 
+Result<LoginRequest> ParseLoginRequest(std::string_view text) {
+  const auto body = nlohmann::json::parse(text, nullptr, false);
+  if (!body.is_object())
+    return InvalidArgument("the body must be a JSON object with 'token', or 'user' and 'password'");
+  LoginRequest req;
+  for (auto [field, key] :
+       {std::pair{&req.token, "token"}, std::pair{&req.user, "user"}, std::pair{&req.password, "password"}}) {
+    auto it = body.find(key);
+    if (it == body.end()) continue;
+    if (!it->is_string()) return InvalidArgument("'token', 'user' and 'password' must be strings");
+    *field = it->get<std::string>();
+  }
+  if (req.token.empty() && req.user.empty()) return InvalidArgument("give a 'token', or a 'user' and 'password'");
+  return req;
+}
+
 void RegisterAuthApi(http::Router& router, AccessControl& access) {
   router.Add("POST", "/api/auth/login", [&access](Request& r) -> Response {
-    auto body = nlohmann::json::parse(r.body, nullptr, false);
-    if (!body.is_object())
-      return Response::Message(400, "the body must be a JSON object with 'token', or 'user' and 'password'");
-    auto str = [&](const char* key) -> std::optional<std::string> {
-      if (!body.contains(key)) return std::string();
-      if (!body[key].is_string()) return std::nullopt;
-      return body[key].get<std::string>();
-    };
-    auto token = str("token"), user = str("user"), password = str("password");
-    if (!token || !user || !password) return Response::Message(400, "'token', 'user' and 'password' must be strings");
-    if (token->empty() && user->empty()) return Response::Message(400, "give a 'token', or a 'user' and 'password'");
-    auto who = access.Login(r.remote_host, *user, *password, *token);
+    auto login = ParseLoginRequest(r.body);
+    if (!login) return Response::FromError(login.error());
+    auto who = access.Login(r.remote_host, login->user, login->password, login->token);
     if (!who) {
       const int wait = who.error().code == ErrorCode::kTooManyRequests ? access.RetryAfterSeconds(r.remote_host) : 0;
       return ErrorResponse(who.error(), wait);

@@ -136,6 +136,16 @@ class AccessControl {
   std::unordered_map<std::string, Bucket> failures_;
 };
 
+// The body of POST /api/auth/login: {"token"} or {"user", "password"}
+// (strings; absent = ""). InvalidArgument (400) otherwise. Pure; fuzzed in
+// fuzz/.
+struct LoginRequest {
+  std::string user;
+  std::string password;
+  std::string token;
+};
+Result<LoginRequest> ParseLoginRequest(std::string_view body);
+
 // POST /api/auth/login, POST /api/auth/logout, GET /api/auth/session,
 // GET /api/auth/users (admin).
 void RegisterAuthApi(http::Router& router, AccessControl& access);

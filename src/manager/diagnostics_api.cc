@@ -28,6 +28,20 @@ json ToJson(const TaskExplanation& e) {
           {"workers", workers}};
 }
 
+Result<BlacklistForgetRequest> ParseBlacklistForget(std::string_view text) {
+  json body = json::parse(text, nullptr, false);
+  if (body.is_discarded() || !body.is_object()) return InvalidArgument("malformed JSON in request body");
+  BlacklistForgetRequest req;
+  for (auto [field, name] : {std::pair{&req.worker_id, "worker_id"}, std::pair{&req.job_id, "job_id"},
+                             std::pair{&req.task_type, "task_type"}}) {
+    auto it = body.find(name);
+    if (it == body.end() || !it->is_string() || it->get<std::string>().empty())
+      return InvalidArgument(std::string("field '") + name + "' must be a non-empty string");
+    *field = it->get<std::string>();
+  }
+  return req;
+}
+
 void RegisterDiagnosticsApi(http::Router& router, Farm& farm) {
   router.Add("GET", "/api/tasks/{id}/explain", [&farm](Request& r) -> Response {
     if (!IsObjectId(r.params[0])) return Response::Message(404, "invalid task ID '" + r.params[0] + "'");
@@ -45,17 +59,10 @@ void RegisterDiagnosticsApi(http::Router& router, Farm& farm) {
   });
 
   router.Add("POST", "/api/blacklist/forget", [&farm](Request& r) -> Response {
-    json body = json::parse(r.body, nullptr, false);
-    if (body.is_discarded() || !body.is_object()) return Response::Message(400, "malformed JSON in request body");
-    std::string fields[3];
-    const char* names[3] = {"worker_id", "job_id", "task_type"};
-    for (int i = 0; i < 3; ++i) {
-      auto it = body.find(names[i]);
-      if (it == body.end() || !it->is_string() || it->get<std::string>().empty())
-        return Response::Message(400, std::string("field '") + names[i] + "' must be a non-empty string");
-      fields[i] = it->get<std::string>();
-    }
-    if (auto st = farm.ForgetBlacklist(fields[0], fields[1], fields[2]); !st) return Response::FromError(st.error());
+    auto req = ParseBlacklistForget(r.body);
+    if (!req) return Response::FromError(req.error());
+    if (auto st = farm.ForgetBlacklist(req->worker_id, req->job_id, req->task_type); !st)
+      return Response::FromError(st.error());
     return Response::NoContent();
   });
 }

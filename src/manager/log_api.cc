@@ -96,6 +96,31 @@ Response NoLog(const std::string& task_id) { return Response::Message(404, "task
 
 }  // namespace
 
+Result<LogRangeRequest> ParseLogRange(const std::optional<std::string>& offset_text,
+                                      const std::optional<std::string>& length_text) {
+  bool bad = false;
+  LogRangeRequest req{ParseInt(offset_text, &bad), ParseInt(length_text, &bad)};
+  if (bad || (req.length && *req.length < 0))
+    return InvalidArgument("offset and length must be integers (length >= 0)");
+  return req;
+}
+
+Result<std::optional<int64_t>> ParseFollowOffset(const std::optional<std::string>& offset_text,
+                                                 std::string_view last_event_id) {
+  bool bad = false;
+  auto offset = ParseInt(offset_text, &bad);
+  if (!offset && !last_event_id.empty()) offset = ParseInt(std::string(last_event_id), &bad);
+  if (bad) return InvalidArgument("offset must be an integer");
+  return offset;
+}
+
+uint64_t LogRangeStart(std::optional<int64_t> offset, uint64_t size) {
+  if (offset && *offset < 0)
+    return static_cast<uint64_t>(-*offset) >= size ? 0 : size - static_cast<uint64_t>(-*offset);
+  if (offset) return std::min<uint64_t>(static_cast<uint64_t>(*offset), size);
+  return 0;
+}
+
 Result<std::string> HeadAndTail(int fd, uint64_t size, const LogServingOptions& o, std::string_view whole_file_url) {
   // A few bytes past the head show whether the cut splits a character.
   auto head = PRead(fd, 0, std::min(size, o.head_bytes + 4));
@@ -212,7 +237,7 @@ Response LogFollowers::Follow(const std::string& task_id, const TaskLogRef& ref,
   if (!offset) {
     start = size > options_.tail_bytes ? size - options_.tail_bytes : 0;
   } else if (*offset < 0) {
-    start = static_cast<uint64_t>(-*offset) >= size ? 0 : size - static_cast<uint64_t>(-*offset);
+    start = LogRangeStart(offset, size);
   } else {
     start = static_cast<uint64_t>(*offset);
   }
@@ -320,11 +345,9 @@ void RegisterLogApi(http::Router& router, TaskLogs& logs, TaskLogLookup& lookup,
   router.Add("GET", "/api/tasks/{id}/log", [&logs, &lookup](Request& r) -> Response {
     const std::string& id = r.params[0];
     if (!IsObjectId(id)) return Response::Message(400, "invalid task ID '" + id + "'");
-    bool bad = false;
-    const auto offset = ParseInt(r.Query("offset"), &bad);
-    const auto length = ParseInt(r.Query("length"), &bad);
-    if (bad || (length && *length < 0))
-      return Response::Message(400, "offset and length must be integers (length >= 0)");
+    const auto request = ParseLogRange(r.Query("offset"), r.Query("length"));
+    if (!request) return Response::FromError(request.error());
+    const auto [offset, length] = *request;
     auto ref = lookup.FindTaskLog(id);
     if (!ref) return Response::FromError(ref.error());
     const uint64_t len = length ? static_cast<uint64_t>(*length) : kDefaultRangeBytes;
@@ -333,11 +356,7 @@ void RegisterLogApi(http::Router& router, TaskLogs& logs, TaskLogLookup& lookup,
     auto plain = http::FileSlice::Open(logs.PathFor(ref->job, id));
     if (plain) {
       const uint64_t size = (*plain)->length();
-      uint64_t start = 0;
-      if (offset && *offset < 0)
-        start = static_cast<uint64_t>(-*offset) >= size ? 0 : size - static_cast<uint64_t>(-*offset);
-      else if (offset)
-        start = std::min<uint64_t>(static_cast<uint64_t>(*offset), size);
+      const uint64_t start = LogRangeStart(offset, size);
       const uint64_t n = std::min(len, size - start);
       auto slice = http::FileSlice::Open(logs.PathFor(ref->job, id), start, n);
       if (!slice) return Response::FromError(slice.error());
@@ -366,17 +385,11 @@ void RegisterLogApi(http::Router& router, TaskLogs& logs, TaskLogLookup& lookup,
   router.Add("GET", "/api/tasks/{id}/log/follow", [&lookup, &followers](Request& r) -> Response {
     const std::string& id = r.params[0];
     if (!IsObjectId(id)) return Response::Message(400, "invalid task ID '" + id + "'");
-    bool bad = false;
-    auto offset = ParseInt(r.Query("offset"), &bad);
-    if (!offset) {
-      // EventSource reconnects send the last id they saw.
-      const auto last = std::string(r.Header("last-event-id"));
-      if (!last.empty()) offset = ParseInt(last, &bad);
-    }
-    if (bad) return Response::Message(400, "offset must be an integer");
+    auto offset = ParseFollowOffset(r.Query("offset"), r.Header("last-event-id"));
+    if (!offset) return Response::FromError(offset.error());
     auto ref = lookup.FindTaskLog(id);
     if (!ref) return Response::FromError(ref.error());
-    return followers.Follow(id, *ref, offset);
+    return followers.Follow(id, *ref, *offset);
   });
 }
 

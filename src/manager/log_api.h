@@ -12,8 +12,10 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <stop_token>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/clock.h"
@@ -40,6 +42,26 @@ Result<std::string> HeadAndTail(int fd, uint64_t size, const LogServingOptions& 
 // GET /logfile/{job}/{task} for already validated IDs.
 http::Response ServeLogFile(const TaskLogs& logs, const std::string& job_id, const std::string& task_id,
                             std::string_view user_agent, std::string_view host, const LogServingOptions& options);
+
+// Query parameters of the /api log endpoints, parsed by pure functions
+// (unit-tested and fuzzed in fuzz/). InvalidArgument (400) otherwise.
+//
+// GET /api/tasks/{id}/log?offset=&length=: decimal integers, both optional;
+// a negative offset counts back from the end; length >= 0.
+struct LogRangeRequest {
+  std::optional<int64_t> offset;
+  std::optional<int64_t> length;
+};
+Result<LogRangeRequest> ParseLogRange(const std::optional<std::string>& offset,
+                                      const std::optional<std::string>& length);
+// GET /api/tasks/{id}/log/follow?offset=, else the Last-Event-ID header
+// (EventSource reconnects send the last id they saw); nullopt when neither.
+Result<std::optional<int64_t>> ParseFollowOffset(const std::optional<std::string>& offset,
+                                                 std::string_view last_event_id);
+// The first byte a range read of a plain log of `size` bytes returns:
+// 0 without an offset, `offset` bytes before the end (at least 0) for a
+// negative one, else `offset` (at most `size`).
+uint64_t LogRangeStart(std::optional<int64_t> offset, uint64_t size);
 
 // What the /api log endpoints need to know about a task. Owned by the
 // consumer; the farm store implements it through FarmTaskLogLookup.

@@ -21,12 +21,12 @@ std::optional<Response> CheckId(const std::string& id) {
   return Response::Message(404, "invalid ID '" + id + "'");
 }
 
-Result<json> ParseBody(const Request& r, bool allow_empty) {
-  if (r.body.empty() || r.body.find_first_not_of(" \t\r\n") == std::string::npos) {
+Result<json> ParseBody(std::string_view body, bool allow_empty) {
+  if (body.empty() || body.find_first_not_of(" \t\r\n") == std::string::npos) {
     if (allow_empty) return json::object();
     return InvalidArgument("request body is empty; JSON expected");
   }
-  json j = json::parse(r.body, nullptr, false);
+  json j = json::parse(body, nullptr, false);
   if (j.is_discarded()) return InvalidArgument("malformed JSON in request body");
   if (!j.is_object()) return InvalidArgument("request body must be a JSON object");
   return j;
@@ -48,14 +48,62 @@ Result<std::vector<std::string>> StringList(const json& j, const char* key) {
 std::chrono::milliseconds RequestedWait(const Request& r) {
   std::string text(r.Header("x-duende-wait"));
   if (text.empty()) text = r.Query("wait").value_or("");
+  return ParseRequestedWait(text);
+}
+
+}  // namespace
+
+Result<Registration> ParseRegistration(std::string_view body_text) {
+  auto body = ParseBody(body_text, false);
+  if (!body) return std::unexpected(body.error());
+  Registration reg;
+  for (auto [field, key] :
+       {std::pair{&reg.secret, "secret"}, std::pair{&reg.platform, "platform"}, std::pair{&reg.nickname, "nickname"}}) {
+    auto it = body->find(key);
+    if (it != body->end() && !it->is_null()) {
+      if (!it->is_string()) return InvalidArgument(std::string("field '") + key + "' must be a string");
+      *field = it->get<std::string>();
+    }
+  }
+  auto types = StringList(*body, "supported_task_types");
+  if (!types) return std::unexpected(types.error());
+  reg.supported_task_types = std::move(*types);
+  return reg;
+}
+
+Result<SignOnRequest> ParseSignOn(std::string_view body_text) {
+  auto body = ParseBody(body_text, true);
+  if (!body) return std::unexpected(body.error());
+  SignOnRequest req;
+  if (body->contains("supported_task_types")) {
+    auto t = StringList(*body, "supported_task_types");
+    if (!t) return std::unexpected(t.error());
+    req.supported_task_types = std::move(*t);
+  }
+  if (auto it = body->find("nickname"); it != body->end() && it->is_string()) req.nickname = it->get<std::string>();
+  return req;
+}
+
+Result<protocol::TaskUpdate> ParseWorkerTaskUpdate(std::string_view body_text) {
+  auto body = ParseBody(body_text, false);
+  if (!body) return std::unexpected(body.error());
+  return protocol::WorkerTaskUpdateFromJson(*body);
+}
+
+Result<std::vector<std::string>> ParseOutputProduced(std::string_view body_text) {
+  auto body = ParseBody(body_text, false);
+  if (!body) return std::unexpected(body.error());
+  return StringList(*body, "paths");
+}
+
+std::chrono::milliseconds ParseRequestedWait(std::string_view text_view) {
+  const std::string text(text_view);  // strtod needs a terminated string
   if (text.empty()) return std::chrono::milliseconds(0);
   char* end = nullptr;
   const double s = std::strtod(text.c_str(), &end);
   if (end == text.c_str() || !(s > 0)) return std::chrono::milliseconds(0);
   return std::chrono::milliseconds(static_cast<int64_t>(std::min(s, 3600.0) * 1000));
 }
-
-}  // namespace
 
 Response TaskOfferResponse(const Result<TaskOffer>& offer) {
   if (!offer) return Response::FromError(offer.error());
@@ -95,38 +143,18 @@ void RegisterWorkerApi(http::Router& router, Farm& farm, WorkerAuthenticator& au
       if (auto st = VerifyRegistrationToken(r.Header("authorization"), options.registration_secret, clock.Now()); !st)
         return Response::FromError(st.error());
     }
-    auto body = ParseBody(r, false);
-    if (!body) return Response::FromError(body.error());
-    Registration reg;
-    for (auto [field, key] : {std::pair{&reg.secret, "secret"}, std::pair{&reg.platform, "platform"},
-                              std::pair{&reg.nickname, "nickname"}}) {
-      auto it = body->find(key);
-      if (it != body->end() && !it->is_null()) {
-        if (!it->is_string()) return Response::Message(400, std::string("field '") + key + "' must be a string");
-        *field = it->get<std::string>();
-      }
-    }
-    auto types = StringList(*body, "supported_task_types");
-    if (!types) return Response::FromError(types.error());
-    reg.supported_task_types = *types;
-    auto w = farm.RegisterWorker(reg, r.remote_endpoint, std::string(r.Header("user-agent")));
+    auto reg = ParseRegistration(r.body);
+    if (!reg) return Response::FromError(reg.error());
+    auto w = farm.RegisterWorker(*reg, r.remote_endpoint, std::string(r.Header("user-agent")));
     if (!w) return Response::FromError(w.error());
     return Response::Json(200, ToJson(*w));
   });
 
   router.Add("POST", "/sign-on", authed([&farm](Request& r, const std::string& id) -> Response {
-               auto body = ParseBody(r, true);
-               if (!body) return Response::FromError(body.error());
-               std::optional<std::vector<std::string>> types;
-               if (body->contains("supported_task_types")) {
-                 auto t = StringList(*body, "supported_task_types");
-                 if (!t) return Response::FromError(t.error());
-                 types = *t;
-               }
-               std::optional<std::string> nickname;
-               if (auto it = body->find("nickname"); it != body->end() && it->is_string())
-                 nickname = it->get<std::string>();
-               if (auto st = farm.SignOn(id, types, nickname, SeenOf(r)); !st) return Response::FromError(st.error());
+               auto req = ParseSignOn(r.body);
+               if (!req) return Response::FromError(req.error());
+               if (auto st = farm.SignOn(id, req->supported_task_types, req->nickname, SeenOf(r)); !st)
+                 return Response::FromError(st.error());
                return Response::NoContent();
              }));
 
@@ -149,9 +177,7 @@ void RegisterWorkerApi(http::Router& router, Farm& farm, WorkerAuthenticator& au
 
   router.Add("POST", "/tasks/{id}/update", authed([&farm](Request& r, const std::string& id) -> Response {
                if (auto bad = CheckId(r.params[0])) return *bad;
-               auto body = ParseBody(r, false);
-               if (!body) return Response::FromError(body.error());
-               auto update = protocol::WorkerTaskUpdateFromJson(*body);
+               auto update = ParseWorkerTaskUpdate(r.body);
                if (!update) return Response::FromError(update.error());
                if (auto st = farm.UpdateTask(id, r.params[0], *update, SeenOf(r)); !st)
                  return Response::FromError(st.error());
@@ -189,9 +215,7 @@ void RegisterWorkerApi(http::Router& router, Farm& farm, WorkerAuthenticator& au
              }));
 
   router.Add("POST", "/output-produced", authed([](Request& r, const std::string&) -> Response {
-               auto body = ParseBody(r, false);
-               if (!body) return Response::FromError(body.error());
-               auto paths = StringList(*body, "paths");
+               auto paths = ParseOutputProduced(r.body);
                if (!paths) return Response::FromError(paths.error());
                if (paths->empty()) return Response::Message(422, "field 'paths' must not be empty");
                return Response::NoContent();

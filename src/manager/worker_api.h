@@ -3,7 +3,11 @@
 // wire and Farm calls; they never decide statuses.
 #pragma once
 
+#include <chrono>
+#include <optional>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "common/clock.h"
 #include "http/http.h"
@@ -22,6 +26,29 @@ struct WorkerApiOptions {
   // getting 204 at once. Without the header the answer is v2's.
   TaskWaiters* task_waiters = nullptr;
 };
+
+// Parsers of the worker-facing request bodies and headers: pure functions of
+// the text a worker sent, so they are unit-tested and fuzzed (fuzz/) without
+// a Farm. Errors are InvalidArgument with a message for the 400 answer.
+//
+// POST /register-worker: {secret, platform, nickname (strings),
+// supported_task_types (list of strings)}, all optional; body required.
+Result<Registration> ParseRegistration(std::string_view body);
+// POST /sign-on: optional body {supported_task_types (absent = unchanged),
+// nickname (ignored unless a string)}.
+struct SignOnRequest {
+  std::optional<std::vector<std::string>> supported_task_types;
+  std::optional<std::string> nickname;
+};
+Result<SignOnRequest> ParseSignOn(std::string_view body);
+// POST /tasks/{id}/update: protocol::WorkerTaskUpdateFromJson of the body.
+Result<protocol::TaskUpdate> ParseWorkerTaskUpdate(std::string_view body);
+// POST /output-produced: {"paths": [str, ...]} (the list may be empty here;
+// the handler answers 422 for that).
+Result<std::vector<std::string>> ParseOutputProduced(std::string_view body);
+// X-Duende-Wait / ?wait=: seconds to long-poll, capped at an hour; 0 for
+// empty, malformed or non-positive text.
+std::chrono::milliseconds ParseRequestedWait(std::string_view text);
 
 // The POST /task answer for a Farm offer (200 task, 204, 406, 423).
 http::Response TaskOfferResponse(const Result<TaskOffer>& offer);

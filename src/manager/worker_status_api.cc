@@ -12,9 +12,9 @@ using http::Request;
 using http::Response;
 using nlohmann::json;
 
-Result<json> ParseObject(const Request& r, std::initializer_list<std::string_view> allowed) {
-  if (r.body.find_first_not_of(" \t\r\n") == std::string::npos) return json::object();
-  json j = json::parse(r.body, nullptr, false);
+Result<json> ParseObject(std::string_view body, std::initializer_list<std::string_view> allowed) {
+  if (body.find_first_not_of(" \t\r\n") == std::string::npos) return json::object();
+  json j = json::parse(body, nullptr, false);
   if (j.is_discarded()) return InvalidArgument("malformed JSON in request body");
   if (!j.is_object()) return InvalidArgument("request body must be a JSON object");
   for (const auto& [key, value] : j.items()) {
@@ -67,6 +67,42 @@ Response WorkerOrError(const Result<WorkerView>& view) {
 
 }  // namespace
 
+Result<WorkerStatusRequest> ParseWorkerStatusRequest(std::string_view body_text, bool many) {
+  auto body = many ? ParseObject(body_text, {"workers", "status", "lazy"}) : ParseObject(body_text, {"status", "lazy"});
+  if (!body) return std::unexpected(body.error());
+  auto req = StatusRequest(*body);
+  if (!req) return std::unexpected(req.error());
+  WorkerStatusRequest out{{}, std::move(req->first), req->second};
+  if (!many) return out;
+  auto it = body->find("workers");
+  if (it == body->end() || !it->is_array() || it->empty())
+    return InvalidArgument("field 'workers' must be a non-empty list of worker IDs");
+  for (const auto& e : *it) {
+    if (!e.is_string()) return InvalidArgument("field 'workers' must be a list of worker IDs");
+    out.workers.push_back(e.get<std::string>());
+    if (auto st = CheckWorkerId(out.workers.back()); !st) return std::unexpected(st.error());
+  }
+  return out;
+}
+
+Result<ScheduleInput> ParseScheduleInput(std::string_view body_text) {
+  // next_check is accepted (the dashboard echoes what it got) but always
+  // recomputed.
+  auto body = ParseObject(body_text, {"schedule_active", "days_of_week", "time_start", "time_end", "next_check"});
+  if (!body) return std::unexpected(body.error());
+  ScheduleInput input;
+  auto active = OptBool(*body, "schedule_active", true);
+  if (!active) return std::unexpected(active.error());
+  input.active = *active;
+  for (auto [field, key] : {std::pair{&input.days_of_week, "days_of_week"}, std::pair{&input.time_start, "time_start"},
+                            std::pair{&input.time_end, "time_end"}}) {
+    auto v = OptString(*body, key);
+    if (!v) return std::unexpected(v.error());
+    *field = *v;
+  }
+  return input;
+}
+
 void RegisterWorkerStatusApi(http::Router& router, WorkerStatusService& service) {
   router.Add("GET", "/api/workers", [&service](Request&) -> Response {
     auto views = service.List();
@@ -75,20 +111,9 @@ void RegisterWorkerStatusApi(http::Router& router, WorkerStatusService& service)
   });
 
   router.Add("POST", "/api/workers/status", [&service](Request& r) -> Response {
-    auto body = ParseObject(r, {"workers", "status", "lazy"});
-    if (!body) return Response::FromError(body.error());
-    auto req = StatusRequest(*body);
+    auto req = ParseWorkerStatusRequest(r.body, /*many=*/true);
     if (!req) return Response::FromError(req.error());
-    std::vector<std::string> ids;
-    auto it = body->find("workers");
-    if (it == body->end() || !it->is_array() || it->empty())
-      return Response::Message(400, "field 'workers' must be a non-empty list of worker IDs");
-    for (const auto& e : *it) {
-      if (!e.is_string()) return Response::Message(400, "field 'workers' must be a list of worker IDs");
-      ids.push_back(e.get<std::string>());
-      if (auto st = CheckWorkerId(ids.back()); !st) return Response::FromError(st.error());
-    }
-    auto views = service.RequestStatus(ids, req->first, req->second);
+    auto views = service.RequestStatus(req->workers, req->status, req->lazy);
     if (!views) return Response::FromError(views.error());
     return Response::Json(200, WorkersJson(*views));
   });
@@ -108,11 +133,9 @@ void RegisterWorkerStatusApi(http::Router& router, WorkerStatusService& service)
 
   router.Add("POST", "/api/workers/{id}/status", [&service](Request& r) -> Response {
     if (auto st = CheckWorkerId(r.params[0]); !st) return Response::FromError(st.error());
-    auto body = ParseObject(r, {"status", "lazy"});
-    if (!body) return Response::FromError(body.error());
-    auto req = StatusRequest(*body);
+    auto req = ParseWorkerStatusRequest(r.body, /*many=*/false);
     if (!req) return Response::FromError(req.error());
-    auto views = service.RequestStatus({r.params[0]}, req->first, req->second);
+    auto views = service.RequestStatus({r.params[0]}, req->status, req->lazy);
     if (!views) return Response::FromError(views.error());
     return Response::Json(200, ToJson(views->front()));
   });
@@ -131,21 +154,9 @@ void RegisterWorkerStatusApi(http::Router& router, WorkerStatusService& service)
 
   auto set_schedule = [&service](Request& r) -> Response {
     if (auto st = CheckWorkerId(r.params[0]); !st) return Response::FromError(st.error());
-    // next_check is accepted (the dashboard echoes what it got) but always
-    // recomputed.
-    auto body = ParseObject(r, {"schedule_active", "days_of_week", "time_start", "time_end", "next_check"});
-    if (!body) return Response::FromError(body.error());
-    ScheduleInput input;
-    auto active = OptBool(*body, "schedule_active", true);
-    if (!active) return Response::FromError(active.error());
-    input.active = *active;
-    for (auto [field, key] : {std::pair{&input.days_of_week, "days_of_week"},
-                              std::pair{&input.time_start, "time_start"}, std::pair{&input.time_end, "time_end"}}) {
-      auto v = OptString(*body, key);
-      if (!v) return Response::FromError(v.error());
-      *field = *v;
-    }
-    return WorkerOrError(service.SetSchedule(r.params[0], input));
+    auto input = ParseScheduleInput(r.body);
+    if (!input) return Response::FromError(input.error());
+    return WorkerOrError(service.SetSchedule(r.params[0], *input));
   };
   router.Add("PUT", "/api/workers/{id}/sleep-schedule", set_schedule);
   router.Add("POST", "/api/workers/{id}/sleep-schedule", set_schedule);

@@ -38,14 +38,7 @@ json ManagerJson(const ManagerRecord& m) {
 // accepted forms). `manager_id` is the ID the caller claims to be (from the
 // URL), checked against a Basic user name that is not the token itself.
 std::optional<std::string> TokenOf(const Request& req, const std::string& manager_id) {
-  const std::string_view h = req.Header("authorization");
-  if (h.size() > 7 && strncasecmp(h.data(), "Bearer ", 7) == 0) return std::string(h.substr(7));
-  auto basic = manager::ParseBasicAuth(h);
-  if (!basic) return std::nullopt;
-  auto& [user, password] = *basic;
-  if (password.empty()) return user;
-  if (user != manager_id) return std::nullopt;
-  return password;
+  return ManagerToken(req.Header("authorization"), manager_id);
 }
 
 Response Unauthorized() {
@@ -114,6 +107,30 @@ Result<json> ParseJson(const Request& req) {
 }
 
 }  // namespace
+
+std::optional<std::string> ManagerToken(std::string_view h, const std::string& manager_id) {
+  if (h.size() > 7 && strncasecmp(h.data(), "Bearer ", 7) == 0) return std::string(h.substr(7));
+  auto basic = manager::ParseBasicAuth(h);
+  if (!basic) return std::nullopt;
+  auto& [user, password] = *basic;
+  if (password.empty()) return user;
+  if (user != manager_id) return std::nullopt;
+  return password;
+}
+
+Result<std::vector<protocol::TaskUpdate>> ParseTaskUpdateBatch(std::string_view text) {
+  const json body = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (body.is_discarded()) return InvalidArgument("malformed JSON");
+  if (!body.is_array()) return InvalidArgument("request body must be a JSON array of task updates");
+  std::vector<protocol::TaskUpdate> updates;
+  updates.reserve(body.size());
+  for (size_t i = 0; i < body.size(); ++i) {
+    auto u = protocol::TaskUpdateFromJson(body[i]);
+    if (!u) return InvalidArgument("task update " + std::to_string(i) + ": " + u.error().message);
+    updates.push_back(std::move(*u));
+  }
+  return updates;
+}
 
 std::optional<FormPart> FindFormPart(std::string_view content_type, std::string_view body, std::string_view name) {
   if (!content_type.starts_with("multipart/form-data")) return std::nullopt;
@@ -226,17 +243,9 @@ void RegisterManagerApi(http::Router& router, jobs::JobService& jobs, ManagerReg
   router.Add("POST", "/api/flamenco/managers/{id}/task-update-batch", [&jobs, &registry](Request& req) {
     const std::string& id = req.params[0];
     if (auto r = CheckManager(registry, req, id)) return *r;
-    auto body = ParseJson(req);
-    if (!body) return Response::FromError(body.error());
-    if (!body->is_array()) return Response::Message(400, "request body must be a JSON array of task updates");
-    std::vector<protocol::TaskUpdate> updates;
-    updates.reserve(body->size());
-    for (size_t i = 0; i < body->size(); ++i) {
-      auto u = protocol::TaskUpdateFromJson((*body)[i]);
-      if (!u) return Response::Message(400, "task update " + std::to_string(i) + ": " + u.error().message);
-      updates.push_back(std::move(*u));
-    }
-    auto resp = jobs.PushTaskUpdatesFor(id, updates);
+    auto updates = ParseTaskUpdateBatch(req.body);
+    if (!updates) return Response::FromError(updates.error());
+    auto resp = jobs.PushTaskUpdatesFor(id, *updates);
     if (!resp) return Response::FromError(resp.error());
     return Response::Json(200, protocol::ToJson(*resp));
   });

@@ -41,6 +41,10 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
+
+#include "common/result.h"
+#include "protocol/types.h"
 
 namespace duende::http {
 class Router;
@@ -63,6 +67,18 @@ struct ManagerApiOptions {
 // `jobs` and `registry` must outlive the router.
 void RegisterManagerApi(http::Router& router, jobs::JobService& jobs, ManagerRegistry& registry,
                         ManagerApiOptions options);
+
+// Parsers of what a Manager sends, pure functions of the text (unit-tested
+// and fuzzed in fuzz/).
+//
+// The body of task-update-batch: a JSON array of Manager-form task updates
+// (protocol::TaskUpdateFromJson). InvalidArgument naming the first bad
+// update ("task update 3: ...") otherwise.
+Result<std::vector<protocol::TaskUpdate>> ParseTaskUpdateBatch(std::string_view body);
+// The token in an Authorization header, in the forms listed above:
+// "Bearer TOKEN", Basic "TOKEN:" or Basic "MANAGER_ID:TOKEN" (the user name
+// must then be `manager_id`). nullopt for anything else.
+std::optional<std::string> ManagerToken(std::string_view authorization, const std::string& manager_id);
 
 // One part of a multipart/form-data body.
 struct FormPart {
