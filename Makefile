@@ -1,4 +1,4 @@
-# Verbs: setup build test demo bench check clean.
+# Verbs: setup build test demo bench fuzz check clean.
 # `make demo` and `make test` work on a fresh Debian 12 machine as root.
 JOBS ?= 2
 BUILD ?= build
@@ -11,9 +11,15 @@ CMAKE_FLAGS ?= -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELW
 # are errors in the release build; GCC 12 reports -Wmaybe-uninitialized false
 # positives inside libstdc++ <regex> under ASan at -O1, so not here.
 ASAN_FLAGS ?= -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1" -DDUENDE_WERROR=OFF -DDUENDE_SANITIZE=ON -DDUENDE_BENCH=OFF -DDUENDE_WEB=OFF
+# libFuzzer targets (fuzz/): clang 19 with ASan+UBSan, only the libraries the
+# targets link. FUZZ_SECONDS per target, FUZZ_JOBS targets at a time.
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 20
+FUZZ_JOBS ?= $(JOBS)
+FUZZ_FLAGS ?= -G Ninja -DCMAKE_CXX_COMPILER=clang++-19 -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1" -DDUENDE_FUZZ=ON -DDUENDE_TESTS=OFF -DDUENDE_BENCH=OFF -DDUENDE_WEB=OFF
 export CCACHE_DIR ?= $(CURDIR)/.ccache
 
-.PHONY: setup build build-asan test test-fast test-asan demo bench check clean
+.PHONY: setup build build-asan test test-fast test-asan demo bench fuzz fuzz-build check clean
 
 setup:
 	@bash scripts/setup.sh
@@ -40,8 +46,18 @@ demo: build
 bench: build
 	bash bench/run.sh $(BUILD)
 
+fuzz-build: setup
+	cmake -S . -B $(FUZZ_BUILD) $(FUZZ_FLAGS)
+	cmake --build $(FUZZ_BUILD) -j$(JOBS) --target fuzz_all
+
+# Every target once over its corpus and regressions (CTest label "fuzz"),
+# then FUZZ_SECONDS of fuzzing each from a temporary copy of its corpus.
+fuzz: fuzz-build
+	cd $(FUZZ_BUILD) && ctest -L fuzz -j$(JOBS) --output-on-failure
+	bash fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_JOBS)
+
 check:
 	clang-format --dry-run --Werror $$(git ls-files 'src/*.cc' 'src/*.h')
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

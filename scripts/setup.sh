@@ -15,6 +15,10 @@ packages=(
   chromium
   # `make bench`: the HTTP ratio against nginx under the same wrk load.
   nginx-light wrk
+  # `make fuzz`: libFuzzer with ASan/UBSan (libclang-rt-19-dev). Clang 19,
+  # not bookworm's default 14: clang before 19 does not define
+  # __cpp_concepts 202002, so libstdc++ 12 hides std::expected from it.
+  clang-19 libclang-rt-19-dev
 )
 # The web dashboard needs Node.js >= 18 and npm. A machine that already has
 # them (e.g. from NodeSource) keeps its own; otherwise Debian's are used.
