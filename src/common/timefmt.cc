@@ -69,6 +69,11 @@ Result<SystemTime> ParseIso8601(std::string_view s) {
   tm.tm_min = mi;
   tm.tm_sec = se;
   const int64_t secs = static_cast<int64_t>(timegm(&tm)) - offset_s;
+  // SystemTime counts nanoseconds in an int64_t: about the years 1678 to
+  // 2261. Outside them the conversion would overflow.
+  constexpr int64_t kMaxSeconds =
+      std::chrono::duration_cast<std::chrono::seconds>(SystemTime::duration::max()).count() - 1;
+  if (secs > kMaxSeconds || secs < -kMaxSeconds) return bad();
   return FromUnixMicros(secs * 1000000 + frac_us);
 }
 

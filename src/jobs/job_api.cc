@@ -18,8 +18,10 @@ Result<json> ParseBody(std::string_view body) {
   json j;
   try {
     j = json::parse(body);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {
     // Caught here: the exception carries the position, useful to the user.
+    // Not only parse_error: a number too large for a double ("1e999") is an
+    // out_of_range error.
     return InvalidArgument(std::string("malformed JSON: ") + e.what());
   }
   if (!j.is_object()) return InvalidArgument("malformed JSON: request body must be a JSON object");

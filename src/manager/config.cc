@@ -16,19 +16,57 @@ namespace {
 
 using nlohmann::json;
 
-json YamlToJson(const YAML::Node& node) {
+// A mapping key as text. YAML allows lists and mappings as keys ("? [a, b]"),
+// which yaml-cpp's as<std::string>() answers with an exception.
+Result<std::string> KeyOf(const YAML::Node& key) {
+  if (!key.IsScalar()) return InvalidArgument("config keys must be plain strings, not lists or mappings");
+  return key.Scalar();
+}
+
+// Names and values of variables end up in JSON text (task commands, the
+// start-up description), whose writer throws on invalid UTF-8.
+bool IsUtf8(const std::string& text) {
+  try {
+    (void)json(text).dump();
+  } catch (const json::type_error&) {
+    return false;
+  }
+  return true;
+}
+
+// Bounds on what YamlToJson builds. YAML aliases may refer to their own
+// anchor ("a: &x {b: *x}", an endless structure) or repeat one another
+// (exponentially many nodes); a variables block needs neither.
+constexpr int kMaxYamlDepth = 32;
+constexpr int kMaxYamlNodes = 100'000;
+
+Result<json> YamlToJson(const YAML::Node& node, int depth, int& nodes) {
+  if (depth > kMaxYamlDepth || ++nodes > kMaxYamlNodes)
+    return InvalidArgument("nested too deeply or too large (does an alias refer to itself?)");
   switch (node.Type()) {
     case YAML::NodeType::Map: {
       json j = json::object();
-      for (const auto& kv : node) j[kv.first.as<std::string>()] = YamlToJson(kv.second);
+      for (const auto& kv : node) {
+        auto key = KeyOf(kv.first);
+        if (!key) return std::unexpected(key.error());
+        if (!IsUtf8(*key)) return InvalidArgument("a name is not valid UTF-8");
+        auto value = YamlToJson(kv.second, depth + 1, nodes);
+        if (!value) return value;
+        j[*key] = std::move(*value);
+      }
       return j;
     }
     case YAML::NodeType::Sequence: {
       json j = json::array();
-      for (const auto& e : node) j.push_back(YamlToJson(e));
+      for (const auto& e : node) {
+        auto value = YamlToJson(e, depth + 1, nodes);
+        if (!value) return value;
+        j.push_back(std::move(*value));
+      }
       return j;
     }
     case YAML::NodeType::Scalar:
+      if (!IsUtf8(node.Scalar())) return InvalidArgument("a value is not valid UTF-8");
       return node.Scalar();
     default:
       return nullptr;
@@ -191,7 +229,9 @@ Result<Config> ParseConfig(const std::string& yaml_text, const std::string& data
            if (!e.IsMap()) return InvalidArgument("config key 'users': each user must be a mapping");
            UserConfig u;
            for (const auto& kv : e) {
-             const std::string key = kv.first.as<std::string>();
+             auto key_text = KeyOf(kv.first);
+             if (!key_text) return std::unexpected(key_text.error().WithContext("config key 'users'"));
+             const std::string& key = *key_text;
              if (!kv.second.IsScalar()) return InvalidArgument("config key 'users': '" + key + "' must be a string");
              const std::string v = kv.second.Scalar();
              if (key == "name") {
@@ -223,7 +263,10 @@ Result<Config> ParseConfig(const std::string& yaml_text, const std::string& data
        }},
       {"variables",
        [&](const YAML::Node& n, const std::string&) -> Status {
-         auto vars = VariablesFromJson(YamlToJson(n));
+         int nodes = 0;
+         auto vars_json = YamlToJson(n, 0, nodes);
+         if (!vars_json) return std::unexpected(vars_json.error().WithContext("config key 'variables'"));
+         auto vars = VariablesFromJson(*vars_json);
          if (!vars) return std::unexpected(vars.error().WithContext("config key 'variables'"));
          // Configured variables replace the defaults of the same name only.
          for (auto& [name, var] : *vars) c.variables[name] = std::move(var);
@@ -231,7 +274,10 @@ Result<Config> ParseConfig(const std::string& yaml_text, const std::string& data
        }},
       {"webhooks",
        [&](const YAML::Node& n, const std::string&) -> Status {
-         auto hooks = webhooks::WebhooksFromJson(YamlToJson(n));
+         int nodes = 0;
+         auto hooks_json = YamlToJson(n, 0, nodes);
+         if (!hooks_json) return std::unexpected(hooks_json.error().WithContext("config key 'webhooks'"));
+         auto hooks = webhooks::WebhooksFromJson(*hooks_json);
          if (!hooks) return std::unexpected(hooks.error().WithContext("config key 'webhooks'"));
          c.webhooks = std::move(*hooks);
          return Ok();
@@ -247,7 +293,9 @@ Result<Config> ParseConfig(const std::string& yaml_text, const std::string& data
 
   if (root.IsMap()) {
     for (const auto& kv : root) {
-      const std::string key = kv.first.as<std::string>();
+      auto key_text = KeyOf(kv.first);
+      if (!key_text) return std::unexpected(key_text.error());
+      const std::string& key = *key_text;
       if (auto it = setters.find(key); it != setters.end()) {
         if (auto st = it->second(kv.second, key); !st) return std::unexpected(st.error());
       } else if (kIgnoredV2Keys.count(key)) {

@@ -115,8 +115,11 @@ Result<std::optional<int64_t>> ParseFollowOffset(const std::optional<std::string
 }
 
 uint64_t LogRangeStart(std::optional<int64_t> offset, uint64_t size) {
-  if (offset && *offset < 0)
-    return static_cast<uint64_t>(-*offset) >= size ? 0 : size - static_cast<uint64_t>(-*offset);
+  if (offset && *offset < 0) {
+    // Negated as unsigned: -INT64_MIN does not fit an int64_t.
+    const uint64_t back = uint64_t{0} - static_cast<uint64_t>(*offset);
+    return back >= size ? 0 : size - back;
+  }
   if (offset) return std::min<uint64_t>(static_cast<uint64_t>(*offset), size);
   return 0;
 }

@@ -25,7 +25,13 @@ Result<std::optional<int>> GetInt(const json& j, const char* key) {
     if (v < INT32_MIN || v > INT32_MAX) return InvalidArgument(std::string("field '") + key + "' is out of range");
     return std::optional<int>(static_cast<int>(v));
   }
-  if (it->is_number_float()) return std::optional<int>(static_cast<int>(it->get<double>()));
+  if (it->is_number_float()) {
+    // Converting a double outside int's range is undefined behaviour.
+    const double v = it->get<double>();
+    if (!(v > INT32_MIN - 1.0 && v < INT32_MAX + 1.0))
+      return InvalidArgument(std::string("field '") + key + "' is out of range");
+    return std::optional<int>(static_cast<int>(v));
+  }
   return InvalidArgument(std::string("field '") + key + "' must be an integer");
 }
 
@@ -280,8 +286,15 @@ nlohmann::json ToJson(const BatchResponse& r) {
 Result<BatchResponse> BatchResponseFromJson(const nlohmann::json& j) {
   if (!j.is_object()) return InvalidArgument("batch response must be an object");
   BatchResponse r;
+  if (auto it = j.find("modified_count"); it != j.end() && !it->is_null()) {
+    // Checked before converting: a double outside int's range would be
+    // undefined behaviour.
+    const double count = it->is_number() ? it->get<double>() : -1;
+    if (!(count >= 0 && count <= INT32_MAX))
+      return InvalidArgument("invalid batch response: 'modified_count' must be a non-negative integer");
+    r.modified_count = static_cast<int>(count);
+  }
   try {
-    r.modified_count = j.value("modified_count", 0);
     if (j.contains("handled_update_ids") && !j["handled_update_ids"].is_null())
       r.handled_update_ids = j["handled_update_ids"].get<std::vector<std::string>>();
     if (j.contains("cancel_task_ids") && !j["cancel_task_ids"].is_null())
@@ -307,7 +320,8 @@ Result<UpstreamNotification> UpstreamNotificationFromJson(const nlohmann::json& 
   if (!j.is_object()) return InvalidArgument("notification must be a JSON object");
   UpstreamNotification n;
   auto workers = j.find("nr_of_workers");
-  if (workers == j.end() || !workers->is_number_integer() || workers->get<int64_t>() < 0)
+  if (workers == j.end() || !workers->is_number_integer() || workers->get<int64_t>() < 0 ||
+      workers->get<int64_t>() > INT32_MAX)
     return InvalidArgument("field 'nr_of_workers' must be a non-negative integer");
   n.nr_of_workers = static_cast<int>(workers->get<int64_t>());
   auto types = j.find("worker_task_types");

@@ -18,6 +18,17 @@ TEST(TimeFormatTest, RoundTripsWithMicroseconds) {
   EXPECT_FALSE(ParseIso8601("2027-13-01T00:00:00Z").has_value());
 }
 
+// Found by fuzz_time_formats and fuzz_server_requests: years SystemTime
+// cannot hold (nanoseconds in 64 bits: 1678 to 2261) overflowed.
+TEST(TimeFormatTest, TimestampsOutsideSystemTimeAreRejected) {
+  EXPECT_FALSE(ParseIso8601("0224-03-01T12:00:00Z").has_value());
+  EXPECT_FALSE(ParseIso8601("9999-12-31T23:59:59Z").has_value());
+  EXPECT_FALSE(ParseIso8601("2263-01-01T00:00:00Z").has_value());
+  EXPECT_FALSE(ParseIso8601("1600-01-01T00:00:00Z").has_value());
+  EXPECT_TRUE(ParseIso8601("2261-12-31T23:59:59.999999Z").has_value());
+  EXPECT_TRUE(ParseIso8601("1700-01-01T00:00:00Z").has_value());
+}
+
 TEST(TimeFormatTest, DurationsNeedAUnit) {
   EXPECT_EQ(*ParseDuration("10m"), std::chrono::minutes(10));
   EXPECT_EQ(*ParseDuration("30s"), std::chrono::seconds(30));

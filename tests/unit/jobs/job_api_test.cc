@@ -177,6 +177,11 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(
         BadRequest{"MalformedJson", "POST", "/api/jobs", "{\"name\":", 400, "malformed JSON"},
         BadRequest{"NotAnObject", "POST", "/api/jobs", "[1,2]", 400, "malformed JSON"},
+        // Found by fuzz_job_api: a number beyond a double threw past the
+        // parse_error handler (500 instead of 400).
+        BadRequest{"NumberTooLarge", "POST", "/api/jobs", R"({"name":"x","priority":1e999})", 400, "malformed JSON"},
+        BadRequest{"PriorityNumberTooLarge", "POST", "/api/jobs/{job}/priority", R"({"priority":1e999})", 400,
+                   "malformed JSON"},
         BadRequest{"MissingName", "POST", "/api/jobs", R"({"job_type":"sleep","settings":{}})", 400,
                    "field 'name' is required"},
         BadRequest{"UnknownField", "POST", "/api/jobs", R"({"name":"x","job_type":"sleep","colour":"red"})", 400,

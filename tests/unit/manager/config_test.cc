@@ -78,7 +78,23 @@ INSTANTIATE_TEST_SUITE_P(
                       BadConfig{"[1, 2]", "mapping"}, BadConfig{"database_synchronous: off", "'normal' or 'full'"},
                       BadConfig{"a: [", "not valid YAML"},
                       BadConfig{"variables:\n  x:\n    direction: sideways", "direction"},
-                      BadConfig{"_meta:\n  version: 1", "version 1"}));
+                      BadConfig{"_meta:\n  version: 1", "version 1"},
+                      // Keys that are lists or mappings (found by fuzz_config: they threw).
+                      BadConfig{"? [a, b]\n: c", "config keys must be plain strings"},
+                      BadConfig{"variables:\n  {x: 1}: 2", "config key 'variables'"},
+                      BadConfig{"users:\n  - [name]: ana", "config key 'users'"},
+                      // An alias inside its own anchor: endless recursion (found by fuzz_config).
+                      BadConfig{"variables: &v\n  x: *v", "alias refer to itself"},
+                      BadConfig{"webhooks: &w\n  - *w", "config key 'webhooks'"},
+                      // Latin-1, not UTF-8: the description threw (found by fuzz_config).
+                      BadConfig{"variables:\n  x:\n    values:\n      - value: caf\xe9", "not valid UTF-8"},
+                      BadConfig{"variables:\n  caf\xe9:\n    values: []", "not valid UTF-8"},
+                      // Aliases of aliases: exponentially many nodes.
+                      BadConfig{
+                          "variables:\n  a: &a [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]\n  b: &b [*a, *a, *a, *a, *a, *a, *a, "
+                          "*a, *a, *a]\n  c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\n  d: &d [*c, *c, *c, *c, "
+                          "*c, *c, *c, *c, *c, *c]\n  e: [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]",
+                          "too large"}));
 
 }  // namespace
 TEST(ConfigTest, DatabaseDurabilityIsNormalUnlessFull) {

@@ -241,6 +241,14 @@ TEST_F(LogApiTest, ByteRangeEndpoint) {
   EXPECT_EQ(r.status, 200);
   EXPECT_EQ(r.body, "");
   EXPECT_EQ(r.Header("x-log-next-offset"), "17");
+  // Found by fuzz_log_range: negating the most negative offset overflowed.
+  r = Get(std::string("/api/tasks/") + kTask + "/log?offset=-9223372036854775808");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "0123456789abcdef\n");
+  EXPECT_EQ(LogRangeStart(INT64_MIN, 17), 0u);
+  EXPECT_EQ(LogRangeStart(-5, 17), 12u);
+  EXPECT_EQ(LogRangeStart(std::nullopt, 17), 0u);
+  EXPECT_EQ(LogRangeStart(INT64_MAX, 17), 17u);
   EXPECT_EQ(Get(std::string("/api/tasks/") + kTask + "/log?offset=x").status, 400);
   EXPECT_EQ(Get(std::string("/api/tasks/") + kTask + "/log?length=-1").status, 400);
   EXPECT_EQ(Get("/api/tasks/00000000000000000000abcd/log").status, 404);

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "protocol/upstream.h"
+
 namespace duende::protocol {
 namespace {
 
@@ -19,6 +21,38 @@ TEST(ProtocolTest, WorkerUpdateRejectsBadFields) {
   EXPECT_FALSE(WorkerTaskUpdateFromJson(json{{"task_progress_percentage", "half"}}).has_value());
   EXPECT_FALSE(WorkerTaskUpdateFromJson(json{{"log", 5}}).has_value());
   EXPECT_FALSE(WorkerTaskUpdateFromJson(json::array()).has_value());
+}
+
+// Found by fuzz_task_update: a fractional number outside int's range was
+// converted anyway (undefined behaviour).
+TEST(ProtocolTest, WorkerUpdateRejectsNumbersOutsideIntRange) {
+  EXPECT_EQ(*WorkerTaskUpdateFromJson(json{{"task_progress_percentage", 42.5}})->task_progress_percentage, 42);
+  for (double bad : {1e10, -1e10, 2147483648.0, 1e300}) {
+    auto u = WorkerTaskUpdateFromJson(json{{"task_progress_percentage", bad}});
+    ASSERT_FALSE(u.has_value()) << bad;
+    EXPECT_EQ(u.error().message, "field 'task_progress_percentage' is out of range");
+  }
+  EXPECT_FALSE(TaskFromJson(json{{"_id", "a"}, {"status", "queued"}, {"priority", -1e19}}).has_value());
+}
+
+// Found by fuzz_upstream_responses: the Server's modified_count was
+// converted to int whatever its size (undefined behaviour).
+TEST(ProtocolTest, BatchResponseChecksModifiedCount) {
+  EXPECT_EQ(BatchResponseFromJson(json{{"modified_count", 3}})->modified_count, 3);
+  EXPECT_EQ(BatchResponseFromJson(json::object())->modified_count, 0);
+  for (const json& bad : {json(1.8e20), json(-1), json(18446744073709551615ull), json("3")}) {
+    auto r = BatchResponseFromJson(json{{"modified_count", bad}});
+    ASSERT_FALSE(r.has_value()) << bad;
+    EXPECT_NE(r.error().message.find("modified_count"), std::string::npos);
+  }
+}
+
+// nr_of_workers beyond int used to wrap (2^32 + 1 became 1 worker).
+TEST(ProtocolTest, NotificationWorkerCountFitsAnInt) {
+  const json types = json::array({"sleep"});
+  EXPECT_EQ(UpstreamNotificationFromJson(json{{"nr_of_workers", 4}, {"worker_task_types", types}})->nr_of_workers, 4);
+  EXPECT_FALSE(UpstreamNotificationFromJson(json{{"nr_of_workers", 4294967297LL}, {"worker_task_types", types}}));
+  EXPECT_FALSE(UpstreamNotificationFromJson(json{{"nr_of_workers", -1}, {"worker_task_types", types}}));
 }
 
 TEST(ProtocolTest, ManagerUpdateRoundTrips) {
