@@ -32,10 +32,14 @@ build-asan: setup
 	cmake -S . -B $(ASAN_BUILD) $(ASAN_FLAGS)
 	cmake --build $(ASAN_BUILD) -j$(JOBS)
 
-# Every test, in the release build and again under ASan+UBSan.
+# Every test, in the release build and again under ASan+UBSan; then every
+# fuzz target over its corpus and regressions, and TEST_FUZZ_SECONDS of
+# fuzzing each (issue 9: a bounded run on every CI pass).
+TEST_FUZZ_SECONDS ?= 10
 test: build build-asan
 	cd $(BUILD) && ctest -j$(JOBS) --output-on-failure
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest -j$(JOBS) --output-on-failure -LE e2e
+	$(MAKE) fuzz FUZZ_SECONDS=$(TEST_FUZZ_SECONDS)
 
 test-fast: build
 	cd $(BUILD) && ctest -j$(JOBS) --output-on-failure -L fast
