@@ -19,7 +19,7 @@ FUZZ_JOBS ?= $(JOBS)
 FUZZ_FLAGS ?= -G Ninja -DCMAKE_CXX_COMPILER=clang++-19 -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1" -DDUENDE_FUZZ=ON -DDUENDE_TESTS=OFF -DDUENDE_BENCH=OFF -DDUENDE_WEB=OFF
 export CCACHE_DIR ?= $(CURDIR)/.ccache
 
-.PHONY: setup build build-asan test test-fast test-asan demo bench fuzz fuzz-build check clean
+.PHONY: setup build build-asan test test-long test-fast test-asan demo bench fuzz fuzz-build check clean
 
 setup:
 	@bash scripts/setup.sh
@@ -32,14 +32,19 @@ build-asan: setup
 	cmake -S . -B $(ASAN_BUILD) $(ASAN_FLAGS)
 	cmake --build $(ASAN_BUILD) -j$(JOBS)
 
-# Every test, in the release build and again under ASan+UBSan; then every
+# Every test but the minutes-long ones (label long: `make test-long`), in the
+# release build and again under ASan+UBSan (end-to-end ones only in the
+# release build); then every
 # fuzz target over its corpus and regressions, and TEST_FUZZ_SECONDS of
 # fuzzing each (issue 9: a bounded run on every CI pass).
 TEST_FUZZ_SECONDS ?= 10
 test: build build-asan
-	cd $(BUILD) && ctest -j$(JOBS) --output-on-failure
-	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp UBSAN_OPTIONS=print_stacktrace=1 ctest -j$(JOBS) --output-on-failure -LE e2e
+	cd $(BUILD) && ctest -j$(JOBS) --output-on-failure -LE long
+	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp UBSAN_OPTIONS=print_stacktrace=1 ctest -j$(JOBS) --output-on-failure -LE 'e2e|long'
 	$(MAKE) fuzz FUZZ_SECONDS=$(TEST_FUZZ_SECONDS)
+
+test-long: build
+	cd $(BUILD) && ctest -j$(JOBS) --output-on-failure -L long
 
 test-fast: build
 	cd $(BUILD) && ctest -j$(JOBS) --output-on-failure -L fast
