@@ -160,11 +160,18 @@ def frames_setting(frame_start, frame_end):
     return str(frame_start) if frame_start == frame_end else "%d-%d" % (frame_start, frame_end)
 
 
-def render_output_setting(output_path):
+def _path_parts(path):
+    return [p for p in path.replace("\\", "/").split("/") if p]
+
+
+def render_output_setting(output_path, blend_path):
     """The render_output setting for an absolute output path.
 
     A directory (ending in a separator) gets Blender's frame-number pattern
-    appended, so the frames land inside it.
+    appended, so the frames land inside it. The job owns the output's folder:
+    when it finishes, whatever was there is moved aside for the new frames.
+    So a top-level folder (/tmp, C:\\) or the folder holding the .blend file
+    is refused.
     """
     path = (output_path or "").strip()
     if not path:
@@ -175,6 +182,13 @@ def render_output_setting(output_path):
                        % _one_line(path))
     if path.endswith(("/", "\\")):
         path += "######"
+    folder = _path_parts(path)[:-1]
+    if len(folder) < 2 or (len(folder) == 2 and folder[0].endswith(":")):
+        raise ApiError("The output path '%s' is in a top-level folder, which the job would move aside when it "
+                       "finishes: use a folder of its own, e.g. /renders/shot/frame-######" % _one_line(path))
+    if folder == _path_parts(blend_path)[:len(folder)]:
+        raise ApiError("The output path '%s' is in the folder of the .blend file, which the job would move aside "
+                       "when it finishes: use a folder of its own, e.g. //render/frame-######" % _one_line(path))
     return path
 
 
@@ -252,7 +266,7 @@ def build_job(job_type, *, name, priority, blend_path, frame_start, frame_end, c
         "filepath": blend_path,
         "frames": frames_setting(frame_start, frame_end),
         "chunk_size": chunk_size,
-        "render_output": render_output_setting(output_path),
+        "render_output": render_output_setting(output_path, blend_path),
     }
     if file_format in MOVIE_FORMATS:
         known["format"] = MOVIE_FORMATS[file_format]

@@ -94,6 +94,14 @@ class BuildJobTest(unittest.TestCase):
             (dict(frame_start=-3), "must not be negative"),
             (dict(output_path=""), "No output path"),
             (dict(output_path="render/frame-###"), "must be absolute"),
+            # The job moves its output folder's old contents aside: never a
+            # top-level folder, nor the .blend file's folder or its parents.
+            (dict(output_path="/tmp/"), "'/tmp/######' is in a top-level folder"),
+            (dict(output_path="/frame-####"), "is in a top-level folder"),
+            (dict(output_path="C:\\renders\\frame-####"), "is in a top-level folder"),
+            (dict(output_path="/shots/seq1/frame-####"), "is in the folder of the .blend file"),
+            (dict(output_path="/shots/seq1/"), "is in the folder of the .blend file"),
+            (dict(blend_path="/p/shots/seq1/a.blend", output_path="/p/shots/f-#"), "is in the folder of the .blend"),
             (dict(file_format="NOPE"), "'NOPE' is not supported"),
             (dict(extra_settings="[1, 2]"), "must be a JSON object"),
             (dict(extra_settings="{oops"), "not valid JSON"),

@@ -170,6 +170,12 @@ def main():
     props.extra_settings = ""
     props.output_path = "relative/frame-######"
     expect_error(bpy.ops.duende.submit, "The output path must be absolute")
+    # Empty: the scene's output path, Blender's default /tmp/ here, which the
+    # job would move aside when it finishes.
+    props.output_path = ""
+    expect_error(bpy.ops.duende.submit, "'/tmp/######' is in a top-level folder")
+    props.output_path = "//frame-######"
+    expect_error(bpy.ops.duende.submit, "is in the folder of the .blend file")
     props.output_path = os.path.join(work_dir, "render", "shot", "frame-######")
     if props.last_job_id:
         fail("a failed submission set a job ID: %s" % props.last_job_id)
