@@ -47,12 +47,12 @@ TEST(AddonE2ETest, SubmitsTheSavedFileFromBlenderAndTheFarmRendersIt) {
   EXPECT_EQ(job["priority"], 60);
   EXPECT_EQ(job["settings"]["filepath"], work + "/shot.blend");
   EXPECT_EQ(job["settings"]["frames"], "1-4");
-  EXPECT_EQ(job["settings"]["chunk_size"], 2);
+  EXPECT_EQ(job["settings"]["chunk_size"], 4);
   EXPECT_EQ(job["settings"]["format"], "PNG");
   ASSERT_TRUE(manager.WaitForJobStatus(job_id, "completed", 60s))
       << manager.Get("/api/jobs/" + job_id + "/tasks").dump(2) << "\n"
       << worker.process().Log();
-  EXPECT_EQ(manager.Get("/api/jobs/" + job_id + "/tasks")["tasks"].size(), 4u)  // 2 chunks, video, move
+  EXPECT_EQ(manager.Get("/api/jobs/" + job_id + "/tasks")["tasks"].size(), 3u)  // render, video, move
       << manager.Get("/api/jobs/" + job_id + "/tasks").dump(2);
 
   for (int frame = 1; frame <= 4; ++frame) {

@@ -152,7 +152,7 @@ def main():
     make_scene(blend_path)
 
     props.job_type = "blender-render"
-    props.chunk_size = 2
+    props.chunk_size = 4  # one render task: each is a Blender start-up
     props.priority = 60
     props.output_path = os.path.join(work_dir, "render", "shot", "frame-######")
 
