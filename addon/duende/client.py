@@ -444,6 +444,16 @@ class Manager:
             return [BLENDER_RENDER]
         return parse_job_types(self._answer(status, parsed, "list its job types"))
 
+    def check_login(self):
+        """ApiError unless the Manager answers and takes the token.
+
+        Asked before the add-on saves the file for a submission: a wrong
+        token must change nothing (the Manager answers routes it does not
+        have, such as /api/job-types on older versions, without asking
+        for a login).
+        """
+        self._call("GET", "/api/jobs?limit=1", what="list its jobs")
+
     def submit(self, body):
         """Submits a job; returns the new job's ID."""
         job = self._call("POST", "/api/jobs", body, what="accept the job")

@@ -23,9 +23,36 @@ _job_types = [client.BLENDER_RENDER]
 _job_type_items = []
 
 
-def _job_type_enum_items(_self, _context):
-    _job_type_items[:] = [(t["name"], t["label"], t["description"] or t["name"]) for t in _job_types]
+def _job_type_names(props):
+    """The names the job type menu offers: the fetched types, plus the one
+    the file names if the Manager has not been asked yet (or dropped it)."""
+    names = [t["name"] for t in _job_types]
+    if props.job_type_name and props.job_type_name not in names:
+        names.append(props.job_type_name)
+    return names
+
+
+def _job_type_enum_items(props, _context):
+    described = {t["name"]: t for t in _job_types}
+    _job_type_items[:] = []
+    for number, name in enumerate(_job_type_names(props)):
+        t = described.get(name)
+        label = t["label"] if t else name + " (not offered; fetch job types)"
+        _job_type_items.append((name, label, (t and t["description"]) or name, number))
     return _job_type_items
+
+
+# The menu stores the job type's name, not its position: the position of a
+# type changes when the Manager's list does, the name does not.
+def _get_job_type(props):
+    names = _job_type_names(props)
+    return names.index(props.job_type_name) if props.job_type_name in names else 0
+
+
+def _set_job_type(props, number):
+    names = _job_type_names(props)
+    if 0 <= number < len(names):
+        props.job_type_name = names[number]
 
 
 def _prefs(context):
@@ -65,8 +92,9 @@ class DuendeJobItem(bpy.types.PropertyGroup):
 
 
 class DuendeSceneSettings(bpy.types.PropertyGroup):
-    job_type: EnumProperty(name="Job Type", items=_job_type_enum_items,
+    job_type: EnumProperty(name="Job Type", items=_job_type_enum_items, get=_get_job_type, set=_set_job_type,
                            description="Job type to submit (Fetch Job Types asks the Manager)")
+    job_type_name: StringProperty(name="Job Type Name", default=client.BLENDER_RENDER["name"])
     job_name: StringProperty(name="Job Name", description="Name of the job; empty: the .blend file's name")
     use_scene_frames: BoolProperty(name="Scene Frame Range", default=True,
                                    description="Render the scene's frame range")
@@ -142,13 +170,14 @@ class DUENDE_OT_submit(_ReportsApiErrors, bpy.types.Operator):
         if not blend_path:
             raise client.ApiError("Save the .blend file first (File > Save As): the farm renders the saved file")
         manager = _manager(context)
+        manager.check_login()
         # Asked every time: the Manager's schema decides which settings the
         # job needs, and an admin may have changed it.
         types = manager.job_types()
         _job_types[:] = types
-        job_type = next((t for t in types if t["name"] == props.job_type), None)
+        job_type = next((t for t in types if t["name"] == props.job_type_name), None)
         if job_type is None:
-            raise client.ApiError("The Manager has no job type '%s'" % props.job_type)
+            raise client.ApiError("The Manager has no job type '%s'" % props.job_type_name)
         frame_start, frame_end = _frame_range(scene, props)
         body = client.build_job(
             job_type,

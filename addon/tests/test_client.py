@@ -291,6 +291,15 @@ class HttpTest(unittest.TestCase):
                 call()
             self.assertEqual(str(e.exception), want)
 
+    def test_check_login_asks_for_one_job_with_the_token(self):
+        self.fake.route("GET", "/api/jobs?limit=1", 200, {"jobs": []})
+        self.manager.check_login()
+        self.assertEqual(self.fake.requests[-1][2]["Authorization"], "Bearer s3cret")
+        self.fake.route("GET", "/api/jobs?limit=1", 401, {"message": "invalid token"})
+        with self.assertRaises(ApiError) as e:
+            self.manager.check_login()
+        self.assertIn("refused the login (wrong token)", str(e.exception))
+
     def test_a_server_that_is_not_a_manager(self):
         self.fake.route("POST", "/api/jobs", 200, b"<html>hello</html>")
         with self.assertRaises(ApiError) as e:

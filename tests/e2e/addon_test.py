@@ -150,8 +150,19 @@ def main():
     # Before the file is saved there is nothing to render.
     expect_error(bpy.ops.duende.submit, "Save the .blend file first")
     make_scene(blend_path)
+    saved = os.stat(blend_path).st_mtime_ns
 
+    # A job type the file names but the Manager does not offer stays
+    # selectable (by name) and is refused at submission.
+    props.job_type_name = "no-such-type"
+    if props.job_type != "no-such-type":
+        fail("the job type menu shows %r for a type the Manager has not offered" % props.job_type)
+    prefs.manager_url = manager_url
+    prefs.manager_token = token
+    expect_error(bpy.ops.duende.submit, "The Manager has no job type 'no-such-type'")
     props.job_type = "blender-render"
+    if props.job_type_name != "blender-render":
+        fail("choosing blender-render in the menu stored %r" % props.job_type_name)
     props.chunk_size = 4  # one render task: each is a Blender start-up
     props.priority = 60
     props.output_path = os.path.join(work_dir, "render", "shot", "frame-######")
@@ -179,6 +190,8 @@ def main():
     props.output_path = os.path.join(work_dir, "render", "shot", "frame-######")
     if props.last_job_id:
         fail("a failed submission set a job ID: %s" % props.last_job_id)
+    if os.stat(blend_path).st_mtime_ns != saved:
+        fail("a failed submission saved the file")
 
     if bpy.ops.duende.fetch_job_types() != {"FINISHED"}:
         fail("fetching job types failed")
