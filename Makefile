@@ -1,4 +1,4 @@
-# Verbs: setup build test demo bench fuzz check clean.
+# Verbs: setup build test demo bench fuzz package check clean.
 # `make demo` and `make test` work on a fresh Debian 12 machine as root.
 JOBS ?= 2
 BUILD ?= build
@@ -19,7 +19,7 @@ FUZZ_JOBS ?= $(JOBS)
 FUZZ_FLAGS ?= -G Ninja -DCMAKE_CXX_COMPILER=clang++-19 -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1" -DDUENDE_FUZZ=ON -DDUENDE_TESTS=OFF -DDUENDE_BENCH=OFF -DDUENDE_WEB=OFF
 export CCACHE_DIR ?= $(CURDIR)/.ccache
 
-.PHONY: setup build build-asan test test-long test-fast test-asan demo bench fuzz fuzz-build check clean
+.PHONY: setup build build-asan test test-long test-fast test-asan demo bench fuzz fuzz-build package check clean
 
 setup:
 	@bash scripts/setup.sh
@@ -64,6 +64,11 @@ fuzz-build: setup
 fuzz: fuzz-build
 	cd $(FUZZ_BUILD) && ctest -L fuzz -j$(JOBS) --output-on-failure
 	bash fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_JOBS)
+
+# Debian packages (packaging/CMakeLists.txt) into $(BUILD)/packages.
+package: build
+	cd $(BUILD) && cpack --config CPackConfig.cmake
+	@ls -1 $(BUILD)/packages/*.deb
 
 check:
 	clang-format --dry-run --Werror $$(git ls-files 'src/*.cc' 'src/*.h')

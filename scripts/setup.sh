@@ -19,6 +19,9 @@ packages=(
   # not bookworm's default 14: clang before 19 does not define
   # __cpp_concepts 202002, so libstdc++ 12 hides std::expected from it.
   clang-19 libclang-rt-19-dev
+  # `make package` and its tests: lintian on the .deb files,
+  # systemd-analyze verify on the units.
+  lintian systemd
 )
 # The web dashboard needs Node.js >= 18 and npm. A machine that already has
 # them (e.g. from NodeSource) keeps its own; otherwise Debian's are used.

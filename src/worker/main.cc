@@ -44,7 +44,10 @@ int main(int argc, char** argv) {
                  "Space-separated task types (default: sleep blender-render file-management exr-merge "
                  "video-encoding debug)");
   app.add_option("--nickname", config.nickname, "Name shown in the Manager (default: host name)");
-  app.add_option("--registration-secret", config.registration_secret, "Pre-shared secret for registration (HS256 JWT)");
+  // Also from the environment: keeps the secret out of `ps` (the packaged
+  // systemd unit passes it that way).
+  app.add_option("--registration-secret", config.registration_secret, "Pre-shared secret for registration (HS256 JWT)")
+      ->envname("DUENDE_REGISTRATION_SECRET");
   app.add_flag("--single,-1", config.single, "Exit after running one task");
   app.add_option("--log-level", log_level, "debug, info, warn or error")->capture_default_str();
 
