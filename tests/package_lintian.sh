@@ -9,7 +9,7 @@ debs=("$BUILD"/packages/*.deb)
 ((${#debs[@]})) || { echo "package_lintian: FAIL: no packages in $BUILD/packages" >&2; exit 1; }
 
 # lintian exits non-zero on errors; its tags are E: (error), W:, I:, ...
-out=$(lintian --no-tag-display-limit "${debs[@]}" 2>&1) && rc=0 || rc=$?
+out=$(lintian --tag-display-limit 0 "${debs[@]}" 2>&1) && rc=0 || rc=$?
 echo "$out"
 errors=$(grep -c '^E: ' <<<"$out" || true)
 if ((errors)) || ((rc)); then
