@@ -38,24 +38,30 @@ deb() {
 }
 
 # --- contents and metadata --------------------------------------------------
+declare -A control  # "pkg Field" -> first line of the field
 for pkg in common manager worker server cli; do
   f=$(deb "$pkg")
   [[ -f $f ]] || fail "$f is missing (run make package)"
   dpkg -x "$f" "$ROOT"
-  name=$(dpkg-deb -f "$f" Package)
-  [[ $(dpkg-deb -f "$f" Maintainer) == "Duende project <"*">" ]] || fail "$name: Maintainer is not the project"
-  for field in Description Section Priority Version; do
-    [[ -n $(dpkg-deb -f "$f" "$field") ]] || fail "$name: no $field"
+  while IFS= read -r line; do
+    [[ $line =~ ^([A-Za-z-]+):\ (.*)$ ]] && control["$pkg ${BASH_REMATCH[1]}"]=${BASH_REMATCH[2]}
+  done < <(dpkg-deb -f "$f")
+  name=${control["$pkg Package"]}
+  [[ $name == duende-$pkg ]] || fail "$f is package '$name'"
+  [[ ${control["$pkg Maintainer"]} == "Duende project <"*">" ]] || fail "$name: Maintainer is not the project"
+  [[ ${control["$pkg Version"]} == "$VERSION" ]] || fail "$name: Version is not $VERSION"
+  for field in Description Section Priority; do
+    [[ -n ${control["$pkg $field"]} ]] || fail "$name: no $field"
   done
   [[ -f $ROOT/usr/share/doc/$name/copyright ]] || fail "$name: no copyright file"
   gzip -t "$ROOT/usr/share/doc/$name/changelog.Debian.gz" || fail "$name: no changelog.Debian.gz"
 done
 for pkg in manager worker server; do
-  depends=$(dpkg-deb -f "$(deb "$pkg")" Depends)
+  depends=${control["$pkg Depends"]}
   [[ $depends == *"duende-common (= $VERSION)"* ]] || fail "duende-$pkg does not depend on duende-common: $depends"
   [[ $depends == *libc6* ]] || fail "duende-$pkg: Depends has no shared libraries: $depends"
 done
-[[ $(dpkg-deb -f "$(deb common)" Depends) == *adduser* ]] || fail "duende-common creates a user without adduser"
+[[ ${control["common Depends"]} == *adduser* ]] || fail "duende-common creates a user without adduser"
 dpkg-deb --ctrl-tarfile "$(deb common)" | tar -xO ./postinst | grep -q 'adduser --system' ||
   fail "duende-common's postinst does not create the system user"
 for bin in duende duende-manager duende-worker duende-server; do
@@ -148,13 +154,13 @@ run_job() {
     >"$TMP/cli.log" 2>&1 || fail "job $1 did not complete: $(tail -n 3 "$TMP/cli.log")"
 }
 run_job package-test
-cli jobs | grep -q 'package-test' || fail "duende jobs does not list the job"
-worker_field() {
-  cli --json workers | python3 -c 'import json,sys; w=json.load(sys.stdin)["workers"]; print(w[0][sys.argv[1]] if len(w)==1 else "")' "$1"
+# "ID NICKNAME" of the one worker the Manager knows.
+the_worker() {
+  cli --json workers | python3 -c 'import json,sys; w=json.load(sys.stdin)["workers"]; print(w[0]["_id"], w[0]["nickname"]) if len(w)==1 else None'
 }
-WORKER_ID=$(worker_field _id)
+read -r WORKER_ID nickname <<<"$(the_worker)"
 [[ -n $WORKER_ID ]] || fail "the manager does not list exactly one worker"
-[[ $(worker_field nickname) == "$(uname -n)" ]] || fail "an empty DUENDE_NICKNAME did not mean the host name"
+[[ $nickname == "$(uname -n)" ]] || fail "an empty DUENDE_NICKNAME did not mean the host name ($nickname)"
 
 # A restart request: the worker exits with the code its unit restarts on.
 force=$(sed -n 's/^RestartForceExitStatus=//p' "$ROOT/lib/systemd/system/duende-worker.service")
@@ -169,7 +175,8 @@ kill "$timer" 2>/dev/null || fail "the worker did not exit within 20 s of a rest
 # ... and systemd starts it again: same identity (state in /var/lib/duende/worker).
 start_worker
 run_job after-restart
-[[ $(worker_field _id) == "$WORKER_ID" ]] || fail "the restarted worker did not keep its identity"
+read -r id _ <<<"$(the_worker)"
+[[ $id == "$WORKER_ID" ]] || fail "the restarted worker did not keep its identity"
 
 # Server: server.env as shipped, on an ephemeral port.
 (
