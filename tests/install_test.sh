@@ -19,7 +19,7 @@ fail() {
 }
 
 cmake --install "$BUILD" --prefix "$TMP/prefix" >/dev/null
-for bin in duende-manager duende-worker duende; do
+for bin in duende-manager duende-worker duende-server duende; do
   [[ -x "$TMP/prefix/bin/$bin" ]] || fail "bin/$bin not installed"
 done
 [[ -f "$TMP/prefix/share/duende/web/index.html" ]] || fail "share/duende/web/index.html not installed"
