@@ -56,6 +56,8 @@ for pkg in common manager worker server cli; do
   [[ -f $ROOT/usr/share/doc/$name/copyright ]] || fail "$name: no copyright file"
   gzip -t "$ROOT/usr/share/doc/$name/changelog.Debian.gz" || fail "$name: no changelog.Debian.gz"
 done
+grep -q "MIT License" "$ROOT/usr/share/doc/duende-common/LICENSE.vue" ||
+  fail "duende-common: the bundled Vue's licence notice is missing"
 for pkg in manager worker server; do
   depends=${control["$pkg Depends"]}
   [[ $depends == *"duende-common (= $VERSION)"* ]] || fail "duende-$pkg does not depend on duende-common: $depends"
