@@ -387,13 +387,14 @@ Result<MayKeepRunning> Farm::MayIRun(const std::string& worker_id, const std::st
 
 // --- upstream -------------------------------------------------------------------
 
-Status Farm::ApplyDepsgraph(const std::vector<Task>& tasks) {
-  if (tasks.empty()) return Ok();
+Status Farm::ApplyDepsgraph(const std::vector<Task>& tasks, const std::function<void(FarmTx&)>& in_same_tx) {
+  if (tasks.empty() && !in_same_tx) return Ok();
   auto st = store_.Write([&](FarmTx& tx) -> Status {
     for (const auto& t : tasks) tx.UpsertTask(t);
+    if (in_same_tx) in_same_tx(tx);
     return Ok();
   });
-  WorkAvailable(st.has_value());
+  WorkAvailable(st.has_value() && !tasks.empty());
   return st;
 }
 

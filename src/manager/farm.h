@@ -126,7 +126,12 @@ class Farm {
   Result<MayKeepRunning> MayIRun(const std::string& worker_id, const std::string& task_id, const Seen& seen);
 
   // --- upstream (the seam)
-  Status ApplyDepsgraph(const std::vector<protocol::Task>& tasks);
+  // `in_same_tx` (optional) runs in the transaction that stores the tasks:
+  // the link saves its depsgraph token there, so a crash cannot leave the
+  // tasks stored under the old token (the next download would then bring
+  // the old copies back over what workers did with them meanwhile).
+  Status ApplyDepsgraph(const std::vector<protocol::Task>& tasks,
+                        const std::function<void(FarmTx&)>& in_same_tx = nullptr);
   // Spec §4.1.3.
   Status CancelTasks(const std::vector<std::string>& task_ids);
 

@@ -108,6 +108,32 @@ CREATE TABLE task_blocked (
 ) WITHOUT ROWID;
 CREATE INDEX worker_blacklist_job ON worker_blacklist (job_id, task_type);
 )sql",
+    // 3: every status a task took on this Manager, in order, written by
+    // triggers in the transaction that changed it (whatever code path made
+    // the change). What an operator asks after an incident ("who ran frame
+    // 12, and did it complete twice?") and what the crash tests check.
+    R"sql(
+CREATE TABLE task_status_history (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  task_id TEXT NOT NULL,
+  from_status TEXT,
+  to_status TEXT NOT NULL,
+  worker_id TEXT,
+  at INTEGER
+);
+CREATE INDEX task_status_history_task ON task_status_history (task_id, seq);
+CREATE TRIGGER task_status_inserted AFTER INSERT ON tasks BEGIN
+  INSERT INTO task_status_history (task_id, from_status, to_status, worker_id, at)
+  VALUES (NEW.id, NULL, NEW.status, NEW.worker_id, NEW.last_updated);
+END;
+CREATE TRIGGER task_status_changed AFTER UPDATE OF status ON tasks WHEN OLD.status IS NOT NEW.status BEGIN
+  INSERT INTO task_status_history (task_id, from_status, to_status, worker_id, at)
+  VALUES (NEW.id, OLD.status, NEW.status, COALESCE(NEW.worker_id, OLD.worker_id), NEW.last_updated);
+END;
+CREATE TRIGGER task_status_forgotten AFTER DELETE ON tasks BEGIN
+  DELETE FROM task_status_history WHERE task_id = OLD.id;
+END;
+)sql",
 };
 
 constexpr const char* kTaskColumns =
@@ -369,6 +395,15 @@ int64_t FarmTx::CountTasks() {
   const int64_t n = q.Int(0);
   q.Reset();
   return n;
+}
+
+std::vector<TaskStatusChange> FarmTx::StatusHistory(const std::string& task_id) {
+  auto& q = conn_.Prepare(
+      "SELECT seq, from_status, to_status, worker_id, at FROM task_status_history WHERE task_id = ?1 ORDER BY seq");
+  q.Bind(1, task_id);
+  std::vector<TaskStatusChange> out;
+  while (q.Step()) out.push_back({q.Int(0), q.Text(1), q.Text(2), q.Text(3), OptTime(q, 4)});
+  return out;
 }
 
 // --- failure handling ---------------------------------------------------------

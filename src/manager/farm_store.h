@@ -71,6 +71,18 @@ struct TaskMutation {
   std::vector<protocol::FailedByWorker> add_failed_by_workers;  // add-to-set
 };
 
+// One status a task took on this Manager (table task_status_history,
+// written by triggers on every change). `from_status` is empty for the
+// first; `worker_id` is the task's worker then (for a task taken away: the
+// worker it was taken from).
+struct TaskStatusChange {
+  int64_t seq = 0;
+  std::string from_status;
+  std::string to_status;
+  std::string worker_id;
+  std::optional<SystemTime> at;
+};
+
 // A transaction-scoped view of the farm store. Valid only inside
 // FarmStore::Write/Read callbacks. Store failures throw inside and are turned
 // into an Error by the enclosing transaction.
@@ -99,6 +111,8 @@ class FarmTx {
   // Active tasks whose last ping is older than `cutoff` (or missing).
   std::vector<protocol::Task> ActiveTasksPingedBefore(SystemTime cutoff);
   int64_t CountTasks();
+  // The task's status history, oldest first.
+  std::vector<TaskStatusChange> StatusHistory(const std::string& task_id);
 
   // --- failure handling (spec §7)
   // Tasks of (job, type) in failed/soft-failed that `worker_id` failed,

@@ -73,14 +73,15 @@ Status UpstreamLink::Download() {
   auto graph = upstream_.FetchDepsgraph(token->value_or(""));
   if (!graph) return std::unexpected(graph.error());
   if (graph->kind != protocol::Depsgraph::Kind::kTasks) return Ok();
-  if (auto st = farm_.ApplyDepsgraph(graph->tasks); !st) return st;
-  if (!graph->last_updated.empty()) {
-    auto st = store_.Write([&](FarmTx& tx) -> Status {
-      tx.PutSetting(kDepsgraphTokenKey, graph->last_updated);
-      return Ok();
-    });
-    if (!st) return st;
-  }
+  // The token commits with the tasks: saved apart, a crash in between made
+  // the next download (with the old token) bring back the same copies and
+  // overwrite what workers had done with them since (an assigned task
+  // became claimed-by-manager again and its worker's completion was
+  // ignored).
+  std::function<void(FarmTx&)> save_token;
+  if (!graph->last_updated.empty())
+    save_token = [&](FarmTx& tx) { tx.PutSetting(kDepsgraphTokenKey, graph->last_updated); };
+  if (auto st = farm_.ApplyDepsgraph(graph->tasks, save_token); !st) return st;
   spdlog::debug("depsgraph: {} tasks", graph->tasks.size());
   return Ok();
 }

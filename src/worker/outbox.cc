@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <nlohmann/json.hpp>
 
 namespace duende::worker {
 namespace {
@@ -12,6 +13,25 @@ const std::vector<std::string> kMigrations = {
 };
 
 bool Droppable(int status) { return status == 404 || status == 409 || status == 400; }
+
+// At debug level, one line per update the Manager acknowledged: its task
+// status and last log line, so an operator (and the crash tests) can check
+// that everything a worker was told was accepted is on the Manager.
+void LogAcknowledged(const OutboxItem& item, int http_status) {
+  if (!spdlog::should_log(spdlog::level::debug)) return;
+  const auto body = nlohmann::json::parse(item.payload, nullptr, false);
+  std::string task_status = "-";
+  std::string last_line;
+  if (body.is_object()) {
+    if (auto it = body.find("task_status"); it != body.end() && it->is_string()) task_status = it->get<std::string>();
+    if (auto it = body.find("log"); it != body.end() && it->is_string()) {
+      const auto& log = it->get_ref<const std::string&>();
+      last_line = log.substr(log.rfind('\n') + 1);
+    }
+  }
+  spdlog::debug("outbox: acknowledged #{} {} [{}] status={} last-log-line={}", item.id, item.path, http_status,
+                task_status, last_line);
+}
 
 }  // namespace
 
@@ -70,7 +90,7 @@ Outbox::Round Outbox::FlushRound() {
       return Round::kFailed;
     }
     if (*status >= 200 && *status < 300) {
-      // delivered
+      LogAcknowledged(item, *status);
     } else if (Droppable(*status)) {
       spdlog::warn("outbox: Manager answered {} for {}; dropping the update", *status, item.path);
     } else {

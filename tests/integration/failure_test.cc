@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "support/farm.h"
+#include "support/farm_audit.h"
 #include "support/temp_dir.h"
 
 namespace duende::testing {
@@ -112,8 +113,8 @@ TEST(FailureIntegrationTest, FrozenWorkerTimesOutAndItsLateUpdatesChangeNothing)
                          "timeout_startup_grace: 0\n"
                          "timeout_check_interval: 250ms\n");
   ASSERT_FALSE(manager.url().empty()) << manager.process().Log();
-  const std::vector<std::string> args = {"--task-types", "sleep", "--poll-interval", "200ms", "--may-i-run-interval",
-                                         "500ms"};
+  const std::vector<std::string> args = {"--task-types",         "sleep", "--poll-interval", "200ms",
+                                         "--may-i-run-interval", "500ms", "--log-level",     "debug"};
   const std::string job =
       manager.SubmitJob({{"name", "nap"},
                          {"job_type", "sleep"},
@@ -137,12 +138,19 @@ TEST(FailureIntegrationTest, FrozenWorkerTimesOutAndItsLateUpdatesChangeNothing)
   frozen.process().Signal(SIGCONT);
   // The thawed worker finishes its sleep and reports; the Manager refuses
   // (409) and the task stays as the other worker left it.
-  std::this_thread::sleep_for(5s);
+  EXPECT_TRUE(WaitFor([&] { return frozen.process().Log().find("answered 409") != std::string::npos; }, 10s))
+      << frozen.process().Log();
   const json after = manager.Get("/api/tasks/" + task_id);
   EXPECT_EQ(after["status"], "completed");
   EXPECT_EQ(after["worker"], done["worker"]);
   EXPECT_EQ(manager.Get("/api/jobs/" + job)["status"], "completed");
   EXPECT_TRUE(frozen.process().running()) << "a refused update is dropped, not fatal";
+  // The store agrees: the task was completed once, by the other worker, and
+  // every update either worker was told was accepted is there (issue 9).
+  const FarmAudit audit =
+      AuditFarm(dir / "manager", job, {{"frozen", dir / "frozen/worker.log"}, {"other", dir / "other/worker.log"}});
+  EXPECT_TRUE(audit.Clean(1)) << audit.Summary();
+  EXPECT_EQ(audit.acknowledged_completions, 1) << audit.Summary();
 }
 
 }  // namespace

@@ -209,6 +209,33 @@ TEST_F(FarmTest, ReturnRequeuesForAnotherWorker) {
   EXPECT_EQ(Get(t.id).worker_id, w2);
 }
 
+// The status history (issue 9: "none recorded completed twice" is checked
+// on it) holds each change once, with the worker it concerned; repeated and
+// late updates add nothing.
+TEST_F(FarmTest, StatusHistoryRecordsEachChangeOnceWithItsWorker) {
+  Task t = MakeTask("t");
+  Add({t});
+  const std::string w1 = Register("w1");
+  const std::string w2 = Register("w2");
+  Fetch(w1);
+  ASSERT_TRUE(farm_->ReturnTask(w1, t.id, "returned by worker", seen_).has_value());
+  Fetch(w2);
+  ASSERT_TRUE(farm_->UpdateTask(w2, t.id, StatusUpdate(TaskStatus::kActive), seen_).has_value());
+  ASSERT_TRUE(farm_->UpdateTask(w2, t.id, StatusUpdate(TaskStatus::kCompleted), seen_).has_value());
+  // The same completion again (a worker re-sending an update whose answer
+  // it lost), and w1's late one (refused: the task is w2's).
+  ASSERT_TRUE(farm_->UpdateTask(w2, t.id, StatusUpdate(TaskStatus::kCompleted), seen_).has_value());
+  EXPECT_EQ(farm_->UpdateTask(w1, t.id, StatusUpdate(TaskStatus::kCompleted), seen_).error().code,
+            ErrorCode::kConflict);
+  const auto history =
+      *store_->Read([&](FarmTx& tx) -> Result<std::vector<TaskStatusChange>> { return tx.StatusHistory(t.id); });
+  std::vector<std::string> steps;
+  for (const auto& h : history) steps.push_back(h.from_status + ">" + h.to_status + "@" + h.worker_id);
+  EXPECT_EQ(steps, (std::vector<std::string>{">claimed-by-manager@", "claimed-by-manager>active@" + w1,
+                                             "active>claimed-by-manager@" + w1, "claimed-by-manager>active@" + w2,
+                                             "active>completed@" + w2}));
+}
+
 TEST_F(FarmTest, MayIRunAnswers) {
   Task t = MakeTask("t");
   Add({t});

@@ -235,5 +235,29 @@ TEST_F(UpstreamLinkTest, DownloadKickIsThrottled) {
   EXPECT_EQ(upstream_.downloads, before + 2);
 }
 
+// Regression (issue 9, found while writing the Manager crash test): the
+// tasks of a download and its token were saved in two transactions. A crash
+// between them left the tasks under the old token, and the next download
+// brought the same copies back over what workers had done since. Here the
+// transaction after the one that stores the tasks fails, as a crash would
+// end it: the tasks and the token are stored together or not at all.
+TEST_F(UpstreamLinkTest, DepsgraphTokenCommitsWithItsTasks) {
+  const Task t = MakeTask("t");
+  upstream_.graph = {t};
+  int transactions = 0;
+  db_->SetFaultInjector([&]() -> Status {
+    // 1: read the token, 2: store the tasks, 3: the next one.
+    if (++transactions == 3) return Unavailable("killed (injected)");
+    return Ok();
+  });
+  (void)link_->SyncOnce();
+  db_->SetFaultInjector(nullptr);
+  const auto [task, token] = *store_->Read([&](FarmTx& tx) -> Result<std::pair<bool, std::optional<std::string>>> {
+    return std::pair{tx.GetTask(t.id).has_value(), tx.GetSetting("depsgraph_last_modified")};
+  });
+  EXPECT_TRUE(task);
+  EXPECT_EQ(token, std::optional<std::string>("token-1"));
+}
+
 }  // namespace
 }  // namespace duende::manager

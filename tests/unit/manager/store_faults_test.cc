@@ -1,0 +1,175 @@
+// Store faults (issue 9 §2): the Manager's SQLite file fails under it (disk
+// full, I/O error through a fault-injecting VFS; SQLITE_BUSY from another
+// connection holding the write lock). Every request that must write answers
+// 503 with a JSON message and changes nothing; reads keep working; once the
+// fault clears the farm carries on where it was and the file passes
+// integrity_check.
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+
+#include <string>
+#include <vector>
+
+#include "manager_api_fixture.h"
+#include "store/sqlite.h"
+#include "support/fault_vfs.h"
+
+namespace duende::manager {
+namespace {
+
+using nlohmann::json;
+using testing::FaultVfs;
+
+class StoreFaultTest : public ManagerApiTest, public ::testing::WithParamInterface<FaultVfs::Fault> {
+ protected:
+  void SetUp() override {
+    vfs_ = &FaultVfs::Install();  // before the Manager opens its database
+    ManagerApiTest::SetUp();
+  }
+  void TearDown() override {
+    vfs_->Disarm();
+    ManagerApiTest::TearDown();
+  }
+
+  std::string DbPath() const { return dir_.path() + "/duende.sqlite"; }
+
+  // A worker holding the first task of a 2-task job: (worker, task, job).
+  struct Farm {
+    std::string worker, task, job;
+  };
+  Farm StartFarm() {
+    Farm f;
+    f.worker = Worker("w1");
+    f.job = SubmitSleepJob(2)["_id"];
+    const auto task = FetchTask(f.worker, "w1");
+    EXPECT_EQ(task.status, 200) << task.body;
+    f.task = json::parse(task.body, nullptr, false).value("_id", "");
+    // The job side hears of the assignment through the upstream push; let
+    // it settle before taking the snapshot.
+    EXPECT_EQ(WaitForTaskStatus(f.task, "active").value("status", ""), "active");
+    return f;
+  }
+
+  // Every kind of write the API has: the worker protocol and the people's
+  // job API.
+  std::vector<std::pair<std::string, http::ClientResponse>> CallEveryWrite(const Farm& f) {
+    const std::string secret = "secret-w1";
+    std::vector<std::pair<std::string, http::ClientResponse>> out;
+    auto add = [&](std::string name, http::ClientResponse r) { out.emplace_back(std::move(name), std::move(r)); };
+    add("register-worker",
+        Call("POST", "/register-worker",
+             json{{"secret", "s"}, {"platform", "linux"}, {"supported_task_types", {"sleep"}}}.dump()));
+    add("sign-on", Call("POST", "/sign-on", "{}", f.worker, secret));
+    add("task", Call("POST", "/task", "", f.worker, secret));
+    add("update",
+        Call("POST", "/tasks/" + f.task + "/update", json{{"task_status", "completed"}}.dump(), f.worker, secret));
+    add("may-i-run", Call("GET", "/may-i-run/" + f.task, "", f.worker, secret));
+    add("return", Call("POST", "/tasks/" + f.task + "/return", "", f.worker, secret));
+    add("status-change", Call("GET", "/status-change", "", f.worker, secret));
+    add("submit", Call("POST", "/api/jobs",
+                       json{{"name", "more"},
+                            {"job_type", "sleep"},
+                            {"settings", {{"frames", "1"}, {"chunk_size", 1}, {"time_in_seconds", 0}}}}
+                           .dump()));
+    add("job status", Call("POST", "/api/jobs/" + f.job + "/status", json{{"status", "cancel-requested"}}.dump()));
+    add("job priority", Call("POST", "/api/jobs/" + f.job + "/priority", json{{"priority", 90}}.dump()));
+    add("sign-off", Call("POST", "/sign-off", "", f.worker, secret));
+    return out;
+  }
+
+  // What the API shows of the farm, to compare before and after a fault.
+  std::string Snapshot(const Farm& f) {
+    json tasks = json::parse(Call("GET", "/api/jobs/" + f.job + "/tasks").body, nullptr, false)["tasks"];
+    json workers = json::parse(Call("GET", "/api/workers").body, nullptr, false)["workers"];
+    json out = {{"jobs", JobCount()},
+                {"job", json::parse(Call("GET", "/api/jobs/" + f.job).body, nullptr, false)["status"]}};
+    for (const auto& t : tasks) out["tasks"].push_back({t["_id"], t["status"], t["worker"]});
+    for (const auto& w : workers) out["workers"].push_back({w["_id"], w["status"], w["current_task"]});
+    return out.dump();
+  }
+
+  void ExpectIntegrity() {
+    auto db = store::Database::Open(DbPath());
+    ASSERT_TRUE(db.has_value()) << db.error().message;
+    EXPECT_EQ((*db)->IntegrityCheck().value_or(false), true);
+  }
+
+  // Finishes the job: both tasks completed by w1.
+  void FinishJob(const Farm& f) {
+    EXPECT_EQ(
+        Call("POST", "/tasks/" + f.task + "/update", json{{"task_status", "completed"}}.dump(), f.worker, "secret-w1")
+            .status,
+        204);
+    const auto next = FetchTask(f.worker, "w1");
+    ASSERT_EQ(next.status, 200) << next.body;
+    const std::string second = json::parse(next.body)["_id"];
+    EXPECT_EQ(
+        Call("POST", "/tasks/" + second + "/update", json{{"task_status", "completed"}}.dump(), f.worker, "secret-w1")
+            .status,
+        204);
+    json job;
+    for (int i = 0; i < 500 && job.value("status", "") != "completed"; ++i) {
+      job = json::parse(Call("GET", "/api/jobs/" + f.job).body, nullptr, false);
+      clock_.WaitFor(std::chrono::milliseconds(10), std::stop_token());
+    }
+    EXPECT_EQ(job.value("status", ""), "completed") << job.dump();
+  }
+
+  FaultVfs* vfs_ = nullptr;
+};
+
+TEST_P(StoreFaultTest, EveryWriteIs503WithAMessageAndChangesNothingThenTheFarmCarriesOn) {
+  const Farm f = StartFarm();
+  ASSERT_FALSE(f.task.empty());
+  const std::string before = Snapshot(f);
+  const int injected = vfs_->injected();
+  vfs_->Arm(GetParam(), DbPath());
+  for (const auto& [name, r] : CallEveryWrite(f)) {
+    SCOPED_TRACE(name);
+    EXPECT_EQ(r.status, 503) << r.body;
+    const auto body = json::parse(r.body, nullptr, false);
+    ASSERT_TRUE(body.is_object()) << r.body;
+    EXPECT_NE(body.value("message", "").find("database"), std::string::npos) << r.body;
+    EXPECT_EQ(r.Header("retry-after"), "1");
+  }
+  EXPECT_GT(vfs_->injected(), injected);
+  // Reads still work, and show that nothing changed.
+  EXPECT_EQ(Snapshot(f), before);
+  vfs_->Disarm();
+  EXPECT_EQ(Snapshot(f), before);
+  FinishJob(f);
+  ExpectIntegrity();
+}
+
+INSTANTIATE_TEST_SUITE_P(DiskFullAndIoError, StoreFaultTest,
+                         ::testing::Values(FaultVfs::Fault::kDiskFull, FaultVfs::Fault::kIoError),
+                         [](const auto& info) {
+                           return info.param == FaultVfs::Fault::kDiskFull ? std::string("DiskFull")
+                                                                           : std::string("IoError");
+                         });
+
+// Another process holds the write lock past the busy timeout: SQLITE_BUSY,
+// the same 503, nothing applied; the farm carries on once it lets go.
+TEST_F(StoreFaultTest, WriteLockHeldElsewhereIs503AndChangesNothing) {
+  const Farm f = StartFarm();
+  ASSERT_FALSE(f.task.empty());
+  const std::string before = Snapshot(f);
+  sqlite3* other = nullptr;
+  ASSERT_EQ(sqlite3_open(DbPath().c_str(), &other), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(other, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
+  for (const auto& r :
+       {Call("POST", "/tasks/" + f.task + "/update", json{{"task_status", "completed"}}.dump(), f.worker, "secret-w1"),
+        Call("POST", "/api/jobs/" + f.job + "/priority", json{{"priority", 90}}.dump())}) {
+    EXPECT_EQ(r.status, 503) << r.body;
+    EXPECT_NE(json::parse(r.body, nullptr, false).value("message", "").find("database busy"), std::string::npos)
+        << r.body;
+  }
+  EXPECT_EQ(Snapshot(f), before);
+  ASSERT_EQ(sqlite3_exec(other, "ROLLBACK", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(other);
+  FinishJob(f);
+  ExpectIntegrity();
+}
+
+}  // namespace
+}  // namespace duende::manager
