@@ -75,6 +75,10 @@ class CrashTest : public ::testing::Test {
     return std::chrono::milliseconds(std::uniform_int_distribution<int>(lo, hi)(rng_));
   }
 
+  std::string Replay() const {
+    return "seed " + std::to_string(seed_) + " (rerun with DUENDE_CRASH_SEED=" + std::to_string(seed_) + ")";
+  }
+
   int Completed() {
     const auto j = manager_->Get("/api/jobs/" + job_);
     return j.is_object() ? j["tasks_status"].value("completed", 0) : -1;
@@ -82,7 +86,7 @@ class CrashTest : public ::testing::Test {
 
   // Waits for the job, stops everything cleanly and audits the data.
   void FinishAndAudit(int rounds_during_job) {
-    const bool done = manager_->WaitForJobStatus(job_, "completed", 120s);
+    const bool done = manager_->WaitForJobStatus(job_, "completed", std::chrono::seconds(60 + tasks_ / 20));
     const std::string job = manager_->Get("/api/jobs/" + job_).dump();
     for (auto& w : workers_) w->process().Signal(SIGTERM);
     for (auto& w : workers_) w->process().Wait(15s);
@@ -112,7 +116,7 @@ class CrashTest : public ::testing::Test {
 };
 
 TEST_F(CrashTest, ManagerKilledAtRandomMomentsLosesNothing) {
-  SCOPED_TRACE("seed " + std::to_string(seed_) + " (rerun with DUENDE_CRASH_SEED=" + std::to_string(seed_) + ")");
+  SCOPED_TRACE(Replay());
   int during_job = 0;
   for (int round = 0; round < rounds_; ++round) {
     std::this_thread::sleep_for(Random(100, 700));
@@ -126,14 +130,14 @@ TEST_F(CrashTest, ManagerKilledAtRandomMomentsLosesNothing) {
 }
 
 TEST_F(CrashTest, WorkersKilledAtRandomMomentsLoseNothing) {
-  SCOPED_TRACE("seed " + std::to_string(seed_) + " (rerun with DUENDE_CRASH_SEED=" + std::to_string(seed_) + ")");
+  SCOPED_TRACE(Replay());
   int during_job = 0;
   for (int round = 0; round < rounds_; ++round) {
-    std::this_thread::sleep_for(Random(50, 600));
+    std::this_thread::sleep_for(Random(50, 300));
     during_job += Completed() < tasks_;
     const int victim = std::uniform_int_distribution<int>(0, kWorkers - 1)(rng_);
     workers_[victim]->process().Kill();
-    std::this_thread::sleep_for(Random(0, 300));
+    std::this_thread::sleep_for(Random(0, 150));
     StartWorker(victim);  // same data directory: same credentials and outbox
   }
   FinishAndAudit(during_job);

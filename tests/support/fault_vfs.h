@@ -49,8 +49,15 @@ class FaultVfs {
   struct File {
     sqlite3_file base;  // must come first: SQLite sees this
     sqlite3_file* real;
-    bool watched;
+    const char* name;  // valid until xClose (SQLite's promise)
   };
+
+  // Whether `name` is under the armed prefix (checked at each call: files
+  // opened before Arm() count too).
+  bool Watched(const char* name) {
+    std::lock_guard lock(mu_);
+    return name && !prefix_.empty() && std::strncmp(name, prefix_.c_str(), prefix_.size()) == 0;
+  }
 
   FaultVfs() {
     real_ = sqlite3_vfs_find(nullptr);
@@ -68,9 +75,8 @@ class FaultVfs {
 
   // The error `call` returns now for a watched file, or SQLITE_OK.
   static int Injected(const File& f, bool is_write) {
-    if (!f.watched) return SQLITE_OK;
     const Fault fault = Self().fault_.load();
-    if (fault == Fault::kNone) return SQLITE_OK;
+    if (fault == Fault::kNone || !Self().Watched(f.name)) return SQLITE_OK;
     if (fault == Fault::kDiskFull && !is_write) return SQLITE_OK;
     Self().injected_.fetch_add(1);
     if (fault == Fault::kDiskFull) return SQLITE_FULL;
@@ -81,10 +87,7 @@ class FaultVfs {
     FaultVfs& self = Of(vfs);
     File& f = Of(file);
     f.real = reinterpret_cast<sqlite3_file*>(&f + 1);
-    {
-      std::lock_guard lock(self.mu_);
-      f.watched = name && !self.prefix_.empty() && std::strncmp(name, self.prefix_.c_str(), self.prefix_.size()) == 0;
-    }
+    f.name = name;
     const int rc = self.real_->xOpen(self.real_, name, f.real, flags, out_flags);
     // SQLite calls xClose only when pMethods is set.
     f.base.pMethods = rc == SQLITE_OK && f.real->pMethods ? &kMethods : nullptr;

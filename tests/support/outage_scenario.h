@@ -31,13 +31,13 @@ inline int64_t OutboxSize(const std::string& worker_dir) {
   return n.value_or(-1);
 }
 
-// Four workers on 3-second tasks; the Manager is killed while they run and
+// Four workers on 2-second tasks; the Manager is killed while they run and
 // stays down for `outage`, then restarts on the same port. Default worker
 // settings (5 s outbox back-off) and Manager timeouts: what a farm runs.
 inline void RunManagerOutage(std::chrono::seconds outage) {
   using namespace std::chrono_literals;
   constexpr int kWorkers = 4;
-  constexpr int kTasks = 24;
+  constexpr int kTasks = 12;
   TempDir dir;
   auto manager = std::make_unique<ManagerProcess>(dir / "manager");
   ASSERT_FALSE(manager->url().empty()) << manager->process().Log();
@@ -46,7 +46,7 @@ inline void RunManagerOutage(std::chrono::seconds outage) {
   const std::string job = manager->SubmitJob(
       {{"name", "outage"},
        {"job_type", "sleep"},
-       {"settings", {{"frames", "1-" + std::to_string(kTasks)}, {"chunk_size", 1}, {"time_in_seconds", 3}}}});
+       {"settings", {{"frames", "1-" + std::to_string(kTasks)}, {"chunk_size", 1}, {"time_in_seconds", 2}}}});
   ASSERT_FALSE(job.empty());
   std::vector<std::unique_ptr<WorkerProcess>> workers;
   std::map<std::string, std::string> logs;

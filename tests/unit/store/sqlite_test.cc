@@ -66,6 +66,32 @@ TEST(SqliteTest, FailedTransactionRollsBackEverything) {
   EXPECT_EQ(Count(*db), 0) << "the first insert must be rolled back too";
 }
 
+// Another connection holds the write lock past the busy timeout (5 s):
+// SQLITE_BUSY becomes kBusy (HTTP 503 "database busy"), nothing is written,
+// and the next write after the lock is released succeeds (issue 9).
+TEST(SqliteTest, WriteLockHeldElsewhereIsBusyAndRecovers) {
+  testing::TempDir dir;
+  const std::string path = dir / "db.sqlite";
+  auto db = std::move(*Database::Open(path));
+  ASSERT_TRUE(db->Migrate("test", kMigrations).has_value());
+  sqlite3* other = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &other), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(other, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
+  auto insert = [](Conn& c) -> Status {
+    c.Prepare("INSERT INTO t (v) VALUES ('a')").Run();
+    return Ok();
+  };
+  auto st = db->WriteTx(insert);
+  ASSERT_FALSE(st.has_value());
+  EXPECT_EQ(st.error().code, ErrorCode::kBusy) << st.error().message;
+  EXPECT_NE(st.error().message.find("database busy"), std::string::npos) << st.error().message;
+  ASSERT_EQ(sqlite3_exec(other, "ROLLBACK", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(other);
+  EXPECT_EQ(Count(*db), 0);
+  ASSERT_TRUE(db->WriteTx(insert).has_value());
+  EXPECT_EQ(Count(*db), 1);
+}
+
 TEST(SqliteTest, InjectedFaultFailsCleanlyAndRecovers) {
   auto db = std::move(*Database::Open(":memory:"));
   ASSERT_TRUE(db->Migrate("test", kMigrations).has_value());
