@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "cli/diagnostics_commands.h"
+#include "cli/job_type_commands.h"
 #include "cli/log_command.h"
 #include "cli/manager_api.h"
 #include "cli/settings.h"
@@ -345,6 +346,7 @@ int Run(int argc, const char* const* argv, std::ostream& out, std::ostream& err,
   WorkerCommands worker_commands(app);   // duende worker sleep|wake|...
   SiteCommands site_commands(app);       // duende managers [create|revoke] (duende-server)
   DiagnosticsCommands diagnostics(app);  // duende explain | blacklist
+  JobTypeCommands job_types(app);        // duende job-types [show NAME | reload]
 
   // status changes
   struct StatusCommand {
@@ -404,6 +406,10 @@ int Run(int argc, const char* const* argv, std::ostream& out, std::ostream& err,
   if (diagnostics.parsed()) {
     ManagerApi api(authed_client, manager_url);
     return diagnostics.Run(api, out, err, json_output);
+  }
+  if (job_types.parsed()) {
+    ManagerApi api(authed_client, manager_url);
+    return job_types.Run(api, out, err, json_output);
   }
 
   if (log_command.parsed()) return log_command.Run(authed_client, manager_url, authed_options, out, err);

@@ -13,6 +13,7 @@
 #include "common/ids.h"
 #include "jobs/compiler.h"
 #include "jobs/job_status.h"
+#include "jobs/job_types.h"
 #include "jobs/job_store.h"
 
 namespace duende::jobs {
@@ -343,8 +344,18 @@ Result<Job> JobService::Submit(const JobSubmission& submission) {
   ctx.created = job.created;
   ctx.start_paused = job.start_paused;
   ctx.worker_task_types = WorkerTaskTypes();
-  auto tasks = CompileJob(job.settings, ctx);
-  if (!tasks) return std::unexpected(tasks.error().WithContext("invalid job"));
+  Result<CompiledJob> compiled = CompiledJob{job.settings, {}};
+  if (impl_->options.job_types) {
+    compiled = impl_->options.job_types->Compile(job.settings, ctx);
+  } else if (auto built = CompileJob(job.settings, ctx)) {
+    compiled->tasks = std::move(*built);
+  } else {
+    compiled = std::unexpected(built.error());
+  }
+  if (!compiled) return std::unexpected(compiled.error().WithContext("invalid job"));
+  // Data-defined types fill in the defaults of absent settings.
+  job.settings = std::move(compiled->settings);
+  auto* tasks = &compiled->tasks;
 
   TaskStatusCounts counts;
   auto st = impl_->store->Write([&](JobStoreTx& tx) -> Status {

@@ -26,6 +26,8 @@ class SqlDatabase;
 
 namespace duende::jobs {
 
+class JobTypeRegistry;
+
 struct JobServiceOptions {
   // A job fails once failed tasks reach this percentage of its tasks (§4.2.2).
   int task_fail_job_percentage = 10;
@@ -45,6 +47,9 @@ struct JobServiceOptions {
   // submissions that name their platform, before the job is compiled.
   // Unset: settings are stored as submitted.
   std::function<nlohmann::json(const nlohmann::json& settings, const std::string& platform)> settings_to_placeholders;
+  // Built-in and data-defined job types (must outlive the service). Null:
+  // the built-in compilers only (CompileJob).
+  const JobTypeRegistry* job_types = nullptr;
 };
 
 // A job whose status changed, as committed (tasks_status filled).

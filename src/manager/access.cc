@@ -70,7 +70,7 @@ const std::set<std::string, std::less<>> kManagerRoutes = {
 const std::set<std::string, std::less<>> kPublicRoutes = {
     "/register-worker", "/api/health", "/", "/index.html", "/assets/{}", "/api/auth/login", "/api/auth/logout",
 };
-const std::set<std::string, std::less<>> kAdminRoutes = {"/api/auth/users"};
+const std::set<std::string, std::less<>> kAdminRoutes = {"/api/auth/users", "/api/job-types/reload"};
 // Operators act on jobs, tasks, workers and blacklists.
 constexpr std::string_view kOperatorPrefixes[] = {"/api/jobs", "/api/tasks/", "/api/workers", "/api/blacklist/"};
 

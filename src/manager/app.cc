@@ -7,6 +7,8 @@
 #include "http/http.h"
 #include "jobs/job_api.h"
 #include "jobs/job_service.h"
+#include "jobs/job_types.h"
+#include "jobs/job_types_api.h"
 #include "manager/access.h"
 #include "manager/dashboard.h"
 #include "manager/diagnostics_api.h"
@@ -37,6 +39,8 @@ struct ManagerApp::Impl {
   Clock& clock;
   std::unique_ptr<store::Database> db;
   std::unique_ptr<jobs::JobService> jobs;
+  // Built-in and data-defined job types (issue 10 §4).
+  jobs::JobTypeRegistry job_types;
   std::unique_ptr<FarmStore> farm_store;
   std::unique_ptr<TaskLogs> logs;
   std::unique_ptr<FarmTaskLogLookup> log_lookup;
@@ -109,6 +113,11 @@ Result<uint16_t> ManagerApp::Start() {
                                                               const std::string& platform) {
     return SettingsToPlaceholders(settings, ResolveVariables(vars, "users", platform));
   };
+  // A bad definition is logged and skipped; it never stops the Manager.
+  const auto job_types = s.job_types.LoadDirectory(c.job_types_dir);
+  spdlog::info("job types: {} loaded from {}{}, {} skipped", job_types.loaded.size(), c.job_types_dir,
+               job_types.dir_exists ? "" : " (no such directory)", job_types.errors.size());
+  job_options.job_types = &s.job_types;
   auto jobs = jobs::JobService::Open(*s.db, s.clock, job_options);
   if (!jobs) return std::unexpected(jobs.error().WithContext("job store"));
   s.jobs = std::move(*jobs);
@@ -251,7 +260,10 @@ Result<uint16_t> ManagerApp::Start() {
   RegisterWorkerStatusApi(s.router, *s.worker_status);
   RegisterDiagnosticsApi(s.router, *s.farm);
   // Linked: jobs are submitted to (and served by) the Server.
-  if (!linked) jobs::RegisterJobApi(s.router, *s.jobs);
+  if (!linked) {
+    jobs::RegisterJobApi(s.router, *s.jobs);
+    jobs::RegisterJobTypesApi(s.router, s.job_types, c.job_types_dir);
+  }
   LogServingOptions log_serving;
   log_serving.head_bytes = static_cast<uint64_t>(c.task_log_head_kib) * 1024;
   log_serving.tail_bytes = static_cast<uint64_t>(c.task_log_tail_kib) * 1024;

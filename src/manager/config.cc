@@ -158,6 +158,7 @@ Result<Config> ParseConfig(const std::string& yaml_text, const std::string& data
       {"worker_registration_secret", str(c.worker_registration_secret)},
       {"log_level", str(c.log_level)},
       {"timezone", str(c.timezone)},
+      {"job_types_dir", str(c.job_types_dir)},
       {"sleep_schedule_check_interval", dur(c.sleep_schedule_check_interval)},
       {"download_task_sleep", dur(c.download_task_sleep)},
       {"download_task_recheck_throttle", dur(c.download_task_recheck_throttle)},
@@ -306,6 +307,7 @@ Result<Config> ParseConfig(const std::string& yaml_text, const std::string& data
     }
   }
   if (c.task_logs_path.empty()) c.task_logs_path = data_dir + "/task-logs";
+  if (c.job_types_dir.empty()) c.job_types_dir = data_dir + "/job-types";
   // A vanished worker's task is finished elsewhere only if the worker times
   // out (and its task is returned) before the task itself times out (§6).
   if (c.active_task_timeout_interval <= c.active_worker_timeout_interval)
@@ -342,6 +344,7 @@ std::string DescribeConfig(const Config& c) {
     << "listen: " << c.listen << "\n"
     << "data_dir: " << c.data_dir << "\n"
     << "task_logs_path: " << c.task_logs_path << "\n"
+    << "job_types_dir: " << c.job_types_dir << "\n"
     << "task_log_compress_after: " << FormatDuration(c.task_log_compress_after) << "\n"
     << "task_log_head_kib: " << c.task_log_head_kib << "\n"
     << "task_log_tail_kib: " << c.task_log_tail_kib << "\n"

@@ -24,6 +24,9 @@ struct Config {
   std::string listen = "127.0.0.1:8080";
   std::string data_dir;
   std::string task_logs_path;  // default {data_dir}/task-logs
+  // Definitions of data-defined job types (*.yaml, *.yml, *.json), read at
+  // start and by POST /api/job-types/reload. Default {data_dir}/job-types.
+  std::string job_types_dir;
   // The built web dashboard (web/dist); empty = "not built" page. Set by
   // duende-manager's --web-dir (default: next to the binary or the source
   // tree's web/dist).

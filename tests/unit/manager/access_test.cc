@@ -98,6 +98,9 @@ TEST(AccessPolicyTest, EveryEndpointHasTheRequirementOfItsRole) {
       {"POST", "/api/blacklist/forget", Kind::kUser, Role::kOperator},
       // Admins: users and tokens; anything unclassified.
       {"GET", "/api/auth/users", Kind::kUser, Role::kAdmin},
+      {"POST", "/api/job-types/reload", Kind::kUser, Role::kAdmin},
+      {"GET", "/api/job-types", Kind::kUser, Role::kViewer},
+      {"GET", "/api/job-types/{name}", Kind::kUser, Role::kViewer},
       {"POST", "/api/managers", Kind::kUser, Role::kAdmin},
       {"POST", "/api/managers/{id}/revoke", Kind::kUser, Role::kAdmin},
       {"POST", "/api/something-new", Kind::kUser, Role::kAdmin},
