@@ -39,7 +39,8 @@ std::string JobTypeText(const json& schema) {
   std::vector<Row> rows;
   for (const auto& s : Array(schema, "settings")) {
     const bool required = s.value("required", false);
-    rows.push_back({Field(s, "key"), Accepts(s), required ? "yes" : "no", Field(s, "default"), Field(s, "description")});
+    rows.push_back(
+        {Field(s, "key"), Accepts(s), required ? "yes" : "no", Field(s, "default"), Field(s, "description")});
   }
   if (rows.empty()) return out + "no settings\n";
   return out + RenderTable({"SETTING", "TYPE", "REQUIRED", "DEFAULT", "DESCRIPTION"}, rows);
@@ -50,7 +51,8 @@ std::string ReloadReportText(const json& report) {
   for (const auto& n : Array(report, "loaded")) names += (names.empty() ? "" : ", ") + n.get<std::string>();
   std::string out = "loaded " + std::to_string(Array(report, "loaded").size()) + " job types from " +
                     Field(report, "dir") + (names.empty() ? "" : ": " + names) + "\n";
-  for (const auto& e : Array(report, "errors")) out += "skipped " + Field(e, "path") + ": " + Field(e, "message") + "\n";
+  for (const auto& e : Array(report, "errors"))
+    out += "skipped " + Field(e, "path") + ": " + Field(e, "message") + "\n";
   return out;
 }
 
@@ -89,7 +91,8 @@ int JobTypeCommands::Run(ManagerApi& api, std::ostream& out, std::ostream& err, 
     return kExitOk;
   }
   std::vector<Row> rows;
-  for (const auto& t : Array(*r, "job_types")) rows.push_back({Field(t, "name"), Field(t, "source"), Field(t, "label")});
+  for (const auto& t : Array(*r, "job_types"))
+    rows.push_back({Field(t, "name"), Field(t, "source"), Field(t, "label")});
   out << RenderTable({"NAME", "SOURCE", "LABEL"}, rows);
   return kExitOk;
 }

@@ -13,8 +13,8 @@
 #include "common/ids.h"
 #include "jobs/compiler.h"
 #include "jobs/job_status.h"
-#include "jobs/job_types.h"
 #include "jobs/job_store.h"
+#include "jobs/job_types.h"
 
 namespace duende::jobs {
 

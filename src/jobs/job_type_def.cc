@@ -113,8 +113,10 @@ std::string NumberText(double d) {
 }
 
 Status CheckBounds(const SettingSpec& spec, double d) {
-  if (spec.min && d < *spec.min) return InvalidArgument(SettingName(spec.key) + " must be at least " + NumberText(*spec.min));
-  if (spec.max && d > *spec.max) return InvalidArgument(SettingName(spec.key) + " must be at most " + NumberText(*spec.max));
+  if (spec.min && d < *spec.min)
+    return InvalidArgument(SettingName(spec.key) + " must be at least " + NumberText(*spec.min));
+  if (spec.max && d > *spec.max)
+    return InvalidArgument(SettingName(spec.key) + " must be at most " + NumberText(*spec.max));
   return Ok();
 }
 
@@ -149,10 +151,12 @@ Status CheckValue(const SettingSpec& spec, const json& v) {
     return Ok();
   }
   // choice
-  if (!v.is_string() || std::find(spec.choices.begin(), spec.choices.end(), v.get<std::string>()) == spec.choices.end()) {
+  if (!v.is_string() ||
+      std::find(spec.choices.begin(), spec.choices.end(), v.get<std::string>()) == spec.choices.end()) {
     std::string list;
     for (const auto& c : spec.choices) list += (list.empty() ? "" : ", ") + c;
-    return InvalidArgument(name + " must be one of " + list + ", got " + (v.is_string() ? Quote(v.get<std::string>()) : v.dump()));
+    return InvalidArgument(name + " must be one of " + list + ", got " +
+                           (v.is_string() ? Quote(v.get<std::string>()) : v.dump()));
   }
   return Ok();
 }
@@ -244,7 +248,8 @@ Result<TaskCondition> ParseCondition(const json& j, const std::string& where, bo
         c.operands = {TemplateText(*operand)};
       }
     }
-    if (c.test.empty()) return f.Fail("the condition on " + Quote(c.value) + " needs a test: equals, not_equals, in, not_in or empty");
+    if (c.test.empty())
+      return f.Fail("the condition on " + Quote(c.value) + " needs a test: equals, not_equals, in, not_in or empty");
   }
   if (auto st = f.Finish(); !st) return std::unexpected(st.error());
   return c;
@@ -282,7 +287,8 @@ Result<TaskTemplate> ParseTaskTemplate(const json& j, const std::string& where, 
   auto per_chunk = f.Bool("per_chunk", false);
   if (!per_chunk) return std::unexpected(per_chunk.error());
   t.per_chunk = *per_chunk;
-  if (t.per_chunk && def.frames_setting.empty()) return f.Fail("'per_chunk' needs 'chunking' (the job type has no frames)");
+  if (t.per_chunk && def.frames_setting.empty())
+    return f.Fail("'per_chunk' needs 'chunking' (the job type has no frames)");
   NameScope task_scope = scope;
   task_scope.chunk = t.per_chunk;
   auto known = [&task_scope](const std::string& n) { return task_scope.Known(n); };
@@ -302,7 +308,8 @@ Result<TaskTemplate> ParseTaskTemplate(const json& j, const std::string& where, 
   auto deps = f.StringList("depends_on");
   if (!deps) return std::unexpected(deps.error());
   for (const auto& d : *deps) {
-    const bool earlier = std::any_of(def.tasks.begin(), def.tasks.end(), [&d](const TaskTemplate& o) { return o.id == d; });
+    const bool earlier =
+        std::any_of(def.tasks.begin(), def.tasks.end(), [&d](const TaskTemplate& o) { return o.id == d; });
     if (!earlier) return f.Fail("'depends_on': " + Quote(d) + " is not the id of an earlier task template");
   }
   t.depends_on = *deps;
@@ -346,13 +353,15 @@ Status ParseChunking(Fields& top, JobTypeDefinition& def) {
   if (!chunk_size) return std::unexpected(chunk_size.error());
   const SettingSpec* fs = FindSetting(def.schema, *frames);
   if (!fs || fs->type != "frames") return f.Fail("'frames' must name a setting of type frames, got " + Quote(*frames));
-  if (!fs->required && !fs->default_value) return f.Fail("the frames setting " + Quote(*frames) + " must be required or have a default");
+  if (!fs->required && !fs->default_value)
+    return f.Fail("the frames setting " + Quote(*frames) + " must be required or have a default");
   const SettingSpec* cs = FindSetting(def.schema, *chunk_size);
   if (!cs || cs->type != "integer")
     return f.Fail("'chunk_size' must name a setting of type integer, got " + Quote(*chunk_size));
   if (!cs->required && !cs->default_value)
     return f.Fail("the chunk size setting " + Quote(*chunk_size) + " must be required or have a default");
-  if (!cs->min || *cs->min < 1) return f.Fail("the chunk size setting " + Quote(*chunk_size) + " needs 'min' of 1 or more");
+  if (!cs->min || *cs->min < 1)
+    return f.Fail("the chunk size setting " + Quote(*chunk_size) + " needs 'min' of 1 or more");
   def.frames_setting = *frames;
   def.chunk_size_setting = *chunk_size;
   return f.Finish();
@@ -368,8 +377,10 @@ Status ParseVariables(Fields& top, JobTypeDefinition& def, NameScope& scope) {
     if (!v.is_object() || v.size() != 1 || !v.begin()->is_string())
       return InvalidArgument(where + ": must be one 'name: template' entry");
     const std::string name = v.begin().key();
-    if (!IsIdentifier(name, false)) return InvalidArgument(where + ": name " + Quote(name) + " must be lower-case letters, digits and '_'");
-    if (scope.names.contains(name)) return InvalidArgument(where + ": " + Quote(name) + " is already a setting or variable");
+    if (!IsIdentifier(name, false))
+      return InvalidArgument(where + ": name " + Quote(name) + " must be lower-case letters, digits and '_'");
+    if (scope.names.contains(name))
+      return InvalidArgument(where + ": " + Quote(name) + " is already a setting or variable");
     if (auto st = CheckJsonTemplates(*v.begin(), [&scope](const std::string& n) { return scope.Known(n); }); !st)
       return InvalidArgument(where + ": " + st.error().message);
     def.variables.emplace_back(name, v.begin()->get<std::string>());
@@ -455,7 +466,8 @@ std::string ExpandText(const std::string& text, const Values& values) {
 
 bool ConditionHolds(const TaskCondition& c, const Values& values, size_t frame_count, const CompileContext& ctx) {
   if (c.min_frames > 0) return frame_count >= static_cast<size_t>(c.min_frames);
-  if (!c.farm_task_type.empty()) return ctx.worker_task_types.empty() || ctx.worker_task_types.contains(c.farm_task_type);
+  if (!c.farm_task_type.empty())
+    return ctx.worker_task_types.empty() || ctx.worker_task_types.contains(c.farm_task_type);
   const std::string v = ExpandText(c.value, values);
   if (c.test == "empty") return v.empty() == c.empty;
   const bool listed = std::find(c.operands.begin(), c.operands.end(), v) != c.operands.end();
@@ -483,7 +495,9 @@ json ToJson(const JobTypeSchema& schema) {
               {"description", s.description}};
     if (!s.choices.empty()) j["choices"] = s.choices;
     // 1, not 1.0, for the bounds of integer settings.
-    auto bound = [](double d) { return std::trunc(d) == d && std::abs(d) < 1e15 ? json(static_cast<int64_t>(d)) : json(d); };
+    auto bound = [](double d) {
+      return std::trunc(d) == d && std::abs(d) < 1e15 ? json(static_cast<int64_t>(d)) : json(d);
+    };
     if (s.min) j["min"] = bound(*s.min);
     if (s.max) j["max"] = bound(*s.max);
     if (!s.pattern.empty()) j["pattern"] = s.pattern;
@@ -619,9 +633,8 @@ Result<std::vector<protocol::Task>> CompileDefinedJob(const JobTypeDefinition& d
     for (const auto& d : t.depends_on)
       for (const auto& id : waits_for[d])
         if (std::find(parents.begin(), parents.end(), id) == parents.end()) parents.push_back(id);
-    const bool run = std::all_of(t.when.begin(), t.when.end(), [&](const TaskCondition& c) {
-      return ConditionHolds(c, values, frames.size(), ctx);
-    });
+    const bool run = std::all_of(t.when.begin(), t.when.end(),
+                                 [&](const TaskCondition& c) { return ConditionHolds(c, values, frames.size(), ctx); });
     if (!run) {
       waits_for[t.id] = std::move(parents);
       continue;

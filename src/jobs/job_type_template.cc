@@ -8,7 +8,9 @@ namespace {
 
 constexpr std::string_view kFilters[] = {"dirname", "basename", "sep", "strip_suffix", "upper", "lower"};
 
-bool KnownFilter(std::string_view name) { return std::find(std::begin(kFilters), std::end(kFilters), name) != std::end(kFilters); }
+bool KnownFilter(std::string_view name) {
+  return std::find(std::begin(kFilters), std::end(kFilters), name) != std::end(kFilters);
+}
 
 std::string Quote(std::string_view text) { return "'" + std::string(text) + "'"; }
 
@@ -32,7 +34,8 @@ Result<TemplatePart> ParsePlaceholder(std::string_view inner, std::string_view w
         return InvalidArgument("template " + Quote(whole) + " uses unknown filter " + Quote(f.name) +
                                " (known: dirname, basename, sep, strip_suffix:SUFFIX, upper, lower)");
       if (f.name == "strip_suffix" && f.arg.empty())
-        return InvalidArgument("template " + Quote(whole) + ": filter strip_suffix needs its suffix (strip_suffix:.ext)");
+        return InvalidArgument("template " + Quote(whole) +
+                               ": filter strip_suffix needs its suffix (strip_suffix:.ext)");
       part.filters.push_back(std::move(f));
     }
     if (bar == std::string_view::npos) break;
@@ -53,9 +56,8 @@ std::string ApplyFilter(std::string value, const TemplateFilter& f) {
     return value;
   }
   const bool upper = f.name == "upper";
-  std::transform(value.begin(), value.end(), value.begin(), [upper](unsigned char c) {
-    return static_cast<char>(upper ? std::toupper(c) : std::tolower(c));
-  });
+  std::transform(value.begin(), value.end(), value.begin(),
+                 [upper](unsigned char c) { return static_cast<char>(upper ? std::toupper(c) : std::tolower(c)); });
   return value;
 }
 

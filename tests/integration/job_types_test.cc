@@ -70,7 +70,8 @@ TEST(JobTypesIntegrationTest, DataDefinedJobRunsOnARealWorker) {
       {{"name", "chunks"}, {"job_type", "write-chunks"}, {"settings", {{"out", out}, {"frames", "1-5"}}}});
   ASSERT_FALSE(job.empty());
   ASSERT_TRUE(manager.WaitForJobStatus(job, "completed", 60s))
-      << manager.Get("/api/jobs/" + job + "/tasks").dump(1) << "\n" << worker.process().Log();
+      << manager.Get("/api/jobs/" + job + "/tasks").dump(1) << "\n"
+      << worker.process().Log();
   EXPECT_EQ(manager.Get("/api/jobs/" + job)["settings"]["greeting"], "hello");
   EXPECT_EQ(ReadFile(out + "/chunk-1-2.py"), "# hello 1,2");
   EXPECT_EQ(ReadFile(out + "/chunk-5-5.py"), "# hello 5");

@@ -2,6 +2,8 @@
 // generic compiler, the registry's directory loading, and the shipped
 // examples (job-types/), among them a blender-render written as data that
 // must compile to the same tasks as the built-in one.
+#include "jobs/job_types.h"
+
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -12,7 +14,6 @@
 #include "jobs/compiler.h"
 #include "jobs/job_type_def.h"
 #include "jobs/job_type_template.h"
-#include "jobs/job_types.h"
 #include "support/temp_dir.h"
 
 namespace duende::jobs {
@@ -194,14 +195,16 @@ TEST(JobTypeDefinitionTest, InvalidDefinitionsAreRejectedWithThePlaceAndReason) 
       {"{key: note, type: string}", "{key: note, type: string, colour: red}", "settings[4]: unknown key 'colour'"},
       {"{key: note, type: string}", "{key: Note, type: string}", "settings[4]: key 'Note'"},
       {"{key: note, type: string}", "{key: out, type: string}", "key 'out' is defined twice"},
-      {"default: 2, min: 1", "default: 0, min: 1", "settings[1]: 'default' is invalid: setting 'chunk_size' must be at least 1"},
+      {"default: 2, min: 1", "default: 0, min: 1",
+       "settings[1]: 'default' is invalid: setting 'chunk_size' must be at least 1"},
       {"default: 2, min: 1", "default: two, min: 1", "'default' is invalid: setting 'chunk_size' must be an integer"},
       {"choices: [fast, slow], default: fast", "choices: [fast, slow], default: medium", "must be one of fast, slow"},
       {"choices: [fast, slow], default: fast", "default: fast", "needs a non-empty 'choices' list"},
       {"{key: note, type: string}", "{key: note, type: string, min: 1}", "'min' is only for settings of type integer"},
       {"{key: note, type: string}", "{key: note, type: integer, min: 5, max: 1}", "'min' is greater than 'max'"},
       {"pattern: '/.+'", "pattern: '(('", "'pattern' is not a valid regular expression"},
-      {"chunking: {frames: frames,", "chunking: {frames: out,", "chunking: 'frames' must name a setting of type frames"},
+      {"chunking: {frames: frames,", "chunking: {frames: out,",
+       "chunking: 'frames' must name a setting of type frames"},
       {"chunk_size: chunk_size}", "chunk_size: mode}", "'chunk_size' must name a setting of type integer"},
       {"default: 2, min: 1}", "default: 2}", "needs 'min' of 1 or more"},
       {"chunking: {frames: frames, chunk_size: chunk_size}", "", "'per_chunk' needs 'chunking'"},
@@ -219,8 +222,8 @@ TEST(JobTypeDefinitionTest, InvalidDefinitionsAreRejectedWithThePlaceAndReason) 
       {"name: 'work-{chunk.frames}'", "name: 'work-{chunk.frames}'\n    when: [{value: '{chunk.first}', equals: 1}]",
        "'when': template '{chunk.first}' uses unknown name"},
       {"name: 'work-{chunk.frames}'", "name: 'work-{chunk.frames}'\n    when: [{value: '{mode}'}]", "needs a test"},
-      {"name: 'work-{chunk.frames}'", "name: 'work-{chunk.frames}'\n    when: [{value: '{mode}', equals: a, empty: true}]",
-       "one test"},
+      {"name: 'work-{chunk.frames}'",
+       "name: 'work-{chunk.frames}'\n    when: [{value: '{mode}', equals: a, empty: true}]", "one test"},
       {"name: 'work-{chunk.frames}'", "name: 'work-{chunk.frames}'\n    when: [{min_frames: 0}]",
        "'min_frames' must be a positive integer"},
   };
@@ -266,7 +269,8 @@ TEST(JobTypeDefinitionTest, SettingsAreValidatedAndDefaultsFilledIn) {
   for (const auto& c : cases) {
     auto got = ValidateSettings(def->schema, c.settings);
     ASSERT_FALSE(got.has_value()) << c.settings.dump();
-    EXPECT_NE(got.error().message.find(c.error), std::string::npos) << c.settings.dump() << " -> " << got.error().message;
+    EXPECT_NE(got.error().message.find(c.error), std::string::npos)
+        << c.settings.dump() << " -> " << got.error().message;
   }
 }
 
@@ -279,8 +283,9 @@ TEST(JobTypeDefinitionTest, SchemaJsonHasTheApiShape) {
   EXPECT_EQ(j["description"], "");
   EXPECT_EQ(j["source"], "file");
   ASSERT_EQ(j["settings"].size(), 5u);
-  EXPECT_EQ(j["settings"][0], json({{"key", "frames"}, {"type", "frames"}, {"required", true}, {"default", nullptr},
-                                    {"description", ""}}));
+  EXPECT_EQ(
+      j["settings"][0],
+      json({{"key", "frames"}, {"type", "frames"}, {"required", true}, {"default", nullptr}, {"description", ""}}));
   EXPECT_EQ(j["settings"][1]["min"], 1);
   EXPECT_TRUE(j["settings"][1]["min"].is_number_integer());
   EXPECT_EQ(j["settings"][1]["default"], 2);
@@ -411,10 +416,9 @@ TEST(JobTypeCompileTest, FramesToVideoExampleMakesOneEncodingTask) {
   EXPECT_EQ((*tasks)[0].task_type, "video-encoding");
   ASSERT_EQ((*tasks)[0].commands.size(), 1u);
   EXPECT_EQ((*tasks)[0].commands[0].name, "create_video");
-  EXPECT_EQ((*tasks)[0].commands[0].settings, json({{"ffmpeg_cmd", "{ffmpeg}"},
-                                                    {"input_files", "/r/s/*.png"},
-                                                    {"output_file", "/r/s.mp4"},
-                                                    {"fps", 24}}));
+  EXPECT_EQ(
+      (*tasks)[0].commands[0].settings,
+      json({{"ffmpeg_cmd", "{ffmpeg}"}, {"input_files", "/r/s/*.png"}, {"output_file", "/r/s.mp4"}, {"fps", 24}}));
   EXPECT_FALSE(ValidateSettings(def->schema, json{{"input_files", "/r/*.png"}, {"output_file", "/r/s.avi"}}));
 }
 
@@ -432,7 +436,8 @@ TEST(JobTypeRegistryTest, BadFilesAreReportedWithTheirPathAndSkipped) {
   testing::TempDir dir;
   WriteText(dir / "a-good.yaml", "name: good\ntasks: [{id: t, type: misc, commands: [{name: echo}]}]\n");
   WriteText(dir / "b-broken.yml", "name: broken\ntasks: [{id: t}]\n");
-  WriteText(dir / "c-builtin.json", R"({"name": "sleep", "tasks": [{"id": "t", "type": "x", "commands": [{"name": "echo"}]}]})");
+  WriteText(dir / "c-builtin.json",
+            R"({"name": "sleep", "tasks": [{"id": "t", "type": "x", "commands": [{"name": "echo"}]}]})");
   WriteText(dir / "d-again.yaml", "name: good\ntasks: [{id: t, type: misc, commands: [{name: echo}]}]\n");
   WriteText(dir / "e-notes.txt", "not a definition");
   std::filesystem::create_directory(dir / "f-dir.yaml");
@@ -441,7 +446,8 @@ TEST(JobTypeRegistryTest, BadFilesAreReportedWithTheirPathAndSkipped) {
   EXPECT_EQ(report.loaded, std::vector<std::string>{"good"});
   ASSERT_EQ(report.errors.size(), 3u) << ToJson(report).dump();
   EXPECT_EQ(report.errors[0].path, dir / "b-broken.yml");
-  EXPECT_NE(report.errors[0].message.find("tasks[0]: 'type' is required"), std::string::npos) << report.errors[0].message;
+  EXPECT_NE(report.errors[0].message.find("tasks[0]: 'type' is required"), std::string::npos)
+      << report.errors[0].message;
   EXPECT_EQ(report.errors[1].path, dir / "c-builtin.json");
   EXPECT_NE(report.errors[1].message.find("built in"), std::string::npos);
   EXPECT_EQ(report.errors[2].path, dir / "d-again.yaml");
@@ -450,8 +456,8 @@ TEST(JobTypeRegistryTest, BadFilesAreReportedWithTheirPathAndSkipped) {
   // List: built-ins first (with their schemas), then the files' types.
   std::vector<std::string> names;
   for (const auto& s : registry.List()) names.push_back(s.name + "/" + s.source);
-  EXPECT_EQ(names, (std::vector<std::string>{"blender-render/builtin", "exec-command/builtin", "sleep/builtin",
-                                             "good/file"}));
+  EXPECT_EQ(names,
+            (std::vector<std::string>{"blender-render/builtin", "exec-command/builtin", "sleep/builtin", "good/file"}));
   ASSERT_TRUE(registry.Find("sleep").has_value());
   EXPECT_EQ(registry.Find("sleep")->settings.size(), 3u);
   EXPECT_FALSE(registry.Find("broken").has_value());

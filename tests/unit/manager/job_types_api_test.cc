@@ -75,7 +75,8 @@ TEST_F(JobTypesApiTest, ListsBuiltInAndFileTypesWithTheirSchemas) {
   const json list = GetJson("/api/job-types");
   ASSERT_TRUE(list["job_types"].is_array()) << list.dump();
   std::vector<std::string> names;
-  for (const auto& t : list["job_types"]) names.push_back(t["name"].get<std::string>() + "/" + t["source"].get<std::string>());
+  for (const auto& t : list["job_types"])
+    names.push_back(t["name"].get<std::string>() + "/" + t["source"].get<std::string>());
   EXPECT_EQ(names, (std::vector<std::string>{"blender-render/builtin", "exec-command/builtin", "sleep/builtin",
                                              "frames-to-video/file"}));
   for (const auto& t : list["job_types"]) {
