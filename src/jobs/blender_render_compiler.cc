@@ -2,8 +2,6 @@
 // settings and the task layout.
 #include <algorithm>
 #include <cctype>
-#include <chrono>
-#include <ctime>
 #include <nlohmann/json.hpp>
 
 #include "jobs/compiler.h"
@@ -21,16 +19,6 @@ std::string Upper(std::string s) {
 bool IsExrLike(const std::string& format) {
   const std::string f = Upper(format);
   return f == "EXR" || f == "MULTILAYER" || f == "OPEN_EXR" || f == "OPEN_EXR_MULTILAYER";
-}
-
-// "YYYY-MM-DD_HHMMSS" in UTC, as v2 names intermediate directories.
-std::string CompactTimestamp(SystemTime t) {
-  const std::time_t tt = std::chrono::system_clock::to_time_t(t);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d_%H%M%S", &tm);
-  return buf;
 }
 
 struct SplitPath {
@@ -90,7 +78,7 @@ Result<std::vector<protocol::Task>> CompileBlenderRender(const nlohmann::json& s
   if (!chunks) return std::unexpected(chunks.error());
 
   const std::string final_dir = out_split->dir;
-  const std::string intermediate = final_dir + "__intermediate-" + CompactTimestamp(ctx.created);
+  const std::string intermediate = final_dir + "__intermediate-" + internal::CompactTimestamp(ctx.created);
   const std::string sep(1, out_split->sep);
   const std::string blender = blender_cmd->value_or("{blender}");
 

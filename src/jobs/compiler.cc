@@ -1,7 +1,9 @@
 #include "jobs/compiler.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
+#include <ctime>
 #include <limits>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -135,6 +137,15 @@ Result<std::optional<std::vector<std::string>>> Settings::OptionalStringList(con
     out.push_back(e.get<std::string>());
   }
   return std::optional<std::vector<std::string>>(std::move(out));
+}
+
+std::string CompactTimestamp(SystemTime t) {
+  const std::time_t tt = std::chrono::system_clock::to_time_t(t);
+  std::tm tm{};
+  gmtime_r(&tt, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d_%H%M%S", &tm);
+  return buf;
 }
 
 protocol::Task NewTask(const CompileContext& ctx, std::string name, std::string task_type) {

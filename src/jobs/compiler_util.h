@@ -32,6 +32,9 @@ class Settings {
   const nlohmann::json& j_;
 };
 
+// "YYYY-MM-DD_HHMMSS" in UTC, as v2 names intermediate directories.
+std::string CompactTimestamp(SystemTime t);
+
 // A task with the common fields filled from the context.
 protocol::Task NewTask(const CompileContext& ctx, std::string name, std::string task_type);
 

@@ -474,15 +474,6 @@ bool ConditionHolds(const TaskCondition& c, const Values& values, size_t frame_c
   return (c.test == "equals" || c.test == "in") ? listed : !listed;
 }
 
-std::string CompactTimestamp(SystemTime t) {
-  const std::time_t tt = std::chrono::system_clock::to_time_t(t);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d_%H%M%S", &tm);
-  return buf;
-}
-
 }  // namespace
 
 json ToJson(const JobTypeSchema& schema) {
@@ -601,7 +592,7 @@ Result<std::vector<protocol::Task>> CompileDefinedJob(const JobTypeDefinition& d
   Values values;
   for (auto it = settings.begin(); it != settings.end(); ++it) values.named[it.key()] = *it;
   values.named["job.id"] = ctx.job_id;
-  values.named["job.created"] = CompactTimestamp(ctx.created);
+  values.named["job.created"] = internal::CompactTimestamp(ctx.created);
 
   std::vector<int> frames;
   std::vector<std::vector<int>> chunks;

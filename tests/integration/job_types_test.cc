@@ -5,7 +5,7 @@
 
 #include <filesystem>
 #include <fstream>
-#include <sstream>
+#include <iterator>
 
 #include "support/farm.h"
 #include "support/temp_dir.h"
@@ -46,11 +46,9 @@ tasks:
         parameters: {cmd: 'touch {out}/all-{job.frame_count}-frames-done'}
 )";
 
-std::string ReadFile(const std::string& path) {
+std::string Contents(const std::string& path) {
   std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
 TEST(JobTypesIntegrationTest, DataDefinedJobRunsOnARealWorker) {
@@ -73,8 +71,8 @@ TEST(JobTypesIntegrationTest, DataDefinedJobRunsOnARealWorker) {
       << manager.Get("/api/jobs/" + job + "/tasks").dump(1) << "\n"
       << worker.process().Log();
   EXPECT_EQ(manager.Get("/api/jobs/" + job)["settings"]["greeting"], "hello");
-  EXPECT_EQ(ReadFile(out + "/chunk-1-2.py"), "# hello 1,2");
-  EXPECT_EQ(ReadFile(out + "/chunk-5-5.py"), "# hello 5");
+  EXPECT_EQ(Contents(out + "/chunk-1-2.py"), "# hello 1,2");
+  EXPECT_EQ(Contents(out + "/chunk-5-5.py"), "# hello 5");
   EXPECT_TRUE(std::filesystem::exists(out + "/all-5-frames-done"));
   EXPECT_EQ(manager.Get("/api/jobs/" + job + "/tasks")["tasks"].size(), 4u);
 }
