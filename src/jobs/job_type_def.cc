@@ -20,6 +20,9 @@ using nlohmann::json;
 const std::set<std::string, std::less<>> kSettingTypes = {"string", "integer", "number", "boolean",
                                                           "frames", "path",    "choice"};
 
+// Values checked against a pattern are at most this long.
+constexpr size_t kMaxPatternValueBytes = 1024;
+
 std::string Quote(std::string_view s) { return "'" + std::string(s) + "'"; }
 
 bool IsIdentifier(std::string_view s, bool allow_dash) {
@@ -126,6 +129,10 @@ Status CheckValue(const SettingSpec& spec, const json& v) {
   if (spec.type == "string" || spec.type == "path") {
     if (!v.is_string()) return InvalidArgument(name + " must be a string");
     if (spec.required && v.get_ref<const std::string&>().empty()) return InvalidArgument(name + " must not be empty");
+    // libstdc++'s regex matcher recurses per character: a long enough value
+    // overflows the stack (about 20k characters with 8 MiB, 4k under ASan).
+    if (!spec.pattern.empty() && v.get_ref<const std::string&>().size() > kMaxPatternValueBytes)
+      return InvalidArgument(name + " is longer than " + std::to_string(kMaxPatternValueBytes) + " characters");
     if (!spec.pattern.empty() && !std::regex_match(v.get<std::string>(), std::regex(spec.pattern)))
       return InvalidArgument(name + " must match the pattern " + spec.pattern + ", got " + Quote(v.get<std::string>()));
     return Ok();

@@ -29,7 +29,9 @@ struct SettingSpec {
   std::string description;
   std::vector<std::string> choices;  // type choice
   std::optional<double> min, max;    // types integer and number
-  std::string pattern;               // types string and path: ECMAScript regex the whole value must match
+  // Types string and path: an ECMAScript regex the whole value must match;
+  // such values may be at most 1024 characters long.
+  std::string pattern;
 };
 
 struct JobTypeSchema {

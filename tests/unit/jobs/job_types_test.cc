@@ -260,6 +260,9 @@ TEST(JobTypeDefinitionTest, SettingsAreValidatedAndDefaultsFilledIn) {
       {json{{"frames", 1.5}, {"out", "/r/x"}}, "setting 'frames' must be a frame range"},
       {json{{"frames", "1-3"}, {"out", "r/x"}}, "setting 'out' must match the pattern /.+"},
       {json{{"frames", "1-3"}, {"out", 7}}, "setting 'out' must be a string"},
+      // Long values would overflow the regex matcher's stack.
+      {json{{"frames", "1-3"}, {"out", "/" + std::string(100000, 'a')}},
+       "setting 'out' is longer than 1024 characters"},
       {json{{"frames", "1-3"}, {"out", "/r"}, {"chunk_size", 0}}, "setting 'chunk_size' must be at least 1"},
       {json{{"frames", "1-3"}, {"out", "/r"}, {"chunk_size", 2.5}}, "setting 'chunk_size' must be an integer"},
       {json{{"frames", "1-3"}, {"out", "/r"}, {"mode", "medium"}}, "setting 'mode' must be one of fast, slow"},
