@@ -61,9 +61,38 @@ TEST(RenderE2ETest, BlenderFramesBecomeAVideoThroughTheFarm) {
   for (const auto& e : std::filesystem::recursive_directory_iterator(dir / "render"))
     if (e.path().extension() == ".png") ++pngs;
   EXPECT_EQ(pngs, 6);
-  const std::string frames = Shell("ffprobe -v error -count_frames -select_streams v:0 -show_entries "
-                                 "stream=nb_read_frames -of csv=p=0 '" + video + "'");
+  const std::string frames = Shell(
+      "ffprobe -v error -count_frames -select_streams v:0 -show_entries "
+      "stream=nb_read_frames -of csv=p=0 '" +
+      video + "'");
   EXPECT_EQ(std::stoi(frames), 6) << frames;
+}
+
+// The shipped FFmpeg-only job type (job-types/frames-to-video.yaml), loaded
+// from the Manager's job types directory, encodes frames made by FFmpeg.
+TEST(RenderE2ETest, DataDefinedFramesToVideoJobEncodesFrames) {
+  TempDir dir;
+  std::filesystem::create_directories(dir / "frames");
+  const std::string make_frames = "ffmpeg -v error -f lavfi -i testsrc=size=64x48:rate=4 -frames:v 5 '" +
+                                  (dir / "frames") + "/f-%02d.png' > " + (dir / "ffmpeg.log") + " 2>&1";
+  ASSERT_EQ(std::system(make_frames.c_str()), 0) << Shell("cat " + (dir / "ffmpeg.log"));
+  ManagerProcess manager(dir / "manager", "job_types_dir: " + std::string(DUENDE_SOURCE_DIR) + "/job-types\n");
+  ASSERT_FALSE(manager.url().empty()) << manager.process().Log();
+  WorkerProcess worker(manager.url(), dir / "w1", "w1", {"--task-types", "video-encoding"});
+  const std::string video = dir / "out/video.mp4";
+  const std::string job = manager.SubmitJob(
+      {{"name", "video"},
+       {"job_type", "frames-to-video"},
+       {"settings", {{"input_files", (dir / "frames") + "/*.png"}, {"output_file", video}, {"fps", 10}}}});
+  ASSERT_FALSE(job.empty());
+  ASSERT_TRUE(manager.WaitForJobStatus(job, "completed", 120s))
+      << manager.Get("/api/jobs/" + job + "/tasks").dump(2) << "\n"
+      << worker.process().Log();
+  const std::string frames = Shell(
+      "ffprobe -v error -count_frames -select_streams v:0 -show_entries "
+      "stream=nb_read_frames -of csv=p=0 '" +
+      video + "'");
+  EXPECT_EQ(std::stoi(frames), 5) << frames;
 }
 
 }  // namespace

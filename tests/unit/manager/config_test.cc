@@ -178,5 +178,11 @@ TEST(ConfigTest, BadWebhookIsOneClearLine) {
   EXPECT_NE(c.error().message.find("'secret' is required"), std::string::npos) << c.error().message;
 }
 
+TEST(ConfigTest, JobTypesDirDefaultsToTheDataDir) {
+  EXPECT_EQ(ParseConfig("", "/data")->job_types_dir, "/data/job-types");
+  EXPECT_EQ(ParseConfig("job_types_dir: /etc/duende/job-types", "/data")->job_types_dir, "/etc/duende/job-types");
+  EXPECT_FALSE(ParseConfig("job_types_dir: [a]", "/data").has_value());
+}
+
 }  // namespace
 }  // namespace duende::manager
