@@ -242,10 +242,12 @@ class Commands {
 // when the Manager asks for one.
 class BearerClient final : public http::Client {
  public:
-  BearerClient(http::Client& inner, std::string token) : inner_(inner), token_(std::move(token)) {}
+  BearerClient(http::Client& inner, std::string token, std::string ca_path)
+      : inner_(inner), token_(std::move(token)), ca_path_(std::move(ca_path)) {}
   Result<http::ClientResponse> Send(const http::ClientRequest& request) override {
     http::ClientRequest r = request;
     if (!token_.empty()) r.headers.emplace_back("Authorization", "Bearer " + token_);
+    if (r.ca_path.empty()) r.ca_path = ca_path_;
     auto resp = inner_.Send(r);
     if (resp && resp->status == 401) {
       auto body = json::parse(resp->body, nullptr, false);
@@ -263,6 +265,7 @@ class BearerClient final : public http::Client {
  private:
   http::Client& inner_;
   std::string token_;
+  std::string ca_path_;
 };
 
 // --token, else $DUENDE_TOKEN, else the first line of --token-file or
@@ -313,6 +316,10 @@ int Run(int argc, const char* const* argv, std::ostream& out, std::ostream& err,
   app.add_option("--token", token_arg, "API token (default: $DUENDE_TOKEN, else --token-file)");
   app.add_option("--token-file", token_file,
                  "File holding the API token, e.g. the Manager's DATA_DIR/admin-token (default: $DUENDE_TOKEN_FILE)");
+  std::string ca_cert;
+  app.add_option("--ca-cert", ca_cert,
+                 "https:// Managers: CA file or directory that signed the Manager's certificate (default: "
+                 "$DUENDE_CA_CERT, else the system's CA store)");
 
   // submit
   std::string job_type, job_name;
@@ -392,9 +399,15 @@ int Run(int argc, const char* const* argv, std::ostream& out, std::ostream& err,
   if (manager_url.empty()) return UsageError(err, "--manager must not be empty");
   auto token = ResolveToken(token_arg, token_file);
   if (!token) return UsageError(err, token.error());
-  BearerClient authed_client(client, *token);
+  if (ca_cert.empty())
+    if (const char* env = std::getenv("DUENDE_CA_CERT"); env != nullptr) ca_cert = env;
+  if (!ca_cert.empty()) {
+    if (auto st = http::CheckCaPath(ca_cert); !st) return UsageError(err, st.error().message);
+  }
+  BearerClient authed_client(client, *token, ca_cert);
   CliOptions authed_options = options;
   authed_options.token = *token;
+  authed_options.ca_path = ca_cert;
   if (worker_commands.parsed()) {
     ManagerApi api(authed_client, manager_url);
     return worker_commands.Run(api, out, err, json_output);

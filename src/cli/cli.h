@@ -44,6 +44,9 @@ struct CliOptions {
   // API token sent as "Authorization: Bearer" (set by RunCli from --token,
   // $DUENDE_TOKEN, --token-file or $DUENDE_TOKEN_FILE; empty: none).
   std::string token;
+  // CA file or directory for https:// Managers (set by RunCli from
+  // --ca-cert or $DUENDE_CA_CERT; empty: the system's CA store).
+  std::string ca_path;
 };
 
 // Runs one command. `argv[0]` is the program name. `client` and `clock` must

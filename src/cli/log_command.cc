@@ -129,6 +129,7 @@ int LogCommand::Run(http::Client& client, const std::string& manager_url, const 
   req.timeout_ms = 0;
   req.headers.emplace_back("Accept", "text/event-stream");
   if (!options.token.empty()) req.headers.emplace_back("Authorization", "Bearer " + options.token);
+  req.ca_path = options.ca_path;
   auto r = http::StreamRequest(req, "duende-cli", [&](std::string_view d) { return parser.Feed(d); }, options.stop);
   if (!r) return Fail(err, kExitUnreachable, "cannot reach manager at " + manager_url + ": " + r.error().message);
   if (r->status != 200) return Fail(err, kExitFailed, ServerMessage(*r));

@@ -1,10 +1,45 @@
 #include <curl/curl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <mutex>
 
+#include "http/curl_common.h"
 #include "http/http.h"
 
 namespace duende::http {
+
+namespace internal {
+
+void SetTlsOptions(CURL* curl, const std::string& ca_path, char (&error_buffer)[CURL_ERROR_SIZE]) {
+  error_buffer[0] = '\0';
+  curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, error_buffer);
+  if (ca_path.empty()) return;
+  struct stat st {};
+  const bool dir = ::stat(ca_path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+  // Only the private CA is trusted then: a farm with its own CA should not
+  // also accept any certificate a public CA signed for the name.
+  curl_easy_setopt(curl, dir ? CURLOPT_CAPATH : CURLOPT_CAINFO, ca_path.c_str());
+  curl_easy_setopt(curl, dir ? CURLOPT_CAINFO : CURLOPT_CAPATH, nullptr);
+}
+
+std::string DescribeCurlError(CURLcode code, const char (&error_buffer)[CURL_ERROR_SIZE]) {
+  std::string detail(error_buffer);
+  while (!detail.empty() && (detail.back() == '\n' || detail.back() == '\r')) detail.pop_back();
+  return detail.empty() ? std::string(curl_easy_strerror(code)) : detail;
+}
+
+}  // namespace internal
+
+Status CheckCaPath(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0 || ::access(path.c_str(), R_OK) != 0)
+    return InvalidArgument("cannot read the CA certificates at " + path);
+  if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))
+    return InvalidArgument("the CA path " + path + " is neither a file nor a directory");
+  return Ok();
+}
+
 namespace {
 
 size_t WriteBody(char* data, size_t size, size_t n, void* user) {
@@ -32,7 +67,8 @@ size_t WriteHeader(char* data, size_t size, size_t n, void* user) {
 
 class CurlClient final : public Client {
  public:
-  explicit CurlClient(std::string user_agent) : user_agent_(std::move(user_agent)) {
+  CurlClient(std::string user_agent, ClientOptions options)
+      : user_agent_(std::move(user_agent)), options_(std::move(options)) {
     static std::once_flag once;
     std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
   }
@@ -68,6 +104,8 @@ class CurlClient final : public Client {
     curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, WriteHeader);
     curl_easy_setopt(curl, CURLOPT_HEADERDATA, &response.headers);
     curl_easy_setopt(curl, CURLOPT_TCP_NODELAY, 1L);
+    char error_buffer[CURL_ERROR_SIZE];
+    internal::SetTlsOptions(curl, request.ca_path.empty() ? options_.ca_path : request.ca_path, error_buffer);
     if (request.method == "GET") {
       curl_easy_setopt(curl, CURLOPT_HTTPGET, 1L);
     } else if (request.method == "HEAD") {
@@ -95,8 +133,10 @@ class CurlClient final : public Client {
     curl_easy_setopt(curl, CURLOPT_HTTPHEADER, list);
     const CURLcode rc = curl_easy_perform(curl);
     curl_slist_free_all(list);
+    // The handle is reused: it must not keep a pointer to this frame.
+    curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, nullptr);
     if (rc != CURLE_OK)
-      return Unavailable(request.method + " " + request.url + ": " + curl_easy_strerror(rc));
+      return Unavailable(request.method + " " + request.url + ": " + internal::DescribeCurlError(rc, error_buffer));
     long status = 0;
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
     response.status = static_cast<int>(status);
@@ -105,12 +145,13 @@ class CurlClient final : public Client {
 
  private:
   std::string user_agent_;
+  ClientOptions options_;
 };
 
 }  // namespace
 
-std::unique_ptr<Client> MakeCurlClient(std::string user_agent) {
-  return std::make_unique<CurlClient>(std::move(user_agent));
+std::unique_ptr<Client> MakeCurlClient(std::string user_agent, ClientOptions options) {
+  return std::make_unique<CurlClient>(std::move(user_agent), std::move(options));
 }
 
 }  // namespace duende::http

@@ -5,6 +5,7 @@
 // Handlers run on the server's I/O threads and must not block for long.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <mutex>
@@ -197,16 +198,39 @@ class Router {
   Guard guard_;
 };
 
+// Serving HTTPS: PEM files of the certificate chain (server certificate
+// first) and its private key. Both empty: plain HTTP.
+struct ServerTls {
+  std::string cert_path;
+  std::string key_path;
+  bool enabled() const { return !cert_path.empty() || !key_path.empty(); }
+};
+
 struct ServerOptions {
   std::string address = "127.0.0.1";
   uint16_t port = 0;  // 0 = ephemeral
   int threads = 2;
   size_t body_limit_bytes = 10 * 1024 * 1024;
+  // Request line plus headers.
+  size_t header_limit_bytes = 64 * 1024;
+  // A keep-alive connection waiting for its next request is closed after
+  // this long (a worker polls every few seconds; a long poll's wait is not
+  // idle time: the server is the one that owes an answer).
+  std::chrono::milliseconds idle_timeout{std::chrono::seconds(120)};
+  // The whole request head (request line and headers), counted from its
+  // first byte, and the TLS handshake must arrive within this: a client
+  // trickling one byte at a time (slowloris) cannot hold a connection.
+  std::chrono::milliseconds header_timeout{std::chrono::seconds(15)};
+  // The whole body must arrive within this after the head.
+  std::chrono::milliseconds body_timeout{std::chrono::seconds(300)};
+  ServerTls tls;
   std::string server_name = "duende";
 };
 
-// Asynchronous HTTP/1.1 server with keep-alive. Idle connections cost no
-// thread. Bodies over the limit answer 413 with a JSON message.
+// Asynchronous HTTP/1.1 server with keep-alive, plain or over TLS. Idle
+// connections cost no thread. Bodies over the limit answer 413, heads over
+// the limit 431, both with a JSON message; connections that stay idle or
+// send too slowly are closed (see ServerOptions).
 class Server {
  public:
   Server(ServerOptions options, Handler handler);
@@ -214,7 +238,9 @@ class Server {
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
-  // Binds and starts the I/O threads. Returns the bound port.
+  // Loads the TLS certificate and key (InvalidArgument naming the file when
+  // they do not load), binds and starts the I/O threads. Returns the bound
+  // port.
   Result<uint16_t> Start();
   // Stops accepting, closes connections, joins threads. Idempotent.
   void Stop();
@@ -242,6 +268,11 @@ struct ClientRequest {
   // Basic auth, when user is non-empty.
   std::string user;
   std::string password;
+  // https:// only: the CA certificates that may sign the server's
+  // certificate, a PEM file or a directory of hashed PEM files (c_rehash).
+  // Empty: the system's CA store (or the client's default, see
+  // ClientOptions).
+  std::string ca_path;
 };
 
 struct ClientResponse {
@@ -270,8 +301,19 @@ Result<ClientResponse> StreamRequest(const ClientRequest& request, std::string u
                                      const std::function<bool(std::string_view)>& on_data,
                                      std::stop_token stop = {});
 
+struct ClientOptions {
+  // The CA path of requests that name none (see ClientRequest::ca_path).
+  std::string ca_path;
+};
+
 // libcurl-based client. Thread-safe: each thread reuses its own handle, so
-// connections stay alive between requests.
-std::unique_ptr<Client> MakeCurlClient(std::string user_agent);
+// connections stay alive between requests. https:// URLs verify the
+// server's certificate and host name; a failed verification is a
+// kUnavailable error saying why ("SSL certificate problem: ...").
+std::unique_ptr<Client> MakeCurlClient(std::string user_agent, ClientOptions options = {});
+
+// Checks a CA path given on a command line or in a config: it must be a
+// readable file or directory. InvalidArgument with one line otherwise.
+Status CheckCaPath(const std::string& path);
 
 }  // namespace duende::http

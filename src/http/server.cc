@@ -1,9 +1,12 @@
 // Boost.Beast lives only in this file: the rest of Duende sees http.h.
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <boost/beast/version.hpp>
 
 #include <sys/types.h>
@@ -27,9 +30,17 @@ using tcp = asio::ip::tcp;
 
 namespace {
 
-// Read timeout for a request in progress and for idle keep-alive connections.
-// Generous: a worker may keep a connection open between 5 s polls.
-constexpr auto kIdleTimeout = std::chrono::seconds(120);
+// A client must take each piece of a response within this long (a
+// follower of a large log on a slow link still gets it; a client that
+// stopped reading does not hold the connection for ever).
+constexpr auto kWriteTimeout = std::chrono::seconds(120);
+// A TLS close_notify exchange; after it the socket closes regardless.
+constexpr auto kTlsShutdownTimeout = std::chrono::seconds(5);
+// How much of the next request is read while waiting for its first byte.
+constexpr size_t kFirstReadBytes = 4096;
+// After accept() fails (no file descriptors left, say), the next try waits
+// this long rather than spinning; connections closing meanwhile free some.
+constexpr auto kAcceptRetryDelay = std::chrono::milliseconds(100);
 
 std::string ToLower(std::string_view s) {
   std::string out(s);
@@ -76,32 +87,93 @@ struct Outgoing {
   bool keep_alive = false;
 };
 
-class Session : public std::enable_shared_from_this<Session> {
+// One connection. `S` is beast::tcp_stream (plain HTTP) or an ssl_stream
+// over one (HTTPS); everything but the handshake and the close is the same.
+//
+// Reading a request has three deadlines (ServerOptions): the idle timeout
+// until its first byte, the header timeout for the whole head from there,
+// and the body timeout for the body. Each is one deadline for a whole phase,
+// not per byte, so a client trickling bytes is cut off all the same.
+template <class S>
+class Session : public std::enable_shared_from_this<Session<S>> {
+  static constexpr bool kTls = !std::is_same_v<S, beast::tcp_stream>;
+
  public:
-  Session(tcp::socket&& socket, const ServerOptions& options, const Handler& handler, StreamRegistry& streams)
-      : stream_(std::move(socket)), streams_(streams), options_(options), handler_(handler) {}
+  template <class... Args>
+  Session(const ServerOptions& options, const Handler& handler, StreamRegistry& streams, Args&&... stream_args)
+      : stream_(std::forward<Args>(stream_args)...), streams_(streams), options_(options), handler_(handler) {}
 
   void Run() {
-    asio::dispatch(stream_.get_executor(), beast::bind_front_handler(&Session::DoRead, shared_from_this()));
+    asio::dispatch(stream_.get_executor(), beast::bind_front_handler(&Session::Start, this->shared_from_this()));
   }
 
  private:
+  beast::tcp_stream& Tcp() { return beast::get_lowest_layer(stream_); }
+
+  void Start() {
+    if constexpr (kTls) {
+      Tcp().expires_after(options_.header_timeout);
+      stream_.async_handshake(asio::ssl::stream_base::server,
+                              beast::bind_front_handler(&Session::OnHandshake, this->shared_from_this()));
+    } else {
+      DoRead();
+    }
+  }
+
+  void OnHandshake(beast::error_code ec) {
+    if (ec) {
+      // A client that does not trust the certificate, or speaks plain HTTP
+      // to the TLS port: nothing to answer in HTTP.
+      spdlog::debug("TLS handshake failed: {}", ec.message());
+      return;  // the session ends and the socket closes
+    }
+    DoRead();
+  }
+
   void DoRead() {
     parser_.emplace();
     parser_->body_limit(options_.body_limit_bytes);
-    parser_->header_limit(64 * 1024);
-    stream_.expires_after(kIdleTimeout);
-    bhttp::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&Session::OnRead, shared_from_this()));
+    parser_->header_limit(static_cast<std::uint32_t>(options_.header_limit_bytes));
+    // A pipelined request may already be in the buffer.
+    if (buffer_.size() > 0) return ReadHead();
+    Tcp().expires_after(options_.idle_timeout);
+    stream_.async_read_some(buffer_.prepare(kFirstReadBytes),
+                            beast::bind_front_handler(&Session::OnFirstBytes, this->shared_from_this()));
+  }
+
+  void OnFirstBytes(beast::error_code ec, std::size_t n) {
+    if (ec) return DoClose();  // idle timeout, or the client went away
+    buffer_.commit(n);
+    ReadHead();
+  }
+
+  void ReadHead() {
+    Tcp().expires_after(options_.header_timeout);
+    bhttp::async_read_header(stream_, buffer_, *parser_,
+                             beast::bind_front_handler(&Session::OnHead, this->shared_from_this()));
+  }
+
+  void OnHead(beast::error_code ec, std::size_t n) {
+    if (ec || parser_->is_done()) return OnRead(ec, n);
+    Tcp().expires_after(options_.body_timeout);
+    bhttp::async_read(stream_, buffer_, *parser_,
+                      beast::bind_front_handler(&Session::OnRead, this->shared_from_this()));
   }
 
   void OnRead(beast::error_code ec, std::size_t) {
     if (ec == bhttp::error::end_of_stream || ec == beast::error::timeout || ec == asio::error::operation_aborted ||
-        ec == asio::error::connection_reset || ec == asio::error::eof) {
+        ec == asio::error::connection_reset || ec == asio::error::eof || ec == asio::ssl::error::stream_truncated) {
+      // A deadline passed (the socket is closed already) or the client left.
       return DoClose();
     }
     if (ec == bhttp::error::body_limit) {
       Response r = Response::Message(413, "request body exceeds the limit of " +
                                               std::to_string(options_.body_limit_bytes) + " bytes");
+      return Send(std::move(r), /*keep_alive=*/false, 11);
+    }
+    if (ec == bhttp::error::header_limit) {
+      Response r = Response::Message(431, "request line and headers exceed the limit of " +
+                                              std::to_string(options_.header_limit_bytes) + " bytes");
       return Send(std::move(r), /*keep_alive=*/false, 11);
     }
     if (ec) {
@@ -116,7 +188,7 @@ class Session : public std::enable_shared_from_this<Session> {
     for (const auto& field : msg) req.headers.emplace_back(ToLower(field.name_string()), std::string(field.value()));
     req.body = std::move(msg.body());
     beast::error_code ep_ec;
-    auto ep = stream_.socket().remote_endpoint(ep_ec);
+    auto ep = Tcp().socket().remote_endpoint(ep_ec);
     if (!ep_ec) {
       req.remote_host = ep.address().to_string();
       req.remote_endpoint = req.remote_host + ":" + std::to_string(ep.port());
@@ -132,7 +204,7 @@ class Session : public std::enable_shared_from_this<Session> {
       // Long poll: no read is pending, so only this sink keeps the session
       // alive until the producer completes the response.
       auto deferred = std::move(resp.deferred);
-      deferred->SetSink([self = shared_from_this(), exec = stream_.get_executor(), keep_alive = msg.keep_alive(),
+      deferred->SetSink([self = this->shared_from_this(), exec = stream_.get_executor(), keep_alive = msg.keep_alive(),
                          version = msg.version()](Response r) {
         asio::post(exec, [self, r = std::move(r), keep_alive, version]() mutable {
           self->Send(std::move(r), keep_alive, version);
@@ -171,9 +243,9 @@ class Session : public std::enable_shared_from_this<Session> {
     out_->res.keep_alive(keep_alive);
     out_->res.content_length(out_->file->length());
     out_->sr.emplace(out_->res);
-    stream_.expires_after(kIdleTimeout);
+    Tcp().expires_after(kWriteTimeout);
     bhttp::async_write_header(stream_, *out_->sr,
-                              beast::bind_front_handler(&Session::OnPieceWritten, shared_from_this()));
+                              beast::bind_front_handler(&Session::OnPieceWritten, this->shared_from_this()));
   }
 
   void SendStream(Response&& r, unsigned version, bool head) {
@@ -190,15 +262,14 @@ class Session : public std::enable_shared_from_this<Session> {
     streams_.Add(out_->stream);
     out_->sr.emplace(out_->res);
     // A follower may stay quiet for hours: no idle timeout while streaming.
-    stream_.expires_never();
+    Tcp().expires_never();
     bhttp::async_write_header(stream_, *out_->sr,
-                              beast::bind_front_handler(&Session::OnPieceWritten, shared_from_this()));
+                              beast::bind_front_handler(&Session::OnPieceWritten, this->shared_from_this()));
     // The client sends nothing more on a streamed response; a completed read
     // means it went away (or broke protocol): either way the stream ends.
-    stream_.socket().async_read_some(
-        asio::buffer(peer_byte_), [self = shared_from_this(), s = out_->stream](beast::error_code, std::size_t) {
-          s->Close();
-        });
+    // Read below TLS: the byte is never decrypted, the stream ends anyway.
+    Tcp().socket().async_read_some(asio::buffer(peer_byte_), [self = this->shared_from_this(), s = out_->stream](
+                                                                 beast::error_code, std::size_t) { s->Close(); });
   }
 
   void OnPieceWritten(beast::error_code ec, std::size_t) {
@@ -222,7 +293,8 @@ class Session : public std::enable_shared_from_this<Session> {
     out_->res.body().data = size ? const_cast<char*>(data) : nullptr;
     out_->res.body().size = size;
     out_->res.body().more = more;
-    bhttp::async_write(stream_, *out_->sr, beast::bind_front_handler(&Session::OnPieceWritten, shared_from_this()));
+    bhttp::async_write(stream_, *out_->sr,
+                       beast::bind_front_handler(&Session::OnPieceWritten, this->shared_from_this()));
   }
 
   void NextFilePiece() {
@@ -242,12 +314,12 @@ class Session : public std::enable_shared_from_this<Session> {
       return DoClose();
     }
     out_->sent += static_cast<uint64_t>(n);
-    stream_.expires_after(kIdleTimeout);
+    Tcp().expires_after(kWriteTimeout);
     WritePiece(out_->piece.data(), static_cast<size_t>(n), true);
   }
 
   void NextStreamPiece() {
-    std::weak_ptr<Session> weak = shared_from_this();
+    std::weak_ptr<Session> weak = this->shared_from_this();
     auto exec = stream_.get_executor();
     auto taken = out_->stream->Take([weak, exec] {
       asio::post(exec, [weak] {
@@ -271,8 +343,9 @@ class Session : public std::enable_shared_from_this<Session> {
     res->keep_alive(keep_alive);
     res->prepare_payload();
     response_ = res;
+    Tcp().expires_after(kWriteTimeout);
     bhttp::async_write(stream_, *res,
-                       beast::bind_front_handler(&Session::OnWrite, shared_from_this(), res->need_eof()));
+                       beast::bind_front_handler(&Session::OnWrite, this->shared_from_this(), res->need_eof()));
   }
 
   void OnWrite(bool close, beast::error_code ec, std::size_t) {
@@ -283,11 +356,18 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void DoClose() {
-    beast::error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    if constexpr (kTls) {
+      // close_notify, so the client knows the response was not cut short;
+      // the socket closes when the session ends, answered or not.
+      Tcp().expires_after(kTlsShutdownTimeout);
+      stream_.async_shutdown([self = this->shared_from_this()](beast::error_code) {});
+    } else {
+      beast::error_code ec;
+      Tcp().socket().shutdown(tcp::socket::shutdown_send, ec);
+    }
   }
 
-  beast::tcp_stream stream_;
+  S stream_;
   std::optional<Outgoing> out_;
   char peer_byte_[1];
   StreamRegistry& streams_;
@@ -304,20 +384,58 @@ struct Server::Impl {
   ServerOptions options;
   Handler handler;
   asio::io_context ioc;
+  std::optional<asio::ssl::context> tls;
   std::optional<tcp::acceptor> acceptor;
+  std::optional<asio::steady_timer> accept_retry;
+  uint64_t accept_failures = 0;
   std::vector<std::thread> threads;
   std::atomic<bool> stopped{false};
   StreamRegistry streams;
+
+  Status LoadTls() {
+    const auto& t = options.tls;
+    if (t.cert_path.empty() || t.key_path.empty())
+      return InvalidArgument("TLS needs both a certificate and a key file");
+    tls.emplace(asio::ssl::context::tls_server);
+    beast::error_code ec;
+    tls->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                         asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1 |
+                         asio::ssl::context::single_dh_use,
+                     ec);
+    tls->use_certificate_chain_file(t.cert_path, ec);
+    if (ec) return InvalidArgument("cannot load the TLS certificate " + t.cert_path + ": " + ec.message());
+    tls->use_private_key_file(t.key_path, asio::ssl::context::pem, ec);
+    if (ec) return InvalidArgument("cannot load the TLS key " + t.key_path + ": " + ec.message());
+    if (SSL_CTX_check_private_key(tls->native_handle()) != 1)
+      return InvalidArgument("the TLS key " + t.key_path + " does not belong to the certificate " + t.cert_path);
+    return Ok();
+  }
 
   void DoAccept() {
     acceptor->async_accept(asio::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
       if (ec) {
         if (ec == asio::error::operation_aborted || stopped) return;
-        spdlog::warn("accept failed: {}", ec.message());
+        // Out of file descriptors (or another transient failure): say so
+        // once per run of failures and try again shortly, without spinning.
+        if (accept_failures++ == 0) spdlog::warn("accept failed: {} (retrying)", ec.message());
+        accept_retry->expires_after(kAcceptRetryDelay);
+        accept_retry->async_wait([this](beast::error_code wait_ec) {
+          if (!wait_ec && !stopped) DoAccept();
+        });
+        return;
+      }
+      if (accept_failures > 0) {
+        spdlog::info("accepting connections again after {} failed attempts", accept_failures);
+        accept_failures = 0;
+      }
+      beast::error_code opt_ec;
+      socket.set_option(tcp::no_delay(true), opt_ec);
+      if (tls) {
+        std::make_shared<Session<beast::ssl_stream<beast::tcp_stream>>>(options, handler, streams, std::move(socket),
+                                                                        *tls)
+            ->Run();
       } else {
-        beast::error_code opt_ec;
-        socket.set_option(tcp::no_delay(true), opt_ec);
-        std::make_shared<Session>(std::move(socket), options, handler, streams)->Run();
+        std::make_shared<Session<beast::tcp_stream>>(options, handler, streams, std::move(socket))->Run();
       }
       if (!stopped) DoAccept();
     });
@@ -332,11 +450,15 @@ Server::Server(ServerOptions options, Handler handler) : impl_(std::make_unique<
 Server::~Server() { Stop(); }
 
 Result<uint16_t> Server::Start() {
+  if (impl_->options.tls.enabled()) {
+    if (auto st = impl_->LoadTls(); !st) return std::unexpected(st.error());
+  }
   beast::error_code ec;
   auto address = asio::ip::make_address(impl_->options.address, ec);
   if (ec) return InvalidArgument("invalid listen address '" + impl_->options.address + "'");
   tcp::endpoint endpoint{address, impl_->options.port};
   impl_->acceptor.emplace(impl_->ioc);
+  impl_->accept_retry.emplace(impl_->ioc);
   impl_->acceptor->open(endpoint.protocol(), ec);
   if (!ec) impl_->acceptor->set_option(asio::socket_base::reuse_address(true), ec);
   if (!ec) impl_->acceptor->bind(endpoint, ec);
@@ -358,6 +480,8 @@ void Server::Stop() {
     beast::error_code ec;
     impl_->acceptor->close(ec);
   }
+  // Not cancelled here: the timer belongs to the I/O threads; a pending
+  // retry sees `stopped` (or ends with the io_context).
   // Producers drop their streams now; the sessions end with the io_context.
   impl_->streams.CloseAll();
   impl_->ioc.stop();

@@ -3,6 +3,7 @@
 
 #include <mutex>
 
+#include "http/curl_common.h"
 #include "http/http.h"
 
 namespace duende::http {
@@ -82,6 +83,8 @@ Result<ClientResponse> StreamRequest(const ClientRequest& request, std::string u
   curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, OnProgress);
   curl_easy_setopt(curl, CURLOPT_XFERINFODATA, &t);
   curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, request.method.c_str());
+  char error_buffer[CURL_ERROR_SIZE];
+  internal::SetTlsOptions(curl, request.ca_path, error_buffer);
   curl_slist* list = nullptr;
   for (const auto& [k, v] : request.headers) list = curl_slist_append(list, (k + ": " + v).c_str());
   curl_easy_setopt(curl, CURLOPT_HTTPHEADER, list);
@@ -92,7 +95,7 @@ Result<ClientResponse> StreamRequest(const ClientRequest& request, std::string u
   curl_easy_cleanup(curl);
   response.status = static_cast<int>(status);
   if (rc != CURLE_OK && !t.stopped_by_caller)
-    return Unavailable(request.method + " " + request.url + ": " + curl_easy_strerror(rc));
+    return Unavailable(request.method + " " + request.url + ": " + internal::DescribeCurlError(rc, error_buffer));
   return response;
 }
 

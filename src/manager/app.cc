@@ -125,7 +125,7 @@ Result<uint16_t> ManagerApp::Start() {
   auto farm_store = FarmStore::Open(*s.db, s.clock);
   if (!farm_store) return std::unexpected(farm_store.error().WithContext("farm store"));
   s.farm_store = std::move(*farm_store);
-  s.logs = std::make_unique<TaskLogs>(c.task_logs_path);
+  s.logs = std::make_unique<TaskLogs>(c.task_logs_path, c.task_log_max_bytes);
   FarmOptions farm_options;
   farm_options.variables = c.variables;
   farm_options.blacklist_threshold = c.blacklist_threshold;
@@ -152,7 +152,11 @@ Result<uint16_t> ManagerApp::Start() {
   if (linked) {
     if (c.manager_id.empty() || c.manager_secret.empty())
       return InvalidArgument("linked mode needs the manager ID and token (--manager-id, --manager-token)");
-    s.upstream_client = http::MakeCurlClient(std::string("Duende-Manager/") + kVersion);
+    if (!c.upstream_ca_path.empty()) {
+      if (auto st = http::CheckCaPath(c.upstream_ca_path); !st) return std::unexpected(st.error());
+    }
+    s.upstream_client =
+        http::MakeCurlClient(std::string("Duende-Manager/") + kVersion, http::ClientOptions{c.upstream_ca_path});
     HttpUpstreamOptions upstream_options;
     upstream_options.base_url = c.upstream_url;
     upstream_options.manager_id = c.manager_id;
@@ -252,9 +256,11 @@ Result<uint16_t> ManagerApp::Start() {
   s.task_waiters = std::make_unique<TaskWaiters>(*s.farm, s.clock, TaskOfferResponse);
   s.farm->SetWorkAvailableHook([w = s.task_waiters.get()] { w->Kick(); });
   api_options.task_waiters = s.task_waiters.get();
-  RegisterMetricsApi(s.router,
-                     MetricsSources{&s.metrics, s.farm_store.get(), [w = s.task_waiters.get()] { return w->size(); },
-                                    [l = s.link.get()] { return l->delivered(); }});
+  MetricsSources metrics_sources{&s.metrics, s.farm_store.get(), [w = s.task_waiters.get()] { return w->size(); },
+                                 [l = s.link.get()] { return l->delivered(); }};
+  metrics_sources.task_log_dropped_bytes = [logs = s.logs.get()] { return logs->dropped_bytes(); };
+  metrics_sources.task_logs_capped = [logs = s.logs.get()] { return logs->capped_logs(); };
+  RegisterMetricsApi(s.router, metrics_sources);
   RegisterWorkerApi(s.router, *s.farm, *s.auth, s.clock, api_options);
   RegisterFarmApi(s.router, *s.farm, kVersion);
   RegisterWorkerStatusApi(s.router, *s.worker_status);
@@ -293,6 +299,11 @@ Result<uint16_t> ManagerApp::Start() {
   server_options.port = listen->second;
   server_options.threads = c.http_threads;
   server_options.body_limit_bytes = c.request_body_limit_bytes;
+  server_options.header_limit_bytes = c.request_header_limit_bytes;
+  server_options.idle_timeout = c.http_idle_timeout;
+  server_options.header_timeout = c.http_header_timeout;
+  server_options.body_timeout = c.http_body_timeout;
+  server_options.tls = http::ServerTls{c.tls_cert, c.tls_key};
   server_options.server_name = std::string("Duende-Manager/") + kVersion;
   s.server = std::make_unique<http::Server>(server_options, [&s](http::Request& r) {
     const auto t0 = std::chrono::steady_clock::now();  // metrics only
@@ -335,7 +346,8 @@ Result<uint16_t> ManagerApp::Start() {
     return std::unexpected(port.error());
   }
   s.started = true;
-  spdlog::info("Duende Manager {} listening on http://{}:{}", kVersion, server_options.address, *port);
+  spdlog::info("Duende Manager {} listening on {}://{}:{}", kVersion, server_options.tls.enabled() ? "https" : "http",
+               server_options.address, *port);
   return *port;
 }
 

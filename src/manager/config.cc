@@ -75,9 +75,9 @@ Result<json> YamlToJson(const YAML::Node& node, int depth, int& nodes) {
 
 // v2 keys of features Duende does not implement: accepted, reported, ignored.
 const std::set<std::string> kIgnoredV2Keys = {
-    "database_url",     "database_path",          "listen_https",           "tlskey",           "tlscert",
-    "acme_domain_name", "watch_for_latest_image", "ssdp_discovery",         "ssdp_device_uuid", "test_tasks",
-    "shaman",           "user_authentication",    "dynamic_pool_platforms", "websetup",
+    "database_url",           "database_path",    "listen_https", "acme_domain_name", "watch_for_latest_image",
+    "ssdp_discovery",         "ssdp_device_uuid", "test_tasks",   "shaman",           "user_authentication",
+    "dynamic_pool_platforms", "websetup",
 };
 
 Result<std::string> AsString(const YAML::Node& n, const std::string& key) {
@@ -139,11 +139,11 @@ Result<Config> ParseConfig(const std::string& yaml_text, const std::string& data
       return Ok();
     };
   };
-  auto integer = [&](int& field, int64_t min, int64_t max) -> Setter {
+  auto integer = [&]<class T>(T& field, int64_t min, int64_t max) -> Setter {
     return [&field, min, max](const YAML::Node& n, const std::string& k) -> Status {
       auto v = AsInt(n, k, min, max);
       if (!v) return std::unexpected(v.error());
-      field = static_cast<int>(*v);
+      field = static_cast<T>(*v);
       return Ok();
     };
   };
@@ -205,13 +205,16 @@ Result<Config> ParseConfig(const std::string& yaml_text, const std::string& data
          c.mode = *v;
          return Ok();
        }},
-      {"request_body_limit",
-       [&](const YAML::Node& n, const std::string& k) -> Status {
-         auto v = AsInt(n, k, 1024, int64_t{1} << 32);
-         if (!v) return std::unexpected(v.error());
-         c.request_body_limit_bytes = static_cast<size_t>(*v);
-         return Ok();
-       }},
+      {"tlscert", str(c.tls_cert)},
+      {"tlskey", str(c.tls_key)},
+      {"upstream_ca_path", str(c.upstream_ca_path)},
+      {"http_idle_timeout", dur(c.http_idle_timeout)},
+      {"http_header_timeout", dur(c.http_header_timeout)},
+      {"http_body_timeout", dur(c.http_body_timeout)},
+      {"request_header_limit", integer(c.request_header_limit_bytes, 1024, 1 << 20)},
+      // 0 = no cap (checked below: otherwise at least 4096).
+      {"task_log_max_bytes", integer(c.task_log_max_bytes, 0, int64_t{1} << 50)},
+      {"request_body_limit", integer(c.request_body_limit_bytes, 1024, int64_t{1} << 32)},
       {"worker_cleanup_status",
        [&](const YAML::Node& n, const std::string& k) -> Status {
          if (!n.IsSequence()) return InvalidArgument("config key '" + k + "' must be a list of statuses");
@@ -315,9 +318,17 @@ Result<Config> ParseConfig(const std::string& yaml_text, const std::string& data
                            ") must be longer than active_worker_timeout_interval (" +
                            FormatDuration(c.active_worker_timeout_interval) +
                            "): otherwise a vanished worker's task fails instead of being finished by another worker");
-  for (auto [name, d] : {std::pair{"timeout_check_interval", c.timeout_check_interval},
-                         std::pair{"worker_cleanup_interval", c.worker_cleanup_interval},
-                         std::pair{"starvation_check_interval", c.starvation_check_interval}})
+  // Room for some text and the notice that ends a cut log.
+  if (c.task_log_max_bytes != 0 && c.task_log_max_bytes < 4096)
+    return InvalidArgument("config key 'task_log_max_bytes' must be 0 (no cap) or at least 4096");
+  if (c.tls_cert.empty() != c.tls_key.empty())
+    return InvalidArgument("HTTPS needs both 'tlscert' and 'tlskey' (certificate and key files)");
+  for (auto [name, d] :
+       {std::pair{"timeout_check_interval", c.timeout_check_interval},
+        std::pair{"http_idle_timeout", c.http_idle_timeout}, std::pair{"http_header_timeout", c.http_header_timeout},
+        std::pair{"http_body_timeout", c.http_body_timeout},
+        std::pair{"worker_cleanup_interval", c.worker_cleanup_interval},
+        std::pair{"starvation_check_interval", c.starvation_check_interval}})
     if (d.count() <= 0) return InvalidArgument(std::string("config key '") + name + "' must be longer than 0");
   return c;
 }
@@ -370,6 +381,14 @@ std::string DescribeConfig(const Config& c) {
     << "task_fail_after_softfail_count: " << c.task_fail_after_softfail_count << "\n"
     << "task_fail_job_percentage: " << c.task_fail_job_percentage << "\n"
     << "request_body_limit: " << c.request_body_limit_bytes << "\n"
+    << "request_header_limit: " << c.request_header_limit_bytes << "\n"
+    << "http_idle_timeout: " << FormatDuration(c.http_idle_timeout) << "\n"
+    << "http_header_timeout: " << FormatDuration(c.http_header_timeout) << "\n"
+    << "http_body_timeout: " << FormatDuration(c.http_body_timeout) << "\n"
+    << "tls: " << (c.tls_cert.empty() ? "(none: plain HTTP)" : "certificate " + c.tls_cert + ", key " + c.tls_key)
+    << "\n"
+    << "upstream_ca_path: " << (c.upstream_ca_path.empty() ? "(system CA store)" : c.upstream_ca_path) << "\n"
+    << "task_log_max_bytes: " << (c.task_log_max_bytes == 0 ? "(no cap)" : std::to_string(c.task_log_max_bytes)) << "\n"
     << "timezone: " << (c.timezone.empty() ? "(system)" : c.timezone) << "\n"
     << "sleep_schedule_check_interval: " << FormatDuration(c.sleep_schedule_check_interval) << "\n"
     << "variables: " << ToJson(c.variables).dump() << "\n"

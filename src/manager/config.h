@@ -76,6 +76,25 @@ struct Config {
   int task_fail_job_percentage = 10;
 
   size_t request_body_limit_bytes = 10 * 1024 * 1024;
+  // Request line plus headers (key `request_header_limit`).
+  size_t request_header_limit_bytes = 64 * 1024;
+  // Connection deadlines (http::ServerOptions): a keep-alive connection
+  // waiting for its next request, the whole request head from its first
+  // byte (v2's header timeout was 15 s), the whole body after the head.
+  std::chrono::milliseconds http_idle_timeout{std::chrono::seconds(120)};
+  std::chrono::milliseconds http_header_timeout{std::chrono::seconds(15)};
+  std::chrono::milliseconds http_body_timeout{std::chrono::seconds(300)};
+  // HTTPS (v2 keys `tlscert`, `tlskey`; flags --tls-cert, --tls-key): PEM
+  // certificate chain and key. Both empty: plain HTTP on `listen`.
+  std::string tls_cert;
+  std::string tls_key;
+  // Linked mode over HTTPS with a private CA (flag --upstream-ca): the CA
+  // file or directory that signed the Server's certificate. Empty: the
+  // system's CA store.
+  std::string upstream_ca_path;
+  // A task's log file stops growing at this size (0 = no cap): a runaway
+  // worker cannot fill the disk. The cut is marked in the log once.
+  size_t task_log_max_bytes = 64 * 1024 * 1024;
   // Threads serving HTTP. Handlers block while their writes commit, and
   // writers that arrive meanwhile share the next commit (group commit), so
   // a few more threads than cores keep both the CPU and the store busy.

@@ -11,6 +11,7 @@
 #include <iostream>
 
 #include "common/clock.h"
+#include "common/fd_limit.h"
 #include "common/logging.h"
 #include "manager/access.h"
 #include "manager/app.h"
@@ -39,6 +40,13 @@ int main(int argc, char** argv) {
   cli.add_option("--manager-token", manager_token,
                  "Linked mode: this Manager's token on the Server (config 'manager_secret'; also "
                  "DUENDE_MANAGER_TOKEN)");
+  std::string tls_cert, tls_key, upstream_ca;
+  cli.add_option("--tls-cert", tls_cert,
+                 "Serve HTTPS with this PEM certificate chain (config 'tlscert'; needs --tls-key)");
+  cli.add_option("--tls-key", tls_key, "The PEM private key of --tls-cert (config 'tlskey')");
+  cli.add_option("--upstream-ca", upstream_ca,
+                 "Linked mode over HTTPS: CA file or directory that signed the Server's certificate (config "
+                 "'upstream_ca_path'; default: the system's CA store)");
   cli.add_option("--log-level", log_level, "debug, info, warn or error");
   cli.add_option("--web-dir", web_dir,
                  "Directory of the built web dashboard (default: ../share/duende/web next to the binary, else the "
@@ -97,9 +105,22 @@ int main(int argc, char** argv) {
   }
   if (!manager_token.empty()) config->manager_secret = manager_token;
   if (!log_level.empty()) config->log_level = log_level;
+  if (!tls_cert.empty()) config->tls_cert = tls_cert;
+  if (!tls_key.empty()) config->tls_key = tls_key;
+  if (!upstream_ca.empty()) config->upstream_ca_path = upstream_ca;
+  if (config->tls_cert.empty() != config->tls_key.empty()) {
+    std::cerr << "duende-manager: error: HTTPS needs both a certificate and a key (--tls-cert and --tls-key)\n";
+    return 2;
+  }
   config->web_dir = web_dir.empty() ? duende::manager::DefaultWebDir() : web_dir;
   duende::SetupLogging(config->log_level);
   spdlog::info("effective configuration:\n{}", duende::manager::DescribeConfig(*config));
+  // A descriptor per connection: idle keep-alive workers add up.
+  if (auto fds = duende::RaiseFdLimit()) {
+    spdlog::info("open-file limit: {} (was {})", fds->now, fds->before);
+  } else {
+    spdlog::warn("{}", fds.error().message);
+  }
 
   // Block the stop signals in every thread; the main thread waits for them.
   sigset_t signals;
@@ -120,7 +141,8 @@ int main(int argc, char** argv) {
     // Lets scripts and tests find an ephemeral port.
     auto host = config->listen.substr(0, config->listen.rfind(':'));
     if (host.empty() || host == "0.0.0.0") host = "127.0.0.1";
-    std::ofstream(config->data_dir + "/manager.url.tmp") << "http://" << host << ":" << *port << "\n";
+    std::ofstream(config->data_dir + "/manager.url.tmp")
+        << (config->tls_cert.empty() ? "http://" : "https://") << host << ":" << *port << "\n";
     std::rename((config->data_dir + "/manager.url.tmp").c_str(), (config->data_dir + "/manager.url").c_str());
   }
   int sig = 0;

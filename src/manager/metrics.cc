@@ -86,6 +86,15 @@ void RegisterMetricsApi(http::Router& router, MetricsSources sources) {
                     "Task updates pushed to the job side and confirmed handled (then removed from the queue).",
                     sources.upstream_delivered());
     }
+    if (sources.task_log_dropped_bytes) {
+      AppendCounter(out, "duende_task_log_dropped_bytes_total",
+                    "Task-log text dropped because its log reached task_log_max_bytes.",
+                    sources.task_log_dropped_bytes());
+    }
+    if (sources.task_logs_capped) {
+      AppendCounter(out, "duende_task_logs_capped_total", "Task logs that reached task_log_max_bytes and were cut.",
+                    sources.task_logs_capped());
+    }
     if (sources.requests) sources.requests->AppendRequests(out);
     out +=
         "# HELP duende_store_commit_duration_seconds Duration of COMMIT of write transactions.\n"

@@ -39,6 +39,10 @@ struct MetricsSources {
   std::function<size_t()> long_poll_waiters;  // may be empty
   // Task updates the job side confirmed handled (may be empty).
   std::function<uint64_t()> upstream_delivered;
+  // Task-log text dropped at task_log_max_bytes, and logs cut there (may be
+  // empty).
+  std::function<uint64_t()> task_log_dropped_bytes;
+  std::function<uint64_t()> task_logs_capped;
 };
 
 // Appends one counter family with a single unlabelled sample.

@@ -1,6 +1,7 @@
 #include "manager/task_logs.h"
 
 #include <fcntl.h>
+#include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -122,6 +123,11 @@ Status TaskLogs::Append(const std::string& job_id, const std::string& task_id, s
   if (fd < 0) return Unavailable(Errno("cannot open", path));
   struct stat st {};
   const uint64_t offset = ::fstat(fd, &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
+  if (max_bytes_ > 0) buf = FitUnderCap(std::move(buf), offset, path);
+  if (buf.empty()) {
+    ::close(fd);
+    return Ok();
+  }
   size_t off = 0;
   while (off < buf.size()) {
     const ssize_t n = ::write(fd, buf.data() + off, buf.size() - off);
@@ -139,6 +145,39 @@ Status TaskLogs::Append(const std::string& job_id, const std::string& task_id, s
     for (auto& [id, fn] : it->second) fn(event);
   }
   return Ok();
+}
+
+std::string TaskLogs::FitUnderCap(std::string buf, uint64_t size, const std::string& path) {
+  const std::string notice =
+      "\n" + std::string(kCapNotice) + std::to_string(max_bytes_) + " bytes); later lines are not stored ---\n";
+  // Text fits while it leaves room for the notice, so the notice always
+  // fits too and ends the file exactly at the cap.
+  const uint64_t budget = max_bytes_ - notice.size();
+  if (size + buf.size() <= budget) return buf;
+  if (size >= max_bytes_) {
+    // Full (cut before, maybe before a restart): nothing more is written.
+    dropped_bytes_ += buf.size();
+    return {};
+  }
+  // Cut mid-line if need be: the notice starts on a line of its own. The
+  // text written is then exactly what takes the file to the cap.
+  const uint64_t room = size < budget ? budget - size : 0;
+  dropped_bytes_ += buf.size() - room;
+  ++capped_logs_;
+  spdlog::warn("task log {} reached task_log_max_bytes ({} bytes): later lines are dropped", path, max_bytes_);
+  buf.resize(static_cast<size_t>(room));
+  buf += notice;
+  return buf;
+}
+
+uint64_t TaskLogs::dropped_bytes() const {
+  std::lock_guard lock(mu_);
+  return dropped_bytes_;
+}
+
+uint64_t TaskLogs::capped_logs() const {
+  std::lock_guard lock(mu_);
+  return capped_logs_;
 }
 
 Status TaskLogs::DeleteJobLogs(const std::string& job_id) {

@@ -49,7 +49,11 @@ using CompressStepHook = std::function<bool(CompressStep)>;
 
 class TaskLogs {
  public:
-  explicit TaskLogs(std::string root) : root_(std::move(root)) {}
+  // `max_bytes` caps each log file (0 = no cap; otherwise at least 4096):
+  // text that would take a log past it is cut there and the log ends with
+  // one line saying so (kCapNotice); later text for that file is dropped
+  // and counted. A rotated log starts a new file with a new budget.
+  explicit TaskLogs(std::string root, uint64_t max_bytes = 0) : root_(std::move(root)), max_bytes_(max_bytes) {}
 
   // The plain log; GzPathFor is the compressed one. IDs are not validated
   // here (callers pass IDs from the store, or validate untrusted ones).
@@ -58,7 +62,8 @@ class TaskLogs {
 
   // Appends `text`, adding a trailing newline if missing, and tells the
   // task's followers. Empty text is a no-op. Tasks without a job are not
-  // logged (as v2).
+  // logged (as v2). Past the cap the text is dropped and the result is
+  // still Ok (the update itself was fine; see `max_bytes`).
   Status Append(const std::string& job_id, const std::string& task_id, std::string_view text);
 
   // Renames the current log to .txt.1 (older ones shift up). Only plain text
@@ -96,6 +101,13 @@ class TaskLogs {
   // and compresses that, so the Server stops asking.
   Result<std::string> GzipForUpload(const std::string& job_id, const std::string& task_id);
   static constexpr std::string_view kMissingLogText = "log file does not exist on Duende Manager";
+  // The line that ends a log cut at the cap (the byte count follows it).
+  static constexpr std::string_view kCapNotice = "--- Duende Manager: this task log reached task_log_max_bytes (";
+
+  // Since start: bytes of log text dropped at the cap, and log files that
+  // reached it. Thread-safe.
+  uint64_t dropped_bytes() const;
+  uint64_t capped_logs() const;
 
   // Bytes [offset, offset+length) of the current log: the plain file, else
   // the decompressed .gz (read from its start: cost grows with `offset`).
@@ -113,7 +125,16 @@ class TaskLogs {
  private:
   std::string Key(const std::string& job_id, const std::string& task_id) const { return job_id + "/" + task_id; }
 
+  // What of `buf` (whole lines) goes into a log of `size` bytes under the
+  // cap: `buf` itself below it, else its head cut to fit with the notice
+  // after it, or nothing once the log is full. Counts what is dropped.
+  // Called under mu_.
+  std::string FitUnderCap(std::string buf, uint64_t size, const std::string& path);
+
   std::string root_;
+  const uint64_t max_bytes_;
+  uint64_t dropped_bytes_ = 0;  // guarded by mu_
+  uint64_t capped_logs_ = 0;    // guarded by mu_
   mutable std::mutex mu_;
   uint64_t next_subscription_ = 1;
   std::map<std::string, std::vector<std::pair<uint64_t, LogListener>>> followers_;

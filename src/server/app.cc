@@ -154,6 +154,7 @@ Result<uint16_t> ServerApp::Start() {
   server_options.port = listen->second;
   server_options.threads = c.http_threads;
   server_options.body_limit_bytes = c.request_body_limit_bytes;
+  server_options.tls = http::ServerTls{c.tls_cert, c.tls_key};
   server_options.server_name = std::string("Duende-Server/") + kVersion;
   s.server = std::make_unique<http::Server>(server_options, [&s](http::Request& r) {
     http::Response resp = s.router.Dispatch(r);
@@ -162,7 +163,8 @@ Result<uint16_t> ServerApp::Start() {
   });
   auto port = s.server->Start();
   if (!port) return std::unexpected(port.error());
-  spdlog::info("Duende Server {} listening on http://{}:{}", kVersion, server_options.address, *port);
+  spdlog::info("Duende Server {} listening on {}://{}:{}", kVersion, server_options.tls.enabled() ? "https" : "http",
+               server_options.address, *port);
   return *port;
 }
 

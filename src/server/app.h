@@ -24,6 +24,11 @@ struct ServerConfig {
   // asking Manager.
   int tasks_per_worker = 2;
   size_t request_body_limit_bytes = 64 * 1024 * 1024;  // uploaded task logs
+  // HTTPS: PEM certificate chain and key; both empty = plain HTTP. The
+  // connection limits (header size and deadlines) are http::ServerOptions'
+  // defaults.
+  std::string tls_cert;
+  std::string tls_key;
   // The dashboard's files (web/dist); empty: a page saying it is not built.
   std::string web_dir;
 };

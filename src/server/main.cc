@@ -8,6 +8,7 @@
 #include <iostream>
 
 #include "common/clock.h"
+#include "common/fd_limit.h"
 #include "common/logging.h"
 #include "manager/dashboard.h"
 #include "server/app.h"
@@ -30,6 +31,9 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(1, 100));
   cli.add_option("--log-level", log_level, "debug, info, warn or error")->capture_default_str();
+  cli.add_option("--tls-cert", config.tls_cert, "Serve HTTPS with this PEM certificate chain (needs --tls-key)")
+      ->envname("DUENDE_TLS_CERT");
+  cli.add_option("--tls-key", config.tls_key, "The PEM private key of --tls-cert")->envname("DUENDE_TLS_KEY");
   std::string web_dir;
   cli.add_option("--web-dir", web_dir, "Directory of the web dashboard (default: the installed or built one)");
   try {
@@ -40,7 +44,17 @@ int main(int argc, char** argv) {
     std::cerr << "duende-server: error: " << e.what() << "\n";
     return 2;
   }
+  if (config.tls_cert.empty() != config.tls_key.empty()) {
+    std::cerr << "duende-server: error: HTTPS needs both a certificate and a key (--tls-cert and --tls-key)\n";
+    return 2;
+  }
   duende::SetupLogging(log_level);
+  // A descriptor per connection (and per Manager's keep-alive link).
+  if (auto fds = duende::RaiseFdLimit()) {
+    spdlog::info("open-file limit: {} (was {})", fds->now, fds->before);
+  } else {
+    spdlog::warn("{}", fds.error().message);
+  }
   config.web_dir = web_dir.empty() ? duende::manager::DefaultWebDir() : web_dir;
 
   sigset_t signals;
@@ -61,7 +75,8 @@ int main(int argc, char** argv) {
     // Lets scripts and tests find an ephemeral port.
     auto host = config.listen.substr(0, config.listen.rfind(':'));
     if (host.empty() || host == "0.0.0.0") host = "127.0.0.1";
-    std::ofstream(config.data_dir + "/server.url.tmp") << "http://" << host << ":" << *port << "\n";
+    std::ofstream(config.data_dir + "/server.url.tmp")
+        << (config.tls_cert.empty() ? "http://" : "https://") << host << ":" << *port << "\n";
     std::rename((config.data_dir + "/server.url.tmp").c_str(), (config.data_dir + "/server.url").c_str());
   }
   int sig = 0;

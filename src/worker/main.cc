@@ -50,6 +50,11 @@ int main(int argc, char** argv) {
       ->envname("DUENDE_REGISTRATION_SECRET");
   app.add_flag("--single,-1", config.single, "Exit after running one task");
   app.add_option("--log-level", log_level, "debug, info, warn or error")->capture_default_str();
+  std::string ca_cert;
+  app.add_option("--ca-cert", ca_cert,
+                 "https:// Managers: CA file or directory that signed the Manager's certificate (default: the "
+                 "system's CA store)")
+      ->envname("DUENDE_CA_CERT");
 
   std::vector<DurationFlag> durations = {
       {"", &config.runner.may_i_run_interval},
@@ -102,6 +107,12 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "duende-worker: --manager must be a URL like http://host:port\n");
     return duende::worker::kExitUsage;
   }
+  if (!ca_cert.empty()) {
+    if (auto st = duende::http::CheckCaPath(ca_cert); !st) {
+      std::fprintf(stderr, "duende-worker: %s\n", st.error().message.c_str());
+      return duende::worker::kExitUsage;
+    }
+  }
   config.data_dir = data_dir;
   duende::SetupLogging(log_level);
 
@@ -114,7 +125,8 @@ int main(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
 
   duende::SystemClock clock;
-  auto http = duende::http::MakeCurlClient("Duende-Worker/" + std::string(duende::worker::kVersion));
+  auto http = duende::http::MakeCurlClient("Duende-Worker/" + std::string(duende::worker::kVersion),
+                                           duende::http::ClientOptions{ca_cert});
   auto launcher = duende::worker::MakePosixProcessLauncher(clock);
   duende::worker::Worker worker(config, *http, *launcher, clock);
   std::stop_source stop;

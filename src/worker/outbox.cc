@@ -12,7 +12,10 @@ const std::vector<std::string> kMigrations = {
     "CREATE TABLE outbox (id INTEGER PRIMARY KEY, path TEXT NOT NULL, payload TEXT NOT NULL)",
 };
 
-bool Droppable(int status) { return status == 404 || status == 409 || status == 400; }
+// Answers that the same request would get again. 413: an update larger than
+// the Manager accepts (its request_body_limit was set below what the task
+// reporter sends) would otherwise block every later update for ever.
+bool Droppable(int status) { return status == 404 || status == 409 || status == 400 || status == 413; }
 
 // At debug level, one line per update the Manager acknowledged: its task
 // status and last log line, so an operator (and the crash tests) can check

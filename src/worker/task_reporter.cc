@@ -52,11 +52,18 @@ TaskReporter::TaskReporter(std::string task_id, UpdateSink& sink, Clock& clock, 
       last_log_push_(clock.SteadyNow()) {}
 
 void TaskReporter::Log(std::string_view text) {
-  std::string line = FormatIso8601(clock_.Now()) + ": " + SanitizeUtf8(text);
+  std::string cut_note;
+  if (text.size() > options_.log_line_max_bytes) {
+    cut_note = " [line cut: " + std::to_string(text.size()) + " bytes]";
+    text = text.substr(0, options_.log_line_max_bytes);
+  }
+  // Sanitising after the cut turns a code point split by it into U+FFFD.
+  std::string line = FormatIso8601(clock_.Now()) + ": " + SanitizeUtf8(text) + cut_note;
   spdlog::debug("task {}: {}", task_id_, text);
   std::lock_guard lock(mu_);
+  lines_bytes_ += line.size() + 1;
   lines_.push_back(std::move(line));
-  if (lines_.size() > options_.push_log_max_entries ||
+  if (lines_.size() > options_.push_log_max_entries || lines_bytes_ >= options_.push_log_max_bytes ||
       clock_.SteadyNow() - last_log_push_ >= options_.push_log_max_interval) {
     PushLocked(/*with_activity=*/false, std::nullopt);
   }
@@ -133,6 +140,7 @@ void TaskReporter::PushLocked(bool with_activity, std::optional<protocol::TaskSt
     log.pop_back();
     update["log"] = std::move(log);
     lines_.clear();
+    lines_bytes_ = 0;
   }
   last_log_push_ = now;
   if (with_activity) {

@@ -32,6 +32,13 @@ namespace duende::worker {
 
 struct ReporterOptions {
   size_t push_log_max_entries = 1000;
+  // Buffered log text is also pushed once it holds this many bytes, so one
+  // update stays far below the Manager's request body limit (10 MiB by
+  // default) even when a command prints long lines: an update the Manager
+  // refuses as too large could never be delivered.
+  size_t push_log_max_bytes = 1024 * 1024;
+  // Longer log lines are cut to this many bytes (and say so).
+  size_t log_line_max_bytes = 64 * 1024;
   std::chrono::milliseconds push_log_max_interval = std::chrono::seconds(30);
   std::chrono::milliseconds push_act_max_interval = std::chrono::seconds(15);
 };
@@ -79,6 +86,7 @@ class TaskReporter {
   nlohmann::json activity_ = nlohmann::json::object();
   bool activity_dirty_ = false;
   std::vector<std::string> lines_;
+  size_t lines_bytes_ = 0;
   SteadyTime last_activity_push_;
   SteadyTime last_log_push_;
 };

@@ -119,6 +119,10 @@ ManagerProcess::ManagerProcess(std::string data_dir, std::string config_yaml, ui
   std::getline(token_in, token_);
 }
 
+void ManagerProcess::TrustCa(const std::string& ca_path) {
+  client_ = http::MakeCurlClient("duende-tests", http::ClientOptions{ca_path});
+}
+
 void ManagerProcess::Authorize(http::ClientRequest& request) const {
   request.headers.emplace_back("Authorization", "Bearer " + token_);
 }

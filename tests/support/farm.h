@@ -58,6 +58,9 @@ class ManagerProcess {
   // users configured), and its path.
   const std::string& token() const { return token_; }
   std::string token_file() const { return data_dir_ + "/admin-token"; }
+  // For a Manager serving HTTPS: the CA that signed its certificate, used
+  // by Get/Post/SubmitJob from now on.
+  void TrustCa(const std::string& ca_path);
   // Adds "Authorization: Bearer <token>" to `request`.
   void Authorize(http::ClientRequest& request) const;
   uint16_t port() const { return port_; }

@@ -186,3 +186,59 @@ TEST(ConfigTest, JobTypesDirDefaultsToTheDataDir) {
 
 }  // namespace
 }  // namespace duende::manager
+
+namespace duende::manager {
+namespace {
+
+TEST(ConfigLimitsTest, ConnectionLimitsTlsAndLogCapAreRead) {
+  auto c = ParseConfig(R"(
+request_header_limit: 16384
+http_idle_timeout: 30s
+http_header_timeout: 5s
+http_body_timeout: 2m
+tlscert: /etc/duende/cert.pem
+tlskey: /etc/duende/key.pem
+upstream_ca_path: /etc/duende/ca.pem
+task_log_max_bytes: 1048576
+)",
+                       "/data");
+  ASSERT_TRUE(c.has_value()) << c.error().message;
+  EXPECT_EQ(c->request_header_limit_bytes, 16384u);
+  EXPECT_EQ(c->http_idle_timeout, std::chrono::seconds(30));
+  EXPECT_EQ(c->http_header_timeout, std::chrono::seconds(5));
+  EXPECT_EQ(c->http_body_timeout, std::chrono::minutes(2));
+  EXPECT_EQ(c->tls_cert, "/etc/duende/cert.pem");
+  EXPECT_EQ(c->tls_key, "/etc/duende/key.pem");
+  EXPECT_EQ(c->upstream_ca_path, "/etc/duende/ca.pem");
+  EXPECT_EQ(c->task_log_max_bytes, 1048576u);
+  EXPECT_TRUE(c->ignored_keys.empty());  // tlscert/tlskey are no longer ignored
+  const std::string described = DescribeConfig(*c);
+  EXPECT_NE(described.find("certificate /etc/duende/cert.pem"), std::string::npos) << described;
+}
+
+TEST(ConfigLimitsTest, DefaultsArePlainHttpWithACappedLog) {
+  auto c = ParseConfig("", "/data");
+  ASSERT_TRUE(c.has_value());
+  EXPECT_TRUE(c->tls_cert.empty());
+  EXPECT_EQ(c->http_header_timeout, std::chrono::seconds(15));
+  EXPECT_EQ(c->task_log_max_bytes, 64u * 1024 * 1024);
+  EXPECT_TRUE(ParseConfig("task_log_max_bytes: 0", "/data").has_value());  // no cap
+}
+
+TEST(ConfigLimitsTest, BadValuesAreOneClearError) {
+  for (const auto& [yaml, expect] : std::vector<std::pair<std::string, std::string>>{
+           {"tlscert: /c.pem", "both 'tlscert' and 'tlskey'"},
+           {"tlskey: /k.pem", "both 'tlscert' and 'tlskey'"},
+           {"task_log_max_bytes: 100", "at least 4096"},
+           {"task_log_max_bytes: -1", "between"},
+           {"http_header_timeout: 0s", "longer than 0"},
+           {"request_header_limit: 10", "between"},
+       }) {
+    auto c = ParseConfig(yaml, "/data");
+    ASSERT_FALSE(c.has_value()) << yaml;
+    EXPECT_NE(c.error().message.find(expect), std::string::npos) << yaml << ": " << c.error().message;
+  }
+}
+
+}  // namespace
+}  // namespace duende::manager

@@ -22,7 +22,8 @@ namespace duende::manager {
 class ManagerApiTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto config = ParseConfig("request_body_limit: 65536\nlisten: 127.0.0.1:0\n", dir_.path());
+    auto config =
+        ParseConfig("request_body_limit: 65536\nlisten: 127.0.0.1:0\ntask_log_max_bytes: 16384\n", dir_.path());
     ASSERT_TRUE(config.has_value());
     app_ = std::make_unique<ManagerApp>(*config, clock_);
     auto port = app_->Start();

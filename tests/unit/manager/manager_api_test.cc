@@ -15,6 +15,7 @@
 #include "http/http.h"
 #include "manager/app.h"
 #include "manager/config.h"
+#include "manager/task_logs.h"
 #include "manager_api_fixture.h"
 #include "support/temp_dir.h"
 
@@ -40,7 +41,9 @@ TEST_F(ManagerApiTest, WorkerProtocolRoundTrip) {
   auto may = json::parse(Call("GET", "/may-i-run/" + task_id, "", w, "secret-w1").body);
   EXPECT_EQ(may["may_keep_running"], true);
   EXPECT_EQ(Call("POST", "/tasks/" + task_id + "/update",
-                 json{{"task_status", "completed"}, {"activity", "done"}, {"current_command_idx", 1},
+                 json{{"task_status", "completed"},
+                      {"activity", "done"},
+                      {"current_command_idx", 1},
                       {"log", "2026-11-27T00:00:00Z: bye"}}
                      .dump(),
                  w, "secret-w1")
@@ -89,9 +92,8 @@ TEST_F(ManagerApiTest, MalformedJsonIs400) {
   ExpectJsonMessage(Call("POST", "/register-worker", "{nope"), 400);
   ExpectJsonMessage(Call("POST", "/tasks/aaaaaaaaaaaaaaaaaaaaaaaa/update", "{", w, "secret-w1"), 400);
   ExpectJsonMessage(Call("POST", "/api/jobs", "{\"name\": "), 400);
-  ExpectJsonMessage(Call("POST", "/tasks/aaaaaaaaaaaaaaaaaaaaaaaa/update", R"({"task_status": "bogus"})", w,
-                         "secret-w1"),
-                    400);
+  ExpectJsonMessage(
+      Call("POST", "/tasks/aaaaaaaaaaaaaaaaaaaaaaaa/update", R"({"task_status": "bogus"})", w, "secret-w1"), 400);
   EXPECT_EQ(JobCount(), 0);
   EXPECT_EQ(json::parse(Call("GET", "/api/workers").body)["workers"].size(), 1u);
 }
@@ -109,21 +111,25 @@ TEST_F(ManagerApiTest, UnknownIdsAre404) {
 }
 
 TEST_F(ManagerApiTest, InvalidSettingsAndFrameRangesAre400AndCreateNothing) {
-  ExpectJsonMessage(Call("POST", "/api/jobs", json{{"name", "x"}, {"job_type", "sleep"}, {"settings", json::object()}}.dump()),
+  ExpectJsonMessage(
+      Call("POST", "/api/jobs", json{{"name", "x"}, {"job_type", "sleep"}, {"settings", json::object()}}.dump()), 400);
+  ExpectJsonMessage(Call("POST", "/api/jobs",
+                         json{{"name", "x"},
+                              {"job_type", "sleep"},
+                              {"settings", {{"frames", "10-1"}, {"chunk_size", 1}, {"time_in_seconds", 1}}}}
+                             .dump()),
                     400);
-  ExpectJsonMessage(
-      Call("POST", "/api/jobs",
-           json{{"name", "x"}, {"job_type", "sleep"}, {"settings", {{"frames", "10-1"}, {"chunk_size", 1}, {"time_in_seconds", 1}}}}
-               .dump()),
-      400);
-  ExpectJsonMessage(
-      Call("POST", "/api/jobs",
-           json{{"name", "x"}, {"job_type", "sleep"}, {"settings", {{"frames", "1-x"}, {"chunk_size", 1}, {"time_in_seconds", 1}}}}
-               .dump()),
-      400);
+  ExpectJsonMessage(Call("POST", "/api/jobs",
+                         json{{"name", "x"},
+                              {"job_type", "sleep"},
+                              {"settings", {{"frames", "1-x"}, {"chunk_size", 1}, {"time_in_seconds", 1}}}}
+                             .dump()),
+                    400);
   ExpectJsonMessage(Call("POST", "/api/jobs", json{{"name", "x"}, {"job_type", "no-such-type"}}.dump()), 400);
   ExpectJsonMessage(Call("POST", "/api/jobs",
-                         json{{"name", "x"}, {"job_type", "sleep"}, {"priority", 101},
+                         json{{"name", "x"},
+                              {"job_type", "sleep"},
+                              {"priority", 101},
                               {"settings", {{"frames", "1"}, {"chunk_size", 1}, {"time_in_seconds", 1}}}}
                              .dump()),
                     400);
@@ -279,6 +285,38 @@ TEST_F(ManagerApiTest, LateLogsOfAReturnedTaskAreKeptNot409) {
   EXPECT_EQ(task["status"], "claimed-by-manager");
   EXPECT_NE(task["activity"], "late activity");
   EXPECT_EQ(task["worker"], "-");
+}
+
+// A runaway worker: its log stops at task_log_max_bytes (16 KiB here), yet
+// every update is answered 204 (so its outbox moves on) and still changes
+// the task; /metrics counts what was dropped.
+TEST_F(ManagerApiTest, RunawayWorkerLogStopsAtTheCapAndItsUpdatesStillSucceed) {
+  const std::string w = Worker("w1");
+  const std::string job_id = SubmitSleepJob(1)["_id"];
+  const json task = json::parse(FetchTask(w, "w1").body, nullptr, false);
+  ASSERT_TRUE(task.is_object());
+  const std::string task_id = task["_id"];
+  const std::string chunk = std::string(30000, 'x');  // one update: under the body limit, over the log cap
+  for (int i = 0; i < 5; ++i) {
+    auto u = Call("POST", "/tasks/" + task_id + "/update",
+                  json{{"activity", "step " + std::to_string(i)}, {"log", chunk}}.dump(), w, "secret-w1");
+    EXPECT_EQ(u.status, 204) << u.body;
+  }
+  EXPECT_EQ(std::filesystem::file_size(dir_.path() + "/task-logs/job-" + job_id.substr(0, 4) + "/" + job_id + "/task-" +
+                                       task_id + ".txt"),
+            16384u);
+  EXPECT_EQ(
+      Call("POST", "/tasks/" + task_id + "/update", json{{"task_status", "completed"}}.dump(), w, "secret-w1").status,
+      204);
+  EXPECT_EQ(WaitForTaskStatus(task_id, "completed")["status"], "completed");
+  const std::string metrics = Call("GET", "/metrics").body;
+  EXPECT_NE(metrics.find("duende_task_logs_capped_total 1\n"), std::string::npos) << metrics;
+  // The Manager's own lines (assignment) share the budget, so at least
+  // everything beyond the cap was dropped.
+  const std::string name = "duende_task_log_dropped_bytes_total ";
+  const size_t at = metrics.find("\n" + name);
+  ASSERT_NE(at, std::string::npos) << metrics;
+  EXPECT_GE(std::stoull(metrics.substr(at + 1 + name.size())), 5 * (chunk.size() + 1) - 16384) << metrics;
 }
 
 TEST_F(ManagerApiTest, UpdateOfATaskHeldByAnotherWorkerIs409) {

@@ -254,3 +254,72 @@ TEST_F(TaskLogsTest, GzipForUploadOfMissingLogWritesAndSendsTheNotice) {
 
 }  // namespace
 }  // namespace duende::manager
+
+namespace duende::manager {
+namespace {
+
+// A runaway worker's log stops at task_log_max_bytes: the head is kept, the
+// file ends with one notice, later text is dropped and counted, and the
+// appends keep succeeding (the worker is answered as usual).
+TEST(TaskLogCapTest, LogStopsAtTheCapWithOneNoticeAndCountsWhatWasDropped) {
+  testing::TempDir dir;
+  constexpr uint64_t kCap = 8192;
+  TaskLogs logs(dir.path(), kCap);
+  std::vector<LogEvent::Kind> heard;
+  std::string followed;
+  logs.Subscribe(kJob, kTask, [&](const LogEvent& e) {
+    heard.push_back(e.kind);
+    followed += e.text;
+  });
+  const std::string line(99, 'x');  // 100 bytes with its newline
+  uint64_t offered = 0;
+  for (int i = 0; i < 1000; ++i) {
+    ASSERT_TRUE(logs.Append(kJob, kTask, line).has_value());
+    offered += line.size() + 1;
+  }
+  const std::string text = ReadFile(logs.PathFor(kJob, kTask));
+  EXPECT_EQ(text.size(), kCap);
+  EXPECT_TRUE(text.starts_with(line + "\n" + line + "\n"));  // the head is kept
+  const size_t notice = text.find(TaskLogs::kCapNotice);
+  ASSERT_NE(notice, std::string::npos);
+  EXPECT_EQ(text.find(TaskLogs::kCapNotice, notice + 1), std::string::npos);  // once
+  EXPECT_NE(text.find("8192 bytes"), std::string::npos);
+  EXPECT_TRUE(text.ends_with("---\n"));
+  EXPECT_EQ(logs.capped_logs(), 1u);
+  // Everything offered is either in the file (but the notice) or counted.
+  const uint64_t notice_bytes = text.size() - notice + 1;  // with its leading newline
+  EXPECT_EQ(logs.dropped_bytes() + (text.size() - notice_bytes), offered);
+  EXPECT_EQ(followed, text);  // followers saw exactly the file
+
+  // A new run of the task (rotation) starts a new log with a new budget.
+  ASSERT_TRUE(logs.Rotate(kJob, kTask).has_value());
+  ASSERT_TRUE(logs.Append(kJob, kTask, "second run").has_value());
+  EXPECT_EQ(ReadFile(logs.PathFor(kJob, kTask)), "second run\n");
+}
+
+TEST(TaskLogCapTest, OneHugeAppendIsCutAndAFullLogSurvivesARestart) {
+  testing::TempDir dir;
+  {
+    TaskLogs logs(dir.path(), 4096);
+    ASSERT_TRUE(logs.Append(kJob, kTask, std::string(1 << 20, 'y')).has_value());
+    EXPECT_EQ(fs::file_size(logs.PathFor(kJob, kTask)), 4096u);
+    EXPECT_EQ(logs.capped_logs(), 1u);
+  }
+  // A restarted Manager finds the log full: no second notice.
+  TaskLogs logs(dir.path(), 4096);
+  ASSERT_TRUE(logs.Append(kJob, kTask, "late").has_value());
+  EXPECT_EQ(fs::file_size(logs.PathFor(kJob, kTask)), 4096u);
+  EXPECT_EQ(logs.capped_logs(), 0u);
+  EXPECT_EQ(logs.dropped_bytes(), 5u);
+}
+
+TEST(TaskLogCapTest, NoCapMeansNoLimit) {
+  testing::TempDir dir;
+  TaskLogs logs(dir.path());
+  ASSERT_TRUE(logs.Append(kJob, kTask, std::string(100000, 'z')).has_value());
+  EXPECT_EQ(fs::file_size(logs.PathFor(kJob, kTask)), 100001u);
+  EXPECT_EQ(logs.dropped_bytes(), 0u);
+}
+
+}  // namespace
+}  // namespace duende::manager

@@ -73,6 +73,18 @@ TEST_F(OutboxTest, Drops404And409ButKeepsOtherErrorsInOrder) {
   EXPECT_THAT(poster.attempts, ElementsAre("/p 0", "/p 1", "/p 2", "/p 2", "/p 3"));
 }
 
+// An update larger than the Manager's body limit would get 413 for ever and
+// hold up everything queued behind it.
+TEST_F(OutboxTest, TooLargeUpdateIsDroppedSoTheOutboxDoesNotWedge) {
+  ScriptedPoster poster;
+  poster.script = {413};
+  auto outbox = Open(poster);
+  for (int i = 0; i < 2; ++i) ASSERT_TRUE(outbox->Enqueue("/p", std::to_string(i)).has_value());
+  EXPECT_EQ(outbox->FlushRound(), Outbox::Round::kDelivered);
+  EXPECT_EQ(*outbox->Count(), 0);
+  EXPECT_THAT(poster.attempts, ElementsAre("/p 0", "/p 1"));
+}
+
 TEST_F(OutboxTest, NetworkErrorKeepsEverything) {
   ScriptedPoster poster;
   poster.script = {0};

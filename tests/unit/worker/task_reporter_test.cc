@@ -78,6 +78,23 @@ TEST_F(TaskReporterTest, LogsPushWhenTooManyOrTooOld) {
   EXPECT_THAT(sink_.updates[1]["log"].get<std::string>(), HasSubstr("later"));
 }
 
+// A command printing long lines: updates stay far below the Manager's
+// request body limit, so none is refused as too large.
+TEST(TaskReporterSizeTest, LongLinesAreCutAndBigLogsArePushedByBytes) {
+  RecordingSink sink;
+  duende::testing::FakeClock clock;
+  TaskReporter reporter("t1", sink, clock, {.push_log_max_bytes = 10000, .log_line_max_bytes = 3000});
+  reporter.Log(std::string(5000, 'a'));
+  ASSERT_TRUE(sink.updates.empty());
+  for (int i = 0; i < 3; ++i) reporter.Log(std::string(2900, 'b'));
+  // 3000 + 3 * 2900 bytes of text (and timestamps) reach 10000: pushed.
+  ASSERT_EQ(sink.updates.size(), 1u);
+  const std::string log = sink.updates[0]["log"].get<std::string>();
+  EXPECT_THAT(log, HasSubstr(std::string(3000, 'a') + " [line cut: 5000 bytes]"));
+  EXPECT_EQ(log.find(std::string(3001, 'a')), std::string::npos);
+  EXPECT_LT(log.size(), 10000u + 3000u + 100u);
+}
+
 TEST_F(TaskReporterTest, SilentReporterOnlyPushesLogs) {
   reporter_.SetSilent();
   reporter_.Update({.activity = "ignored"});
