@@ -14,6 +14,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <cstring>
 #include <mutex>
 #include <thread>
 
@@ -402,6 +403,11 @@ struct Server::Impl {
                          asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1 |
                          asio::ssl::context::single_dh_use,
                      ec);
+    // OpenSSL says only "asio.ssl error" for a file it cannot open.
+    for (const auto& [what, path] : {std::pair{"certificate", &t.cert_path}, std::pair{"key", &t.key_path}}) {
+      if (::access(path->c_str(), R_OK) != 0)
+        return InvalidArgument(std::string("cannot read the TLS ") + what + " " + *path + ": " + std::strerror(errno));
+    }
     tls->use_certificate_chain_file(t.cert_path, ec);
     if (ec) return InvalidArgument("cannot load the TLS certificate " + t.cert_path + ": " + ec.message());
     tls->use_private_key_file(t.key_path, asio::ssl::context::pem, ec);
