@@ -64,6 +64,10 @@ class JobStoreTx {
   // Writes every mutable field (status, priorities, log, activity, worker,
   // failed_by_workers, metrics, progress, etag, revision).
   virtual void UpdateTask(const StoredTask& task) = 0;
+  // Sets these `queued` tasks of `job_id` to claimed-by-manager (tasks in
+  // another status are left alone) without a revision bump: the Manager's
+  // own claim. Cheaper than UpdateTask per task for a big depsgraph.
+  virtual void ClaimTasks(const std::string& job_id, const std::vector<std::string>& task_ids) = 0;
   // Tasks of `manager` in queued/claimed-by-manager/soft-failed whose job is
   // queued/active/cancel-requested; highest job priority first.
   virtual std::vector<StoredTask> RunnableTasks(const std::string& manager) = 0;

@@ -394,6 +394,19 @@ class SqlJobStoreTx final : public JobStoreTx {
     AddCount(t.job, ToString(t.status), +1);
   }
 
+  void ClaimTasks(const std::string& job_id, const std::vector<std::string>& task_ids) override {
+    int claimed = 0;
+    for (const auto& id : task_ids) {
+      auto& q = c_.Prepare(
+          "UPDATE job_tasks SET status = 'claimed-by-manager' WHERE id = ?1 AND job_id = ?2 AND status = 'queued'");
+      q.Bind(1, id).Bind(2, job_id).Run();
+      claimed += q.Changes();
+    }
+    if (claimed == 0) return;
+    AddCount(job_id, ToString(TaskStatus::kQueued), -claimed);
+    AddCount(job_id, ToString(TaskStatus::kClaimedByManager), +claimed);
+  }
+
   void UpdateTask(const StoredTask& st) override {
     const auto& t = st.task;
     auto& old = c_.Prepare("SELECT job_id, status FROM job_tasks WHERE id = ?1");
