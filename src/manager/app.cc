@@ -386,6 +386,9 @@ void ManagerApp::Stop() {
       t->join();
     }
   }
+  if (s.started && s.farm) {
+    if (auto n = s.farm->FlushLastSeen(); !n) spdlog::warn("final last-seen write failed: {}", n.error().message);
+  }
   if (s.started && s.link) {
     if (auto st = s.link->SyncOnce(); !st) spdlog::warn("final upstream push failed: {}", st.error().message);
   }

@@ -22,6 +22,12 @@ void MarkSeen(WorkerRecord& w, const Seen& seen, SystemTime now) {
   if (!seen.software.empty()) w.software = seen.software;
 }
 
+// True when a request from `seen` would change nothing of `w` but its
+// last-seen time, which then goes to the SeenCache instead of a write.
+bool OnlySeen(const WorkerRecord& w, const Seen& seen) {
+  return (seen.address.empty() || seen.address == w.address) && (seen.software.empty() || seen.software == w.software);
+}
+
 // `/task` and `/may-i-run` wake a worker unless it is awake or testing.
 void MarkAwake(WorkerRecord& w) {
   if (w.status != ws::kAwake && w.status != ws::kTesting) w.status = std::string(ws::kAwake);
@@ -129,9 +135,8 @@ Status Farm::SignOff(const std::string& worker_id, const Seen& seen) {
     // An asleep worker that signs off should sleep again after it signs on,
     // unless it was asked for something else.
     const bool was_asleep = w->status == ws::kAsleep;
-    const bool keep_sleeping =
-        was_asleep && (w->status_requested.empty() || w->status_requested == ws::kShutdown ||
-                       w->status_requested == ws::kAsleep);
+    const bool keep_sleeping = was_asleep && (w->status_requested.empty() || w->status_requested == ws::kShutdown ||
+                                              w->status_requested == ws::kAsleep);
     w->status = std::string(ws::kOffline);
     w->status_requested = keep_sleeping ? std::string(ws::kAsleep) : std::string();
     w->lazy_status_request = false;
@@ -145,6 +150,17 @@ Status Farm::SignOff(const std::string& worker_id, const Seen& seen) {
 }
 
 Result<std::optional<std::string>> Farm::StatusChange(const std::string& worker_id, const Seen& seen) {
+  // Usually a read: nothing but the last-seen time changes.
+  using Answer = std::optional<std::string>;
+  auto quick = store_.Read([&](FarmTx& tx) -> Result<std::optional<Answer>> {
+    auto w = LoadWorker(tx, worker_id);
+    if (!w) return std::unexpected(w.error());
+    if (!OnlySeen(*w, seen)) return std::nullopt;
+    store_.seen().Note(worker_id, tx.now());
+    return w->status_requested.empty() ? Answer() : Answer(w->status_requested);
+  });
+  if (!quick) return std::unexpected(quick.error());
+  if (*quick) return **quick;
   return store_.Write([&](FarmTx& tx) -> Result<std::optional<std::string>> {
     auto w = LoadWorker(tx, worker_id);
     if (!w) return std::unexpected(w.error());
@@ -195,7 +211,35 @@ void Farm::PrevalidateFor(const std::string& worker_id) {
   }
 }
 
+std::optional<TaskOffer> Farm::QuietPoll(FarmTx& tx, const WorkerRecord& w, const Seen& seen) {
+  if (!OnlySeen(w, seen) || (w.status != ws::kAwake && w.status != ws::kTesting)) return std::nullopt;
+  TaskOffer offer;
+  if (!w.status_requested.empty()) {
+    offer.kind = TaskOffer::Kind::kStatusRequested;
+    offer.status_requested = w.status_requested;
+  } else if (w.supported_task_types.empty()) {
+    offer.kind = TaskOffer::Kind::kNoTaskTypes;
+  } else if (!tx.ActiveTasksOf(w.id).empty() || tx.SelectTaskFor(w)) {
+    return std::nullopt;  // a task to hand out: that is a write
+  }
+  store_.seen().Note(w.id, tx.now());
+  return offer;
+}
+
 Result<TaskOffer> Farm::RequestTask(const std::string& worker_id, const Seen& seen) {
+  // An idle farm's polls find nothing and change nothing but the worker's
+  // last-seen time: they are answered from a read transaction, which takes
+  // no fsync and does not wait for a group commit. While polls do find work
+  // the read would be wasted (the write repeats it), so it is skipped.
+  if (!polls_find_work_.load(std::memory_order_relaxed)) {
+    auto quick = store_.Read([&](FarmTx& tx) -> Result<std::optional<TaskOffer>> {
+      auto w = LoadWorker(tx, worker_id);
+      if (!w) return std::unexpected(w.error());
+      return QuietPoll(tx, *w, seen);
+    });
+    if (!quick) return std::unexpected(quick.error());
+    if (*quick) return std::move(**quick);
+  }
   if (validator_) PrevalidateFor(worker_id);
   bool queued = false;
   auto offer = store_.Write([&](FarmTx& tx) -> Result<TaskOffer> {
@@ -254,6 +298,7 @@ Result<TaskOffer> Farm::RequestTask(const std::string& worker_id, const Seen& se
     return offer;
   });
   Notify(queued);
+  if (offer) polls_find_work_.store(offer->kind == TaskOffer::Kind::kTask, std::memory_order_relaxed);
   return offer;
 }
 
@@ -657,13 +702,13 @@ Result<int> Farm::CheckStarvation() {
       auto prev = previous.find(id);
       const SystemTime since = prev == previous.end() ? tx.now() : prev->second.first;
       ++blocked_count;
-      const bool expired = may_fail && options_.starvation_fail_after.count() > 0 &&
-                           tx.now() - since >= options_.starvation_fail_after;
+      const bool expired =
+          may_fail && options_.starvation_fail_after.count() > 0 && tx.now() - since >= options_.starvation_fail_after;
       if (expired) {
-        const std::string activity = "Failed: no worker could run it for " +
-                                     FormatDuration(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                         tx.now() - since)) +
-                                     " (" + reason + ")";
+        const std::string activity =
+            "Failed: no worker could run it for " +
+            FormatDuration(std::chrono::duration_cast<std::chrono::milliseconds>(tx.now() - since)) + " (" + reason +
+            ")";
         TaskMutation m;
         m.status = TaskStatus::kFailed;
         m.activity = activity;
@@ -704,7 +749,8 @@ Status Farm::ForgetJob(const std::string& job_id) {
 }
 
 Result<int> Farm::PurgeExpiredBlacklist() {
-  return store_.Write([&](FarmTx& tx) -> Result<int> { return tx.PurgeBlacklist(tx.now() - options_.blacklist_expiry); });
+  return store_.Write(
+      [&](FarmTx& tx) -> Result<int> { return tx.PurgeBlacklist(tx.now() - options_.blacklist_expiry); });
 }
 
 // --- blacklist and diagnostics ----------------------------------------------------

@@ -6,6 +6,7 @@
 // only translate between the wire and these calls.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <optional>
@@ -153,6 +154,9 @@ class Farm {
   // number of blocked tasks.
   Result<int> CheckStarvation();
   Result<int> PurgeExpiredBlacklist();
+  // Writes the workers' last-seen times noted in memory (see SeenCache).
+  // Returns how many workers' times it wrote.
+  Result<int> FlushLastSeen() { return store_.FlushSeen(); }
   // Drops the cached tasks of a job deleted upstream.
   Status ForgetJob(const std::string& job_id);
 
@@ -182,8 +186,12 @@ class Farm {
   // Tells the listener about workers a commit marked `timeout`.
   void AnnounceTimeouts(const std::vector<WorkerRecord>& workers);
   void WorkAvailable(bool maybe) {
+    if (maybe) polls_find_work_.store(true, std::memory_order_relaxed);
     if (maybe && work_available_) work_available_();
   }
+  // RequestTask's answer when it needs no write (nothing to hand out, the
+  // worker's record unchanged but for last-seen), else nullopt.
+  std::optional<TaskOffer> QuietPoll(FarmTx& tx, const WorkerRecord& w, const Seen& seen);
 
   FarmStore& store_;
   TaskLogs& logs_;
@@ -192,6 +200,9 @@ class Farm {
   FarmListener* listener_ = nullptr;
   std::function<void()> work_available_;
   std::function<bool(const protocol::Task&)> validator_;
+  // Whether the last poll got a task (or work has appeared since): then
+  // RequestTask goes straight to its write transaction. Only a hint.
+  std::atomic<bool> polls_find_work_{true};
   void PrevalidateFor(const std::string& worker_id);
 };
 

@@ -271,48 +271,63 @@ std::optional<Task> FarmTx::GetTask(const std::string& id) {
 }
 
 void FarmTx::UpsertTask(const Task& t) {
-  auto& q = conn_.Prepare(
+  // A task new to the cache (every task of a big job's first download) is
+  // one INSERT; only a known one needs the update and its parents and
+  // failures replaced.
+  constexpr const char* kInsert =
       "INSERT INTO tasks (id, etag, job, manager, project, user, name, status, priority, job_priority, job_type, "
       "task_type, commands, log, activity, worker, metrics, task_progress_percentage, current_command_index, "
       "command_progress_percentage, last_updated) "
-      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21) "
-      "ON CONFLICT (id) DO UPDATE SET etag = excluded.etag, job = excluded.job, manager = excluded.manager, "
-      "project = excluded.project, user = excluded.user, name = excluded.name, status = excluded.status, "
-      "priority = excluded.priority, job_priority = excluded.job_priority, job_type = excluded.job_type, "
-      "task_type = excluded.task_type, commands = excluded.commands, log = excluded.log, "
-      "activity = excluded.activity, worker = excluded.worker, metrics = excluded.metrics, "
-      "task_progress_percentage = excluded.task_progress_percentage, "
-      "current_command_index = excluded.current_command_index, "
-      "command_progress_percentage = excluded.command_progress_percentage, last_updated = excluded.last_updated");
-  q.Bind(1, t.id)
-      .Bind(2, t.etag)
-      .Bind(3, t.job)
-      .Bind(4, t.manager)
-      .Bind(5, t.project)
-      .Bind(6, t.user)
-      .Bind(7, t.name)
-      .Bind(8, protocol::ToString(t.status))
-      .Bind(9, t.priority)
-      .Bind(10, t.job_priority)
-      .Bind(11, t.job_type)
-      .Bind(12, t.task_type.empty() ? std::string("unknown") : t.task_type)
-      .Bind(13, CommandsJson(t.commands).dump())
-      .Bind(14, t.log)
-      .Bind(15, t.activity)
-      .Bind(16, t.worker)
-      .Bind(17, t.metrics.dump())
-      .Bind(18, t.task_progress_percentage)
-      .Bind(19, t.current_command_index)
-      .Bind(20, t.command_progress_percentage)
-      .Bind(21, ToUnixMicros(now_))
-      .Run();
-  conn_.Prepare("DELETE FROM task_parents WHERE task_id = ?1").Bind(1, t.id).Run();
+      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21) ";
+  const std::string commands = CommandsJson(t.commands).dump();
+  const std::string metrics = t.metrics.dump();
+  auto bind = [&](store::Statement& q) -> store::Statement& {
+    return q.Bind(1, t.id)
+        .Bind(2, t.etag)
+        .Bind(3, t.job)
+        .Bind(4, t.manager)
+        .Bind(5, t.project)
+        .Bind(6, t.user)
+        .Bind(7, t.name)
+        .Bind(8, protocol::ToString(t.status))
+        .Bind(9, t.priority)
+        .Bind(10, t.job_priority)
+        .Bind(11, t.job_type)
+        .Bind(12, t.task_type.empty() ? std::string("unknown") : t.task_type)
+        .Bind(13, commands)
+        .Bind(14, t.log)
+        .Bind(15, t.activity)
+        .Bind(16, t.worker)
+        .Bind(17, metrics)
+        .Bind(18, t.task_progress_percentage)
+        .Bind(19, t.current_command_index)
+        .Bind(20, t.command_progress_percentage)
+        .Bind(21, ToUnixMicros(now_));
+  };
+  auto& insert = conn_.Prepare(std::string(kInsert) + "ON CONFLICT (id) DO NOTHING");
+  bind(insert).Run();
+  const bool known = insert.Changes() == 0;
+  if (known) {
+    bind(conn_.Prepare(
+             std::string(kInsert) +
+             "ON CONFLICT (id) DO UPDATE SET etag = excluded.etag, job = excluded.job, manager = excluded.manager, "
+             "project = excluded.project, user = excluded.user, name = excluded.name, status = excluded.status, "
+             "priority = excluded.priority, job_priority = excluded.job_priority, job_type = excluded.job_type, "
+             "task_type = excluded.task_type, commands = excluded.commands, log = excluded.log, "
+             "activity = excluded.activity, worker = excluded.worker, metrics = excluded.metrics, "
+             "task_progress_percentage = excluded.task_progress_percentage, "
+             "current_command_index = excluded.current_command_index, "
+             "command_progress_percentage = excluded.command_progress_percentage, last_updated = "
+             "excluded.last_updated"))
+        .Run();
+    conn_.Prepare("DELETE FROM task_parents WHERE task_id = ?1").Bind(1, t.id).Run();
+    conn_.Prepare("DELETE FROM task_failures WHERE task_id = ?1").Bind(1, t.id).Run();
+  }
   for (const auto& p : t.parents)
     conn_.Prepare("INSERT OR IGNORE INTO task_parents (task_id, parent_id) VALUES (?1, ?2)")
         .Bind(1, t.id)
         .Bind(2, p)
         .Run();
-  conn_.Prepare("DELETE FROM task_failures WHERE task_id = ?1").Bind(1, t.id).Run();
   int seq = 0;
   for (const auto& f : t.failed_by_workers)
     conn_.Prepare("INSERT OR IGNORE INTO task_failures (task_id, worker_id, identifier, seq) VALUES (?1, ?2, ?3, ?4)")
@@ -381,8 +396,9 @@ std::vector<std::string> FarmTx::ActiveTasksOf(const std::string& worker_id) {
 }
 
 std::vector<Task> FarmTx::ActiveTasksPingedBefore(SystemTime cutoff) {
-  auto& q = conn_.Prepare(std::string("SELECT ") + kTaskColumns +
-                          " FROM tasks WHERE status = 'active' AND (last_worker_ping IS NULL OR last_worker_ping < ?1)");
+  auto& q =
+      conn_.Prepare(std::string("SELECT ") + kTaskColumns +
+                    " FROM tasks WHERE status = 'active' AND (last_worker_ping IS NULL OR last_worker_ping < ?1)");
   q.Bind(1, ToUnixMicros(cutoff));
   std::vector<Task> out;
   while (q.Step()) out.push_back(ReadTask(conn_, q));
@@ -437,14 +453,14 @@ std::vector<WorkerRecord> FarmTx::WorkersWithTaskType(const std::string& task_ty
                           "WHERE value = ?1) ORDER BY id");
   q.Bind(1, task_type);
   std::vector<WorkerRecord> out;
-  while (q.Step()) out.push_back(ReadWorker(q));
+  while (q.Step()) out.push_back(ReadWorkerRow(q));
   return out;
 }
 
 std::set<std::string> FarmTx::BlacklistedFor(const std::string& job, const std::string& task_type,
                                              SystemTime not_before) {
-  auto& q = conn_.Prepare(
-      "SELECT worker_id FROM worker_blacklist WHERE job_id = ?1 AND task_type = ?2 AND created >= ?3");
+  auto& q =
+      conn_.Prepare("SELECT worker_id FROM worker_blacklist WHERE job_id = ?1 AND task_type = ?2 AND created >= ?3");
   q.Bind(1, job).Bind(2, task_type).Bind(3, ToUnixMicros(not_before));
   std::set<std::string> out;
   while (q.Step()) out.insert(q.Text(0));
@@ -557,7 +573,9 @@ void FarmTx::ClearBlocked(const std::string& task_id) {
 }
 
 void FarmTx::DeleteTasksOfJob(const std::string& job_id) {
-  conn_.Prepare("DELETE FROM task_blocked WHERE task_id IN (SELECT id FROM tasks WHERE job = ?1)").Bind(1, job_id).Run();
+  conn_.Prepare("DELETE FROM task_blocked WHERE task_id IN (SELECT id FROM tasks WHERE job = ?1)")
+      .Bind(1, job_id)
+      .Run();
   conn_.Prepare("DELETE FROM tasks WHERE job = ?1").Bind(1, job_id).Run();
 }
 
@@ -572,7 +590,7 @@ std::optional<WorkerRecord> FarmTx::GetWorker(const std::string& id) {
   auto& q = conn_.Prepare(std::string("SELECT ") + kWorkerColumns + " FROM workers WHERE id = ?1");
   q.Bind(1, id);
   if (!q.Step()) return std::nullopt;
-  WorkerRecord w = ReadWorker(q);
+  WorkerRecord w = ReadWorkerRow(q);
   q.Reset();
   return w;
 }
@@ -620,7 +638,7 @@ void FarmTx::UpdateWorker(const WorkerRecord& w) {
 std::vector<WorkerRecord> FarmTx::ListWorkers() {
   auto& q = conn_.Prepare(std::string("SELECT ") + kWorkerColumns + " FROM workers ORDER BY nickname, status, id");
   std::vector<WorkerRecord> out;
-  while (q.Step()) out.push_back(ReadWorker(q));
+  while (q.Step()) out.push_back(ReadWorkerRow(q));
   return out;
 }
 
@@ -629,8 +647,69 @@ std::vector<WorkerRecord> FarmTx::WorkersSeenBefore(SystemTime cutoff, const std
                           " FROM workers WHERE status = ?2 AND (last_activity IS NULL OR last_activity < ?1)");
   q.Bind(1, ToUnixMicros(cutoff)).Bind(2, status);
   std::vector<WorkerRecord> out;
-  while (q.Step()) out.push_back(ReadWorker(q));
+  while (q.Step()) {
+    WorkerRecord w = ReadWorkerRow(q);
+    // The stored time is never newer than the cached one: a worker seen
+    // since (in memory only) is not gone.
+    if (!w.last_activity || *w.last_activity < cutoff) out.push_back(std::move(w));
+  }
   return out;
+}
+
+int FarmTx::WriteLastSeen(const std::map<std::string, SystemTime>& seen) {
+  int changed = 0;
+  for (const auto& [id, at] : seen) {
+    auto& q = conn_.Prepare(
+        "UPDATE workers SET last_activity = ?2 WHERE id = ?1 AND (last_activity IS NULL OR last_activity < ?2)");
+    q.Bind(1, id).Bind(2, ToUnixMicros(at)).Run();
+    changed += q.Changes();
+  }
+  return changed;
+}
+
+WorkerRecord FarmTx::ReadWorkerRow(store::Statement& q) const {
+  WorkerRecord w = ReadWorker(q);
+  if (seen_) seen_->Apply(w);
+  return w;
+}
+
+// --- last seen --------------------------------------------------------------
+
+void SeenCache::Note(const std::string& worker_id, SystemTime at) {
+  std::lock_guard lock(mu_);
+  auto [it, inserted] = seen_.try_emplace(worker_id, at);
+  if (!inserted && it->second < at) it->second = at;
+}
+
+void SeenCache::Apply(WorkerRecord& w) const {
+  std::lock_guard lock(mu_);
+  if (auto it = seen_.find(w.id); it != seen_.end() && (!w.last_activity || *w.last_activity < it->second))
+    w.last_activity = it->second;
+}
+
+std::map<std::string, SystemTime> SeenCache::Pending() const {
+  std::lock_guard lock(mu_);
+  return seen_;
+}
+
+void SeenCache::Flushed(const std::map<std::string, SystemTime>& flushed) {
+  std::lock_guard lock(mu_);
+  for (const auto& [id, at] : flushed)
+    if (auto it = seen_.find(id); it != seen_.end() && it->second <= at) seen_.erase(it);
+}
+
+size_t SeenCache::size() const {
+  std::lock_guard lock(mu_);
+  return seen_.size();
+}
+
+Result<int> FarmStore::FlushSeen() {
+  auto pending = seen_.Pending();
+  if (pending.empty()) return 0;
+  auto written = Write([&](FarmTx& tx) -> Result<int> { return tx.WriteLastSeen(pending); });
+  // Only after the commit: until then readers still need the cached times.
+  if (written) seen_.Flushed(pending);
+  return written;
 }
 
 // --- upstream queue ---------------------------------------------------------
@@ -687,8 +766,8 @@ void FarmTx::PutSetting(const std::string& key, const std::string& value) {
 // --- task logs ----------------------------------------------------------------
 
 std::vector<std::tuple<std::string, std::string, SystemTime>> FarmTx::EndedTasksUpdatedBetween(SystemTime from,
-                                                                                                SystemTime to,
-                                                                                                int limit) {
+                                                                                               SystemTime to,
+                                                                                               int limit) {
   auto& q = conn_.Prepare(
       "SELECT job, id, last_updated FROM tasks WHERE status IN ('completed', 'failed', 'canceled') "
       "AND last_updated >= ?1 AND last_updated < ?2 ORDER BY last_updated, id LIMIT ?3");

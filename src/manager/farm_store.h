@@ -9,6 +9,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
@@ -83,12 +84,38 @@ struct TaskStatusChange {
   std::optional<SystemTime> at;
 };
 
+// Workers' last-seen times noted in memory between flushes, so a request
+// that changes nothing but the last-seen time (an idle worker's poll) needs
+// no write. FarmTx lays these times over every worker it reads, so readers
+// (timeouts, cleanup, the dashboard) see the newest last-seen whether or not
+// it reached the database yet. A crash loses what was not flushed: the
+// worker then looks up to one flush interval older than it was.
+// Thread-safe.
+class SeenCache {
+ public:
+  // Records that `worker_id` was seen at `at` (older times are ignored).
+  void Note(const std::string& worker_id, SystemTime at);
+  // Lays the cached time over `w.last_activity` when it is newer.
+  void Apply(WorkerRecord& w) const;
+  // A copy of the pending times (to flush).
+  std::map<std::string, SystemTime> Pending() const;
+  // Drops entries that were flushed with these times (newer ones stay).
+  void Flushed(const std::map<std::string, SystemTime>& flushed);
+  size_t size() const;
+
+ private:
+  mutable std::mutex mu_;
+  std::map<std::string, SystemTime> seen_;
+};
+
 // A transaction-scoped view of the farm store. Valid only inside
 // FarmStore::Write/Read callbacks. Store failures throw inside and are turned
 // into an Error by the enclosing transaction.
 class FarmTx {
  public:
-  explicit FarmTx(store::Conn& conn, SystemTime now) : conn_(conn), now_(now) {}
+  // `seen` (may be null) supplies last-seen times newer than the stored ones.
+  explicit FarmTx(store::Conn& conn, SystemTime now, const SeenCache* seen = nullptr)
+      : conn_(conn), now_(now), seen_(seen) {}
   SystemTime now() const { return now_; }
 
   // Runs `fn` once the transaction has committed, in the order added, on the
@@ -158,6 +185,8 @@ class FarmTx {
   void UpdateWorker(const WorkerRecord& w);
   std::vector<WorkerRecord> ListWorkers();
   std::vector<WorkerRecord> WorkersSeenBefore(SystemTime cutoff, const std::string& status);
+  // Writes last-seen times (never moving one back). Returns rows changed.
+  int WriteLastSeen(const std::map<std::string, SystemTime>& seen);
 
   // --- upstream queue (FIFO)
   void EnqueueUpdate(const protocol::TaskUpdate& update);
@@ -176,8 +205,11 @@ class FarmTx {
                                                                                          int limit);
 
  private:
+  WorkerRecord ReadWorkerRow(store::Statement& q) const;
+
   store::Conn& conn_;
   SystemTime now_;
+  const SeenCache* seen_;
   std::vector<std::function<void()>> after_commit_;
 };
 
@@ -193,7 +225,7 @@ class FarmStore {
   auto Write(F&& fn) {
     std::vector<std::function<void()>> after;
     auto result = db_.WriteTx([&](store::Conn& c) {
-      FarmTx tx(c, clock_.Now());
+      FarmTx tx(c, clock_.Now(), &seen_);
       auto r = fn(tx);
       after = tx.TakeAfterCommit();
       return r;
@@ -205,17 +237,26 @@ class FarmStore {
   template <typename F>
   auto Read(F&& fn) {
     return db_.Read([&](store::Conn& c) {
-      FarmTx tx(c, clock_.Now());
+      FarmTx tx(c, clock_.Now(), &seen_);
       return fn(tx);
     });
   }
 
+  // A FarmTx on `conn` for callers that run their own transaction on db().
+  FarmTx MakeTx(store::Conn& conn) { return FarmTx(conn, clock_.Now(), &seen_); }
+
   store::Database& db() { return db_; }
+  SeenCache& seen() { return seen_; }
+
+  // Writes the last-seen times noted in memory in one transaction. Returns
+  // how many workers it wrote.
+  Result<int> FlushSeen();
 
  private:
   FarmStore(store::Database& db, Clock& clock) : db_(db), clock_(clock) {}
   store::Database& db_;
   Clock& clock_;
+  SeenCache seen_;
 };
 
 }  // namespace duende::manager

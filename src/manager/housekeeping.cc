@@ -8,13 +8,20 @@ namespace duende::manager {
 
 Housekeeping::Housekeeping(Farm& farm, Clock& clock, HousekeepingOptions options)
     : farm_(farm), clock_(clock), options_(std::move(options)) {
-  jobs_.push_back({"timeouts", options_.timeout_startup_grace, options_.timeout_check_interval,
-                   [this] { CheckTimeouts(); }});
+  jobs_.push_back(
+      {"timeouts", options_.timeout_startup_grace, options_.timeout_check_interval, [this] { CheckTimeouts(); }});
   if (options_.worker_cleanup_max_age.count() > 0 && !options_.worker_cleanup_status.empty())
     jobs_.push_back({"worker cleanup", options_.worker_cleanup_initial_delay, options_.worker_cleanup_interval,
                      [this] { CleanupWorkers(); }});
   jobs_.push_back({"starvation", options_.timeout_startup_grace, options_.starvation_check_interval,
                    [this] { CheckStarvation(); }});
+  jobs_.push_back(
+      {"last seen", options_.last_seen_flush_interval, options_.last_seen_flush_interval, [this] { FlushLastSeen(); }});
+}
+
+void Housekeeping::FlushLastSeen() {
+  if (auto n = farm_.FlushLastSeen(); !n)
+    spdlog::warn("writing workers' last-seen times failed: {}", n.error().message);
 }
 
 void Housekeeping::CheckTimeouts() {
@@ -39,8 +46,8 @@ void Housekeeping::Changed(const std::string& what) {
 
 void Housekeeping::CleanupWorkers() {
   if (options_.worker_cleanup_max_age.count() <= 0) return;
-  auto n = farm_.RemoveWorkersSeenBefore(clock_.Now() - options_.worker_cleanup_max_age,
-                                         options_.worker_cleanup_status);
+  auto n =
+      farm_.RemoveWorkersSeenBefore(clock_.Now() - options_.worker_cleanup_max_age, options_.worker_cleanup_status);
   if (!n) spdlog::warn("worker cleanup failed: {}", n.error().message);
   if (n && *n > 0) Changed("workers");
 }

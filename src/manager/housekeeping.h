@@ -4,7 +4,8 @@
 //     time out and their tasks go to other workers;
 //   - worker cleanup: long-gone workers are removed (off by default);
 //   - starvation: tasks no capable worker can run are reported and, after a
-//     while, failed; expired blacklist entries are purged.
+//     while, failed; expired blacklist entries are purged;
+//   - last seen: workers' last-seen times noted in memory are written.
 #pragma once
 
 #include <chrono>
@@ -33,6 +34,9 @@ struct HousekeepingOptions {
   std::chrono::milliseconds worker_cleanup_max_age{0};
   std::vector<std::string> worker_cleanup_status{"offline"};
   std::chrono::milliseconds starvation_check_interval{std::chrono::minutes(1)};
+  // Workers' last-seen times are kept in memory (a poll needs no write) and
+  // written this often; a crash loses at most this much of them.
+  std::chrono::milliseconds last_seen_flush_interval{std::chrono::seconds(10)};
   // Called on the housekeeping thread after a check changed something no
   // request announces: "workers" (timed out or removed) or "blacklist"
   // (expired entries purged). Task changes need no hook: they go upstream,
@@ -50,6 +54,7 @@ class Housekeeping {
   void CheckTimeouts();
   void CleanupWorkers();
   void CheckStarvation();
+  void FlushLastSeen();
 
  private:
   void Changed(const std::string& what);

@@ -135,7 +135,7 @@ Result<std::vector<WorkerView>> WorkerStatusService::RequestStatus(const std::ve
     return InvalidArgument("status '" + status + "' cannot be requested; use asleep, awake, shutdown or restart");
   if (ids.empty()) return InvalidArgument("no workers given");
   return store_.db().WriteTx([&](store::Conn& c) -> Result<std::vector<WorkerView>> {
-    FarmTx tx(c, clock_.Now());
+    FarmTx tx = store_.MakeTx(c);
     std::vector<WorkerView> out;
     for (const auto& id : ids) {
       auto view = Load(c, tx, id);
@@ -156,7 +156,7 @@ Result<std::vector<WorkerView>> WorkerStatusService::RequestStatus(const std::ve
 
 Result<WorkerView> WorkerStatusService::AckTimeout(const std::string& id) {
   return store_.db().WriteTx([&](store::Conn& c) -> Result<WorkerView> {
-    FarmTx tx(c, clock_.Now());
+    FarmTx tx = store_.MakeTx(c);
     auto view = Load(c, tx, id);
     if (!view) return view;
     WorkerRecord& w = view->worker;
@@ -184,7 +184,7 @@ Status WorkerStatusService::Forget(const std::string& id) {
     for (const auto& task_id : **active)
       if (auto st = farm_.ReturnTask(id, task_id, "worker was forgotten", Seen{}); !st) return st;
     auto deleted = store_.db().WriteTx([&](store::Conn& c) -> Result<bool> {
-      FarmTx tx(c, clock_.Now());
+      FarmTx tx = store_.MakeTx(c);
       auto w = tx.GetWorker(id);
       if (!w) return NotFound("worker " + id + " not found");
       if (!tx.ActiveTasksOf(id).empty()) return false;  // fetched another one meanwhile
@@ -206,7 +206,7 @@ Result<WorkerView> WorkerStatusService::SetSchedule(const std::string& id, const
   auto schedule = NormaliseSchedule(input);
   if (!schedule) return std::unexpected(schedule.error());
   return store_.db().WriteTx([&](store::Conn& c) -> Result<WorkerView> {
-    FarmTx tx(c, clock_.Now());
+    FarmTx tx = store_.MakeTx(c);
     auto view = Load(c, tx, id);
     if (!view) return view;
     // A saved schedule is applied at once: evaluate it as never checked.
@@ -222,7 +222,7 @@ Result<WorkerView> WorkerStatusService::SetSchedule(const std::string& id, const
 
 Result<WorkerView> WorkerStatusService::ClearSchedule(const std::string& id) {
   return store_.db().WriteTx([&](store::Conn& c) -> Result<WorkerView> {
-    FarmTx tx(c, clock_.Now());
+    FarmTx tx = store_.MakeTx(c);
     auto view = Load(c, tx, id);
     if (!view) return view;
     view->schedule = SleepSchedule{};
@@ -233,14 +233,14 @@ Result<WorkerView> WorkerStatusService::ClearSchedule(const std::string& id) {
 
 Result<WorkerView> WorkerStatusService::Get(const std::string& id) {
   return store_.db().Read([&](store::Conn& c) -> Result<WorkerView> {
-    FarmTx tx(c, clock_.Now());
+    FarmTx tx = store_.MakeTx(c);
     return Load(c, tx, id);
   });
 }
 
 Result<std::vector<WorkerView>> WorkerStatusService::List() {
   return store_.db().Read([&](store::Conn& c) -> Result<std::vector<WorkerView>> {
-    FarmTx tx(c, clock_.Now());
+    FarmTx tx = store_.MakeTx(c);
     std::vector<WorkerView> out;
     for (auto& w : tx.ListWorkers()) {
       SleepSchedule s = ReadSchedule(c, w.id).value_or(SleepSchedule{});
@@ -252,7 +252,7 @@ Result<std::vector<WorkerView>> WorkerStatusService::List() {
 
 Result<int> WorkerStatusService::CheckSchedules() {
   return store_.db().WriteTx([&](store::Conn& c) -> Result<int> {
-    FarmTx tx(c, clock_.Now());
+    FarmTx tx = store_.MakeTx(c);
     std::vector<std::string> due;
     {
       auto& q = c.Prepare(

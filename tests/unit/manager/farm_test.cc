@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "common/ids.h"
+#include "common/timefmt.h"
 #include "farm_fixture.h"
 #include "support/fake_clock.h"
 #include "support/temp_dir.h"
@@ -294,6 +295,97 @@ TEST_F(FarmTest, SilentWorkerTimesOutAndItsTaskGoesToAnother) {
   }
   EXPECT_EQ(Get(t.id).status, TaskStatus::kClaimedByManager);
   EXPECT_EQ(Fetch(w2).task.id, t.id);
+}
+
+// --- last seen kept in memory ----------------------------------------------------
+
+class LastSeenTest : public FarmTest {
+ protected:
+  // The last-seen time as the database has it (not the in-memory one).
+  std::optional<SystemTime> StoredLastSeen(const std::string& id) {
+    return *db_->Read([&](store::Conn& c) -> Result<std::optional<SystemTime>> {
+      auto& q = c.Prepare("SELECT last_activity FROM workers WHERE id = ?1");
+      q.Bind(1, id);
+      if (!q.Step()) return std::nullopt;
+      auto v = q.OptInt(0);
+      q.Reset();
+      if (!v) return std::nullopt;
+      return FromUnixMicros(*v);
+    });
+  }
+};
+
+TEST_F(LastSeenTest, IdlePollWritesNothingButEveryReaderSeesIt) {
+  const std::string w = Register("w");
+  EXPECT_EQ(Fetch(w).kind, TaskOffer::Kind::kNoTask);  // wakes it: a write
+  const SystemTime first = clock_.Now();
+  clock_.Advance(std::chrono::seconds(30));
+  const uint64_t writes = db_->write_transactions();
+  EXPECT_EQ(Fetch(w).kind, TaskOffer::Kind::kNoTask);
+  EXPECT_EQ(db_->write_transactions(), writes) << "an idle poll is a read";
+  EXPECT_EQ(StoredLastSeen(w), first);
+  EXPECT_EQ(WorkerById(w).last_activity, clock_.Now());
+  EXPECT_EQ(farm_->ListWorkers()->front().last_activity, clock_.Now());
+
+  ASSERT_EQ(*farm_->FlushLastSeen(), 1);
+  EXPECT_EQ(StoredLastSeen(w), clock_.Now());
+  EXPECT_EQ(store_->seen().size(), 0u);
+  EXPECT_EQ(*farm_->FlushLastSeen(), 0) << "nothing left to write";
+}
+
+TEST_F(LastSeenTest, StatusChangePollIsAReadToo) {
+  const std::string w = Register("w");
+  clock_.Advance(std::chrono::seconds(5));
+  const uint64_t writes = db_->write_transactions();
+  auto requested = farm_->StatusChange(w, seen_);
+  ASSERT_TRUE(requested.has_value());
+  EXPECT_FALSE(requested->has_value());
+  EXPECT_EQ(db_->write_transactions(), writes);
+  EXPECT_EQ(WorkerById(w).last_activity, clock_.Now());
+}
+
+TEST_F(LastSeenTest, PollFromANewAddressIsWritten) {
+  const std::string w = Register("w");
+  Fetch(w);
+  clock_.Advance(std::chrono::seconds(5));
+  ASSERT_TRUE(farm_->RequestTask(w, Seen{"10.0.0.9", seen_.software}).has_value());
+  EXPECT_EQ(WorkerById(w).address, "10.0.0.9");
+  EXPECT_EQ(StoredLastSeen(w), clock_.Now());
+}
+
+TEST_F(LastSeenTest, TimeoutCountsTheTimeHeldInMemory) {
+  const std::string w = Register("w");
+  Fetch(w);
+  clock_.Advance(std::chrono::seconds(50));
+  Fetch(w);  // seen, in memory only
+  clock_.Advance(std::chrono::seconds(20));
+  EXPECT_EQ(*farm_->TimeoutWorkers(clock_.Now() - std::chrono::minutes(1)), 0)
+      << "seen 20 s ago, though the database says 70 s";
+  clock_.Advance(std::chrono::seconds(41));
+  EXPECT_EQ(*farm_->TimeoutWorkers(clock_.Now() - std::chrono::minutes(1)), 1);
+  EXPECT_EQ(WorkerById(w).status, "timeout");
+}
+
+TEST_F(LastSeenTest, FlushNeverMovesLastSeenBack) {
+  const std::string w = Register("w");
+  Fetch(w);
+  clock_.Advance(std::chrono::seconds(5));
+  Fetch(w);  // in memory
+  clock_.Advance(std::chrono::seconds(5));
+  // A write of the worker (a new address) stores a newer time first.
+  ASSERT_TRUE(farm_->RequestTask(w, Seen{"10.0.0.9", seen_.software}).has_value());
+  ASSERT_EQ(*farm_->FlushLastSeen(), 0);
+  EXPECT_EQ(StoredLastSeen(w), clock_.Now());
+}
+
+TEST_F(LastSeenTest, IdleFarmStillGetsNewWork) {
+  const std::string w = Register("w");
+  EXPECT_EQ(Fetch(w).kind, TaskOffer::Kind::kNoTask);
+  EXPECT_EQ(Fetch(w).kind, TaskOffer::Kind::kNoTask);
+  Task t = MakeTask("t");
+  Add({t});
+  EXPECT_EQ(Fetch(w).task.id, t.id);
+  EXPECT_EQ(Get(t.id).status, TaskStatus::kActive);
 }
 
 // Records what the Farm announces.
