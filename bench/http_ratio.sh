@@ -2,8 +2,8 @@
 # The Manager's HTTP serving next to the machine's limit (issue 6, §3): the
 # same wrk load against
 #   - duende-manager's cheapest authenticated endpoint, GET /status-change
-#     (HTTP Basic worker auth, then the worker's last-seen time is written:
-#     a committed write per request), and
+#     (HTTP Basic worker auth and a read of the worker; its last-seen time
+#     is noted in memory and written in batches), and
 #   - nginx (Debian nginx-light) answering `return 204` from memory,
 # one after the other in the same run. Prints one JSON line.
 #
@@ -96,7 +96,7 @@ read -r n_rps n_p50 n_p99 n_bad < <(parse "$tmp/nginx.txt")
 python3 - <<EOF
 import json
 print(json.dumps({"scenario": "http_ratio", "seconds": $seconds, "connections": $conns,
-                  "manager_endpoint": "GET /status-change (Basic worker auth, last-seen write)",
+                  "manager_endpoint": "GET /status-change (Basic worker auth, worker read, last-seen noted in memory)",
                   "manager_rps": $m_rps, "manager_p50_ms": $m_p50, "manager_p99_ms": $m_p99,
                   "manager_non_2xx": $m_bad,
                   "nginx_rps": $n_rps, "nginx_p50_ms": $n_p50, "nginx_p99_ms": $n_p99,
