@@ -4,7 +4,8 @@
 # duende-bench and duende-manager, so machine noise hits both alike, and
 # prints one JSON line per run tagged with the build.
 #
-# usage: bench/ab.sh BUILD_A BUILD_B [ROUNDS]
+# usage: bench/ab.sh BUILD_A BUILD_B [ROUNDS [SCENARIO...]]
+# (each SCENARIO one argument, e.g. "idle --workers 3000 --seconds 20")
 set -euo pipefail
 a=$1
 b=$2
@@ -15,6 +16,7 @@ scenarios=(
   "pickup --workers 10 --repeat 20"
   "bigjob --tasks 50000"
 )
+if (($# > 3)); then scenarios=("${@:4}"); fi
 for ((r = 1; r <= rounds; r++)); do
   for s in "${scenarios[@]}"; do
     for build in "$a" "$b"; do

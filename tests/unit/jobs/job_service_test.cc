@@ -236,6 +236,11 @@ TEST_P(JobServiceTest, DepsgraphHandsOutQueuedTasksAsClaimed) {
     EXPECT_EQ(t.status, TaskStatus::kClaimedByManager);
     EXPECT_EQ(StatusOf(t.id), TaskStatus::kClaimedByManager);
   }
+  // The job's counts follow the claim (kept by the store, not recounted).
+  const auto counts = svc_->GetJob(job.id)->tasks_status;
+  EXPECT_EQ(counts.at("count"), 3);
+  EXPECT_EQ(counts.at("claimed-by-manager"), 3);
+  EXPECT_TRUE(!counts.contains("queued") || counts.at("queued") == 0);
   EXPECT_FALSE(d.last_updated.empty());
   // Nothing changed since: 304.
   EXPECT_EQ(Fetch(d.last_updated).kind, Depsgraph::Kind::kNotModified);
