@@ -101,7 +101,7 @@ Result<uint16_t> ManagerApp::Start() {
   std::filesystem::create_directories(c.task_logs_path, ec);
   if (ec) return Unavailable("cannot create task log directory " + c.task_logs_path + ": " + ec.message());
 
-  auto db = store::Database::Open(c.data_dir + "/duende.sqlite", c.database_synchronous);
+  auto db = store::Database::Open(c.data_dir + "/duende.sqlite", c.database_synchronous, c.database_busy_timeout);
   if (!db) return std::unexpected(db.error());
   s.db = std::move(*db);
 

@@ -185,6 +185,7 @@ Result<Config> ParseConfig(const std::string& yaml_text, const std::string& data
       {"task_fail_after_softfail_count", integer(c.task_fail_after_softfail_count, 1, 1000)},
       {"task_fail_job_percentage", integer(c.task_fail_job_percentage, 1, 100)},
       {"http_threads", integer(c.http_threads, 1, 64)},
+      {"database_busy_timeout", dur(c.database_busy_timeout)},
       {"database_synchronous",
        [&](const YAML::Node& n, const std::string& k) -> Status {
          auto v = AsString(n, k);

@@ -102,6 +102,9 @@ struct Config {
   // SQLite synchronous setting: "NORMAL" (commits survive a Manager crash)
   // or "FULL" (an fsync per commit group: commits survive power loss too).
   std::string database_synchronous = "NORMAL";
+  // How long a write waits for the database's write lock while another
+  // process holds it (then 503 "database busy"; see docs/reliability.md).
+  std::chrono::milliseconds database_busy_timeout{std::chrono::seconds(5)};
   std::string log_level = "info";
   // Time zone of sleep schedules (tz database name); empty = the system's.
   std::string timezone;

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 namespace duende::store {
 namespace {
 
@@ -97,7 +99,9 @@ void Conn::ResetBusyStatements() {
 
 int64_t Conn::LastInsertRowid() const { return sqlite3_last_insert_rowid(db_); }
 
-Result<std::unique_ptr<Database>> Database::Open(const std::string& path, const std::string& synchronous) {
+Result<std::unique_ptr<Database>> Database::Open(const std::string& path, const std::string& synchronous,
+                                                 std::chrono::milliseconds busy_timeout) {
+  if (busy_timeout.count() < 0) return InvalidArgument("busy timeout must not be negative");
   if (synchronous != "NORMAL" && synchronous != "FULL")
     return InvalidArgument("synchronous must be NORMAL or FULL, not '" + synchronous + "'");
   sqlite3* db = nullptr;
@@ -108,9 +112,9 @@ Result<std::unique_ptr<Database>> Database::Open(const std::string& path, const 
     sqlite3_close(db);
     return Unavailable("cannot open database " + path + ": " + msg);
   }
-  std::unique_ptr<Database> out(new Database(db));
+  std::unique_ptr<Database> out(new Database(db, path, busy_timeout));
   try {
-    sqlite3_busy_timeout(db, 5000);
+    sqlite3_busy_timeout(db, static_cast<int>(busy_timeout.count()));
     // cache_size: up to 64 MiB of pages (grows only as used) instead of the
     // default 2 MiB, which made a busy farm re-read its task index from the
     // OS (pread was a fifth of the Manager's time under load).
@@ -128,6 +132,7 @@ Result<std::unique_ptr<Database>> Database::Open(const std::string& path, const 
 Database::~Database() {
   conn_ = Conn(nullptr);  // finalize cached statements before closing
   sqlite3_close(db_);
+  sqlite3_close(probe_db_);
 }
 
 void Database::SetFaultInjector(std::function<Status()> injector) {
@@ -149,16 +154,69 @@ std::unique_lock<std::mutex> Database::Enter() {
   return lock;
 }
 
+Status Database::EnterWrite(std::unique_lock<std::mutex>& lock) {
+  // A few rounds: a write that finds the lock taken (or taken again right
+  // after it was seen free) waits for it once more as the prober.
+  for (int round = 0; round < 3; ++round) {
+    if (busy_.load()) {
+      if (lock.owns_lock()) lock.unlock();
+      if (auto st = AwaitWriteLock(); !st) return st;
+    }
+    if (!lock.owns_lock()) lock = Enter();
+    // Became busy while this caller queued for the lock: do not wait for
+    // the other process again under the lock.
+    if (busy_.load() && !group_open_) continue;
+    auto st = BeginMember();
+    if (st) return st;
+    LeaveGroup();
+    if (!busy_.load()) return st;
+  }
+  return MakeError(ErrorCode::kBusy, "database busy: another process holds the write lock");
+}
+
+Status Database::AwaitWriteLock() {
+  if (probing_.exchange(true))
+    return MakeError(ErrorCode::kBusy, "database busy: another process holds the write lock (waiting for it)");
+  int rc = SQLITE_OK;
+  if (!probe_db_) {
+    rc = sqlite3_open_v2(path_.c_str(), &probe_db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr);
+    if (rc == SQLITE_OK) sqlite3_busy_timeout(probe_db_, static_cast<int>(busy_timeout_.count()));
+  }
+  if (rc == SQLITE_OK) rc = sqlite3_exec(probe_db_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr);
+  Status st = Ok();
+  if (rc == SQLITE_OK) {
+    sqlite3_exec(probe_db_, "ROLLBACK", nullptr, nullptr, nullptr);
+  } else if (const int primary = rc & 0xff; primary == SQLITE_BUSY || primary == SQLITE_LOCKED) {
+    st = std::unexpected(ToError(StoreError(rc, std::string("BEGIN IMMEDIATE: ") + sqlite3_errmsg(probe_db_))));
+  } else {
+    // Failing for another reason: the store's own connection tries and
+    // reports what fails.
+    sqlite3_close(probe_db_);
+    probe_db_ = nullptr;
+  }
+  if (st && busy_.exchange(false)) spdlog::info("database: the write lock is free again");
+  probing_.store(false);
+  return st;
+}
+
 Status Database::BeginMember() {
   if (fault_injector_) {
     if (auto st = fault_injector_(); !st) return st;
   }
   if (!group_open_) {
+    // Wait only briefly for another process's write lock under the store's
+    // lock; longer waits happen in AwaitWriteLock.
+    sqlite3_busy_timeout(db_, static_cast<int>(std::min(kBusyGrace, busy_timeout_).count()));
     try {
       conn_.Exec("BEGIN IMMEDIATE");
     } catch (const StoreError& e) {
+      sqlite3_busy_timeout(db_, static_cast<int>(busy_timeout_.count()));
+      const int primary = e.code() & 0xff;
+      if ((primary == SQLITE_BUSY || primary == SQLITE_LOCKED) && !busy_.exchange(true))
+        spdlog::warn("database: another process holds the write lock; writes fail with 503 until it is released");
       return std::unexpected(ToError(e));
     }
+    sqlite3_busy_timeout(db_, static_cast<int>(busy_timeout_.count()));
     group_open_ = true;
     ++group_;
     group_members_ = 0;

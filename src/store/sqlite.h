@@ -5,6 +5,14 @@
 // Concurrent writers share commits (group commit, see WriteTx).
 // Pragmas: WAL, foreign_keys=ON, synchronous=NORMAL, busy_timeout.
 //
+// Another process holding the write lock (an admin's sqlite3 shell, a backup
+// tool): a write waits for it briefly under the store's lock, then the
+// database counts as busy. While it is, one writer at a time waits for the
+// lock (the busy timeout) on a connection of its own, outside the store's
+// lock, and every other write fails at once with kBusy (HTTP 503 +
+// Retry-After), so requests do not queue for a busy timeout each and reads
+// keep going. The first write that finds the lock free again clears it.
+//
 // Inside a transaction function, SQLite failures throw StoreError; WriteTx
 // and Read catch it, roll back, and return an Error (kBusy for SQLITE_BUSY,
 // kUnavailable for disk full / I/O errors, kInternal otherwise). The exception
@@ -26,6 +34,7 @@
 #include <string_view>
 #include <type_traits>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "common/histogram.h"
@@ -101,7 +110,10 @@ class Database final : public SqlDatabase {
   // the pragmas. `synchronous` is SQLite's setting for the WAL: "NORMAL"
   // (a commit survives a crash of the process, not of the machine) or
   // "FULL" (fsync on every commit, also survives power loss).
-  static Result<std::unique_ptr<Database>> Open(const std::string& path, const std::string& synchronous = "NORMAL");
+  // `busy_timeout`: how long a write waits for a lock another process holds
+  // before it fails with kBusy (see the top of this file).
+  static Result<std::unique_ptr<Database>> Open(const std::string& path, const std::string& synchronous = "NORMAL",
+                                                std::chrono::milliseconds busy_timeout = kDefaultBusyTimeout);
   ~Database() override;
 
   // SqlDatabase: WriteTx / Read through the SqlConn interface.
@@ -126,11 +138,8 @@ class Database final : public SqlDatabase {
   template <typename F>
   auto WriteTx(F&& fn) -> decltype(fn(std::declval<Conn&>())) {
     using R = decltype(fn(std::declval<Conn&>()));
-    std::unique_lock lock = Enter();
-    if (auto st = BeginMember(); !st) {
-      LeaveGroup();
-      return R(std::unexpect, st.error());
-    }
+    std::unique_lock<std::mutex> lock;
+    if (auto st = EnterWrite(lock); !st) return R(std::unexpect, st.error());
     std::optional<R> result;
     try {
       result.emplace(fn(conn_));
@@ -197,13 +206,29 @@ class Database final : public SqlDatabase {
 
   // Most callers a group takes before it commits regardless of who waits.
   static constexpr int kMaxGroupMembers = 256;
+  static constexpr std::chrono::milliseconds kDefaultBusyTimeout{5000};
+  // How long a write waits for another process's write lock under the
+  // store's lock before the database counts as busy.
+  static constexpr std::chrono::milliseconds kBusyGrace{100};
+
+  // True while another process holds the write lock (as last seen).
+  bool busy() const { return busy_.load(); }
 
  private:
-  explicit Database(sqlite3* db) : db_(db), conn_(db) {}
+  Database(sqlite3* db, std::string path, std::chrono::milliseconds busy_timeout)
+      : db_(db), conn_(db), path_(std::move(path)), busy_timeout_(busy_timeout) {}
 
   // Takes the lock, counting the caller as waiting meanwhile (a member that
   // sees others waiting leaves its group open for them).
   std::unique_lock<std::mutex> Enter();
+  // Takes the lock into `lock` and joins (or opens) a group, waiting for
+  // another process's write lock as the top of this file describes. On
+  // failure the caller did not join; `lock` may or may not be held.
+  Status EnterWrite(std::unique_lock<std::mutex>& lock);
+  // While busy: waits for the write lock on the probe connection (outside
+  // the store's lock) and clears busy() once it is free; fails at once
+  // when another caller is already waiting.
+  Status AwaitWriteLock();
   // Under the lock: opens a group when none is open and a savepoint.
   Status BeginMember();
   // Under the lock: releases (keep) or rolls back the savepoint.
@@ -228,8 +253,13 @@ class Database final : public SqlDatabase {
   Conn conn_;
   std::function<Status()> fault_injector_;
   std::atomic<int> waiting_{0};  // callers blocked in Enter()
-  bool group_open_ = false;      // a BEGIN IMMEDIATE is open
-  uint64_t group_ = 0;           // number of the open (or last) group
+  std::string path_;
+  std::chrono::milliseconds busy_timeout_;
+  std::atomic<bool> busy_{false};     // another process holds the write lock
+  std::atomic<bool> probing_{false};  // a caller is in AwaitWriteLock
+  sqlite3* probe_db_ = nullptr;       // used only by the caller in AwaitWriteLock
+  bool group_open_ = false;           // a BEGIN IMMEDIATE is open
+  uint64_t group_ = 0;                // number of the open (or last) group
   int group_members_ = 0;
   bool member_savepoint_ = false;  // the running member has a savepoint
   std::chrono::steady_clock::time_point group_start_{};

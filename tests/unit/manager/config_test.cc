@@ -101,6 +101,9 @@ TEST(ConfigTest, DatabaseDurabilityIsNormalUnlessFull) {
   EXPECT_EQ(ParseConfig("", "/data")->database_synchronous, "NORMAL");
   EXPECT_EQ(ParseConfig("database_synchronous: full", "/data")->database_synchronous, "FULL");
   EXPECT_EQ(ParseConfig("http_threads: 8", "/data")->http_threads, 8);
+  EXPECT_EQ(ParseConfig("", "/data")->database_busy_timeout, std::chrono::seconds(5));
+  EXPECT_EQ(ParseConfig("database_busy_timeout: 2s", "/data")->database_busy_timeout, std::chrono::seconds(2));
+  EXPECT_FALSE(ParseConfig("database_busy_timeout: soon", "/data").has_value());
 }
 
 TEST(ConfigTest, UsersHaveRolesAndHashesOnly) {

@@ -22,8 +22,8 @@ namespace duende::manager {
 class ManagerApiTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto config =
-        ParseConfig("request_body_limit: 65536\nlisten: 127.0.0.1:0\ntask_log_max_bytes: 16384\n", dir_.path());
+    auto config = ParseConfig(
+        "request_body_limit: 65536\nlisten: 127.0.0.1:0\ntask_log_max_bytes: 16384\n" + ExtraConfig(), dir_.path());
     ASSERT_TRUE(config.has_value());
     app_ = std::make_unique<ManagerApp>(*config, clock_);
     auto port = app_->Start();
@@ -32,9 +32,12 @@ class ManagerApiTest : public ::testing::Test {
     client_ = http::MakeCurlClient("Flamenco-Worker/2.5");
   }
   void TearDown() override { app_->Stop(); }
+  // More config lines (YAML) for a test's Manager.
+  virtual std::string ExtraConfig() const { return ""; }
 
-  http::ClientResponse Call(const std::string& method, const std::string& path, const std::string& body = "",
-                            const std::string& user = "", const std::string& password = "") {
+  // The request Call sends (for tests that send from threads of their own).
+  http::ClientRequest MakeRequest(const std::string& method, const std::string& path, const std::string& body = "",
+                                  const std::string& user = "", const std::string& password = "") const {
     http::ClientRequest r;
     r.method = method;
     r.url = base_ + path;
@@ -43,7 +46,12 @@ class ManagerApiTest : public ::testing::Test {
     r.password = password;
     // People's endpoints: the admin token the Manager made on first start.
     if (user.empty() && (path.starts_with("/api/") || path.starts_with("/metrics"))) r.headers = AdminAuth();
-    auto resp = client_->Send(r);
+    return r;
+  }
+
+  http::ClientResponse Call(const std::string& method, const std::string& path, const std::string& body = "",
+                            const std::string& user = "", const std::string& password = "") {
+    auto resp = client_->Send(MakeRequest(method, path, body, user, password));
     EXPECT_TRUE(resp.has_value());
     return resp.value_or(http::ClientResponse{});
   }
