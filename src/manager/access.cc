@@ -165,34 +165,63 @@ AccessControl::Digest AccessControl::DigestOf(std::string_view token) const {
   return d;
 }
 
+AccessControl::Bucket* AccessControl::BucketOf(const std::string& remote, SteadyTime now, bool create) {
+  const double refill_s = std::chrono::duration<double>(options_.failure_refill).count();
+  const double burst = options_.failure_burst;
+  auto refill = [&](Bucket& b) {
+    b.tokens = std::min(burst, b.tokens + std::chrono::duration<double>(now - b.updated).count() / refill_s);
+    b.updated = now;
+  };
+  // A full bucket holds no information: drop those, at most once per
+  // refill period (cheap on every failure, and the map cannot keep
+  // addresses that stopped failing).
+  if (now >= next_prune_) {
+    next_prune_ = now + options_.failure_refill;
+    std::erase_if(failures_, [&](const auto& kv) {
+      return kv.second.tokens + std::chrono::duration<double>(now - kv.second.updated).count() / refill_s >= burst;
+    });
+    if (shared_in_use_ && failures_.size() < options_.failure_max_addresses) {
+      shared_in_use_ = false;
+      spdlog::info("failed-authentication buckets: back to one per address ({} addresses)", failures_.size());
+    }
+  }
+  Bucket* b = nullptr;
+  if (auto it = failures_.find(remote); it != failures_.end()) {
+    b = &it->second;
+  } else if (failures_.size() >= options_.failure_max_addresses) {
+    // Full: the addresses without a bucket share one, so a flood from many
+    // addresses is still limited (they may also block one another, which
+    // is the price of bounded memory).
+    if (!shared_in_use_) {
+      shared_in_use_ = true;
+      shared_failures_ = Bucket{burst, now};
+      spdlog::warn("failed authentication from more than {} addresses: further addresses share one rate limit",
+                   options_.failure_max_addresses);
+    }
+    b = &shared_failures_;
+  } else if (create) {
+    b = &failures_.try_emplace(remote, Bucket{burst, now}).first->second;
+  }
+  if (b) refill(*b);
+  return b;
+}
+
 int AccessControl::RetryAfterSeconds(const std::string& remote) {
   std::lock_guard lock(mu_);
-  auto it = failures_.find(remote);
-  if (it == failures_.end()) return 0;
-  const auto now = clock_.SteadyNow();
-  Bucket& b = it->second;
+  const Bucket* b = BucketOf(remote, clock_.SteadyNow(), false);
+  if (!b || b->tokens >= 1) return 0;
   const double refill_s = std::chrono::duration<double>(options_.failure_refill).count();
-  b.tokens = std::min<double>(options_.failure_burst,
-                              b.tokens + std::chrono::duration<double>(now - b.updated).count() / refill_s);
-  b.updated = now;
-  if (b.tokens >= 1) return 0;
-  return std::max(1, static_cast<int>(std::ceil((1 - b.tokens) * refill_s)));
+  return std::max(1, static_cast<int>(std::ceil((1 - b->tokens) * refill_s)));
+}
+
+size_t AccessControl::TrackedAddresses() {
+  std::lock_guard lock(mu_);
+  return failures_.size();
 }
 
 void AccessControl::RecordFailure(const std::string& remote) {
   std::lock_guard lock(mu_);
-  const auto now = clock_.SteadyNow();
-  // Bounded memory under a flood from many addresses: drop the buckets
-  // that have refilled (they hold no information).
-  if (failures_.size() > 4096) {
-    const double refill_s = std::chrono::duration<double>(options_.failure_refill).count();
-    std::erase_if(failures_, [&](const auto& kv) {
-      return kv.second.tokens + std::chrono::duration<double>(now - kv.second.updated).count() / refill_s >=
-             options_.failure_burst;
-    });
-  }
-  auto [it, inserted] = failures_.try_emplace(remote, Bucket{static_cast<double>(options_.failure_burst), now});
-  it->second.tokens -= 1;
+  BucketOf(remote, clock_.SteadyNow(), true)->tokens -= 1;
   // The address only: what was tried is never logged.
   spdlog::warn("failed authentication from {}", remote);
 }

@@ -71,6 +71,11 @@ struct AccessOptions {
   // then one more per `failure_refill` (a token bucket).
   int failure_burst = 10;
   std::chrono::milliseconds failure_refill{std::chrono::seconds(6)};
+  // At most this many addresses have a bucket of their own (memory stays
+  // bounded under a flood from many addresses); while the map is full, the
+  // failures of other addresses share one bucket. Buckets that have refilled
+  // are dropped once per `failure_refill`.
+  size_t failure_max_addresses = 16384;
 };
 
 inline constexpr std::string_view kSessionCookie = "duende_session";
@@ -102,6 +107,8 @@ class AccessControl {
 
   // Seconds until `remote` may try to authenticate again, or 0.
   int RetryAfterSeconds(const std::string& remote);
+  // Addresses with a failure bucket of their own now (tests, bounds).
+  size_t TrackedAddresses();
 
   // The principal of a request's credentials without any role check
   // (Bearer token, else session cookie). Unauthorized when absent/wrong.
@@ -126,6 +133,11 @@ class AccessControl {
   Digest DigestOf(std::string_view token) const;
   Result<Principal> VerifyToken(const std::string& remote, std::string_view token);
   void RecordFailure(const std::string& remote);
+  // The bucket of `remote` (refilled to `now`): its own, else the shared
+  // one while the map is full, else (no failures recorded) nullptr unless
+  // `create`. Prunes refilled buckets when a refill period has passed.
+  // Called under mu_.
+  Bucket* BucketOf(const std::string& remote, SteadyTime now, bool create);
 
   AccessOptions options_;
   Clock& clock_;
@@ -134,6 +146,9 @@ class AccessControl {
   std::unordered_map<Digest, Principal, DigestHash> verified_tokens_;
   std::unordered_map<std::string, Session> sessions_;
   std::unordered_map<std::string, Bucket> failures_;
+  Bucket shared_failures_;      // addresses beyond failure_max_addresses
+  bool shared_in_use_ = false;  // warned once per flood
+  SteadyTime next_prune_{};
 };
 
 // The body of POST /api/auth/login: {"token"} or {"user", "password"}

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -216,6 +217,55 @@ TEST_F(AccessTest, FailuresFromOneAddressAreRateLimitedUntilTheBucketRefills) {
   for (int i = 0; i < 3; ++i) StatusOf(Req("GET", "/api/jobs", "Bearer wrong"));
   EXPECT_EQ(StatusOf(Req("GET", "/api/jobs", "Bearer wrong")), 429);
   EXPECT_EQ(StatusOf(Req("GET", "/api/jobs", std::string("Bearer ") + kOperatorToken)), 200);
+}
+
+// The per-address failure map: buckets that refilled are dropped on a time
+// basis (not only when the map is large), and a flood from more addresses
+// than failure_max_addresses cannot grow it: those addresses share one
+// bucket, so the flood is still rate limited.
+TEST(AccessFailureMapTest, RefilledBucketsArePrunedAndAFloodOfAddressesIsBounded) {
+  testing::FakeClock clock;
+  AccessOptions o;
+  o.users = {UserConfig{"vera", Role::kViewer, "", *HashSecret("viewer-token-0123456789")}};
+  o.failure_burst = 3;
+  o.failure_refill = std::chrono::seconds(10);
+  o.failure_max_addresses = 8;
+  AccessControl access(std::move(o), clock);
+  auto status = [&](const std::string& remote) {
+    http::Request r;
+    r.method = "GET";
+    r.path = r.route = "/api/jobs";
+    r.remote_host = remote;
+    r.headers.emplace_back("authorization", "Bearer wrong");
+    auto refused = access.Check(r);
+    return refused ? refused->status : 200;
+  };
+
+  for (int i = 1; i <= 5; ++i) EXPECT_EQ(status("10.0.0." + std::to_string(i)), 401);
+  EXPECT_EQ(access.TrackedAddresses(), 5u);
+  clock.Advance(std::chrono::seconds(9));
+  EXPECT_EQ(status("10.0.1.1"), 401);
+  EXPECT_EQ(access.TrackedAddresses(), 6u) << "not refilled yet: kept";
+  clock.Advance(std::chrono::seconds(2));
+  EXPECT_EQ(status("10.0.1.2"), 401);
+  EXPECT_EQ(access.TrackedAddresses(), 2u) << "the five refilled buckets were dropped";
+
+  // A flood from 30 addresses: 6 more get a bucket of their own, the rest
+  // share one (3 failures, then 429 for all of them).
+  std::vector<int> statuses;
+  for (int i = 1; i <= 30; ++i) statuses.push_back(status("10.1.0." + std::to_string(i)));
+  EXPECT_EQ(access.TrackedAddresses(), 8u);
+  EXPECT_EQ(std::count(statuses.begin(), statuses.end(), 401), 6 + 3);
+  EXPECT_EQ(std::count(statuses.begin(), statuses.end(), 429), 30 - 9);
+  EXPECT_EQ(status("10.2.0.1"), 429) << "a new address in the flood is limited too";
+  EXPECT_EQ(status("10.1.0.1"), 401) << "an address with its own bucket keeps it";
+  EXPECT_EQ(access.TrackedAddresses(), 8u);
+
+  // Once everything has refilled, the map empties and addresses get their
+  // own buckets again.
+  clock.Advance(std::chrono::seconds(30));
+  EXPECT_EQ(status("10.2.0.1"), 401);
+  EXPECT_EQ(access.TrackedAddresses(), 1u);
 }
 
 TEST_F(AccessTest, PasswordLoginGivesASessionThatExpiresWhenIdle) {
