@@ -4,6 +4,7 @@
 
 #include <filesystem>
 
+#include "common/timefmt.h"
 #include "http/http.h"
 #include "jobs/job_api.h"
 #include "jobs/job_service.h"
@@ -125,7 +126,10 @@ Result<uint16_t> ManagerApp::Start() {
   auto farm_store = FarmStore::Open(*s.db, s.clock);
   if (!farm_store) return std::unexpected(farm_store.error().WithContext("farm store"));
   s.farm_store = std::move(*farm_store);
-  s.logs = std::make_unique<TaskLogs>(c.task_logs_path, c.task_log_max_bytes);
+  // Measures the directory once (one walk); kept up to date from here on.
+  s.logs = std::make_unique<TaskLogs>(c.task_logs_path, c.task_log_max_bytes, c.task_logs_max_total_bytes);
+  spdlog::info("task logs: {} in {} (task_logs_max_total_bytes: {})", HumanBytes(s.logs->total_bytes()),
+               c.task_logs_path, c.task_logs_max_total_bytes == 0 ? "no cap" : HumanBytes(c.task_logs_max_total_bytes));
   FarmOptions farm_options;
   farm_options.variables = c.variables;
   farm_options.blacklist_threshold = c.blacklist_threshold;
@@ -260,6 +264,9 @@ Result<uint16_t> ManagerApp::Start() {
                                  [l = s.link.get()] { return l->delivered(); }};
   metrics_sources.task_log_dropped_bytes = [logs = s.logs.get()] { return logs->dropped_bytes(); };
   metrics_sources.task_logs_capped = [logs = s.logs.get()] { return logs->capped_logs(); };
+  metrics_sources.task_logs_bytes = [logs = s.logs.get()] { return logs->total_bytes(); };
+  metrics_sources.task_logs_max_total_bytes = c.task_logs_max_total_bytes;
+  metrics_sources.task_log_total_cap_dropped_bytes = [logs = s.logs.get()] { return logs->total_cap_dropped_bytes(); };
   RegisterMetricsApi(s.router, metrics_sources);
   RegisterWorkerApi(s.router, *s.farm, *s.auth, s.clock, api_options);
   RegisterFarmApi(s.router, *s.farm, kVersion);

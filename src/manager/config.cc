@@ -215,6 +215,7 @@ Result<Config> ParseConfig(const std::string& yaml_text, const std::string& data
       {"request_header_limit", integer(c.request_header_limit_bytes, 1024, 1 << 20)},
       // 0 = no cap (checked below: otherwise at least 4096).
       {"task_log_max_bytes", integer(c.task_log_max_bytes, 0, int64_t{1} << 50)},
+      {"task_logs_max_total_bytes", integer(c.task_logs_max_total_bytes, 0, int64_t{1} << 60)},
       {"request_body_limit", integer(c.request_body_limit_bytes, 1024, int64_t{1} << 32)},
       {"worker_cleanup_status",
        [&](const YAML::Node& n, const std::string& k) -> Status {
@@ -322,6 +323,8 @@ Result<Config> ParseConfig(const std::string& yaml_text, const std::string& data
   // Room for some text and the notice that ends a cut log.
   if (c.task_log_max_bytes != 0 && c.task_log_max_bytes < 4096)
     return InvalidArgument("config key 'task_log_max_bytes' must be 0 (no cap) or at least 4096");
+  if (c.task_logs_max_total_bytes != 0 && c.task_logs_max_total_bytes < 4096)
+    return InvalidArgument("config key 'task_logs_max_total_bytes' must be 0 (no cap) or at least 4096");
   if (c.tls_cert.empty() != c.tls_key.empty())
     return InvalidArgument("HTTPS needs both 'tlscert' and 'tlskey' (certificate and key files)");
   for (auto [name, d] :
@@ -390,6 +393,8 @@ std::string DescribeConfig(const Config& c) {
     << "\n"
     << "upstream_ca_path: " << (c.upstream_ca_path.empty() ? "(system CA store)" : c.upstream_ca_path) << "\n"
     << "task_log_max_bytes: " << (c.task_log_max_bytes == 0 ? "(no cap)" : std::to_string(c.task_log_max_bytes)) << "\n"
+    << "task_logs_max_total_bytes: "
+    << (c.task_logs_max_total_bytes == 0 ? "(no cap)" : std::to_string(c.task_logs_max_total_bytes)) << "\n"
     << "timezone: " << (c.timezone.empty() ? "(system)" : c.timezone) << "\n"
     << "sleep_schedule_check_interval: " << FormatDuration(c.sleep_schedule_check_interval) << "\n"
     << "variables: " << ToJson(c.variables).dump() << "\n"

@@ -95,6 +95,11 @@ struct Config {
   // A task's log file stops growing at this size (0 = no cap): a runaway
   // worker cannot fill the disk. The cut is marked in the log once.
   size_t task_log_max_bytes = 64 * 1024 * 1024;
+  // The whole task_logs_path stops growing at this size (0 = no cap): a
+  // runaway job of many tasks, each under task_log_max_bytes, cannot fill
+  // the disk either. Text that does not fit is dropped with a notice in
+  // the log; task updates are still accepted (docs/reliability.md).
+  uint64_t task_logs_max_total_bytes = uint64_t{20} * 1024 * 1024 * 1024;
   // Threads serving HTTP. Handlers block while their writes commit, and
   // writers that arrive meanwhile share the next commit (group commit), so
   // a few more threads than cores keep both the CPU and the store busy.

@@ -95,6 +95,18 @@ void RegisterMetricsApi(http::Router& router, MetricsSources sources) {
       AppendCounter(out, "duende_task_logs_capped_total", "Task logs that reached task_log_max_bytes and were cut.",
                     sources.task_logs_capped());
     }
+    if (sources.task_logs_bytes) {
+      Gauge(out, "duende_task_logs_bytes",
+            "Bytes of task logs in task_logs_path (what task_logs_max_total_bytes caps).");
+      out += "duende_task_logs_bytes " + std::to_string(sources.task_logs_bytes()) + "\n";
+      Gauge(out, "duende_task_logs_max_total_bytes", "task_logs_max_total_bytes (0 = no cap).");
+      out += "duende_task_logs_max_total_bytes " + std::to_string(sources.task_logs_max_total_bytes) + "\n";
+    }
+    if (sources.task_log_total_cap_dropped_bytes) {
+      AppendCounter(out, "duende_task_log_total_cap_dropped_bytes_total",
+                    "Task-log text dropped because the task-log directory reached task_logs_max_total_bytes.",
+                    sources.task_log_total_cap_dropped_bytes());
+    }
     if (sources.requests) sources.requests->AppendRequests(out);
     out +=
         "# HELP duende_store_commit_duration_seconds Duration of COMMIT of write transactions.\n"

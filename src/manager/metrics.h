@@ -43,6 +43,12 @@ struct MetricsSources {
   // empty).
   std::function<uint64_t()> task_log_dropped_bytes;
   std::function<uint64_t()> task_logs_capped;
+  // The task-log directory: bytes in it, its cap (task_logs_max_total_bytes,
+  // 0 = none) and text dropped there because it was at the cap (may be
+  // empty).
+  std::function<uint64_t()> task_logs_bytes;
+  uint64_t task_logs_max_total_bytes = 0;
+  std::function<uint64_t()> task_log_total_cap_dropped_bytes;
 };
 
 // Appends one counter family with a single unlabelled sample.

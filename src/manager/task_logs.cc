@@ -75,7 +75,72 @@ Status WriteCombined(const std::string& gz_path, int plain_fd, const std::string
   return out.Finish();
 }
 
+// Bytes of the log files under `dir` (0 when it does not exist): what the
+// directory cap counts. Temp files of a compression in progress are left
+// out (Compress counts its .gz when it is renamed into place).
+uint64_t MeasureTree(const std::string& dir) {
+  uint64_t total = 0;
+  std::error_code ec;
+  fs::recursive_directory_iterator it(dir, fs::directory_options::skip_permission_denied, ec);
+  for (; !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    std::error_code file_ec;
+    if (!it->is_regular_file(file_ec) || it->path().filename().string().ends_with(".tmp")) continue;
+    const uint64_t size = it->file_size(file_ec);
+    if (!file_ec) total += size;
+  }
+  return total;
+}
+
+uint64_t SizeOr0(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
+}
+
+// Whether the file open as `fd` (of `size` bytes) ends with `text`.
+bool EndsWith(int fd, uint64_t size, std::string_view text) {
+  if (size < text.size()) return false;
+  std::string tail(text.size(), '\0');
+  const ssize_t n = ::pread(fd, tail.data(), tail.size(), static_cast<off_t>(size - text.size()));
+  return n == static_cast<ssize_t>(tail.size()) && tail == text;
+}
+
 }  // namespace
+
+AppendPlan PlanAppend(const LogCaps& caps, uint64_t task_notice_size, uint64_t log_size, uint64_t dir_total,
+                      uint64_t text_size) {
+  AppendPlan plan;
+  uint64_t log_room = text_size;
+  bool log_cut = false;
+  if (caps.max_bytes > 0) {
+    // Full (cut before, maybe before a restart): nothing more is written.
+    if (log_size >= caps.max_bytes) return plan;
+    const uint64_t budget = caps.max_bytes - task_notice_size;
+    if (log_size + text_size > budget) {
+      log_room = log_size < budget ? budget - log_size : 0;
+      log_cut = true;
+    }
+  }
+  if (caps.max_total_bytes > 0) {
+    const uint64_t dir_room = dir_total < caps.max_total_bytes ? caps.max_total_bytes - dir_total : 0;
+    if (dir_room < log_room) {
+      plan.keep = dir_room;
+      plan.total_cap_notice = true;
+      return plan;
+    }
+  }
+  plan.keep = log_room;
+  plan.task_cap_notice = log_cut;
+  return plan;
+}
+
+TaskLogs::TaskLogs(std::string root, uint64_t max_bytes, uint64_t max_total_bytes)
+    : root_(std::move(root)),
+      caps_{max_bytes, max_total_bytes},
+      task_notice_("\n" + std::string(kCapNotice) + std::to_string(max_bytes) +
+                   " bytes); later lines are not stored ---\n"),
+      total_notice_("\n" + std::string(kTotalCapNotice) + std::to_string(max_total_bytes) +
+                    " bytes); lines are dropped until space is freed ---\n"),
+      total_bytes_(MeasureTree(root_)) {}
 
 std::string_view ToString(CompressStep step) {
   switch (step) {
@@ -113,17 +178,19 @@ Status TaskLogs::Append(const std::string& job_id, const std::string& task_id, s
   // The job's directory usually exists: try the open first and create the
   // directories only when it is missing (one syscall per append instead of
   // a stat per path component; this runs for every task update).
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  // Read-write: at the directory cap, the log's last bytes tell whether it
+  // already ends with the notice.
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (fd < 0 && errno == ENOENT) {
     std::error_code ec;
     fs::create_directories(fs::path(path).parent_path(), ec);
     if (ec) return Unavailable("cannot create log directory for " + path + ": " + ec.message());
-    fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   }
   if (fd < 0) return Unavailable(Errno("cannot open", path));
   struct stat st {};
   const uint64_t offset = ::fstat(fd, &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
-  if (max_bytes_ > 0) buf = FitUnderCap(std::move(buf), offset, path);
+  if (caps_.max_bytes > 0 || caps_.max_total_bytes > 0) buf = FitUnderCaps(std::move(buf), fd, offset, path);
   if (buf.empty()) {
     ::close(fd);
     return Ok();
@@ -135,11 +202,13 @@ Status TaskLogs::Append(const std::string& job_id, const std::string& task_id, s
       if (errno == EINTR) continue;
       const std::string msg = Errno("cannot write", path);
       ::close(fd);
+      total_bytes_ += off;
       return Unavailable(msg);
     }
     off += static_cast<size_t>(n);
   }
   ::close(fd);
+  total_bytes_ += buf.size();
   if (auto it = followers_.find(Key(job_id, task_id)); it != followers_.end()) {
     const LogEvent event{LogEvent::Kind::kAppended, offset, buf};
     for (auto& [id, fn] : it->second) fn(event);
@@ -147,27 +216,38 @@ Status TaskLogs::Append(const std::string& job_id, const std::string& task_id, s
   return Ok();
 }
 
-std::string TaskLogs::FitUnderCap(std::string buf, uint64_t size, const std::string& path) {
-  const std::string notice =
-      "\n" + std::string(kCapNotice) + std::to_string(max_bytes_) + " bytes); later lines are not stored ---\n";
-  // Text fits while it leaves room for the notice, so the notice always
-  // fits too and ends the file exactly at the cap.
-  const uint64_t budget = max_bytes_ - notice.size();
-  if (size + buf.size() <= budget) return buf;
-  if (size >= max_bytes_) {
-    // Full (cut before, maybe before a restart): nothing more is written.
-    dropped_bytes_ += buf.size();
-    return {};
+std::string TaskLogs::FitUnderCaps(std::string buf, int fd, uint64_t size, const std::string& path) {
+  const AppendPlan plan = PlanAppend(caps_, task_notice_.size(), size, total_bytes_, buf.size());
+  const uint64_t dropped = buf.size() - plan.keep;
+  // Cut mid-line if need be: a notice starts on a line of its own.
+  buf.resize(static_cast<size_t>(plan.keep));
+  if (plan.total_cap_notice) {
+    total_cap_dropped_bytes_ += dropped;
+    if (!dir_full_) {
+      dir_full_ = true;
+      spdlog::warn(
+          "the task-log directory {} reached task_logs_max_total_bytes ({} bytes): log text that does not fit is "
+          "dropped (task updates are still accepted) until space is freed by deleting jobs or compressing logs",
+          root_, caps_.max_total_bytes);
+    }
+    // One notice per gap in a log, not one per dropped update.
+    if (plan.keep > 0 || !EndsWith(fd, size, total_notice_)) buf += total_notice_;
+    return buf;
   }
-  // Cut mid-line if need be: the notice starts on a line of its own. The
-  // text written is then exactly what takes the file to the cap.
-  const uint64_t room = size < budget ? budget - size : 0;
-  dropped_bytes_ += buf.size() - room;
-  ++capped_logs_;
-  spdlog::warn("task log {} reached task_log_max_bytes ({} bytes): later lines are dropped", path, max_bytes_);
-  buf.resize(static_cast<size_t>(room));
-  buf += notice;
+  dropped_bytes_ += dropped;
+  if (plan.task_cap_notice) {
+    ++capped_logs_;
+    spdlog::warn("task log {} reached task_log_max_bytes ({} bytes): later lines are dropped", path, caps_.max_bytes);
+    buf += task_notice_;
+  }
   return buf;
+}
+
+void TaskLogs::NoteFreed() {
+  if (!dir_full_ || total_bytes_ > caps_.max_total_bytes / 10 * 9) return;
+  dir_full_ = false;
+  spdlog::info("the task-log directory {} is under 90% of task_logs_max_total_bytes again ({} of {} bytes)", root_,
+               total_bytes_, caps_.max_total_bytes);
 }
 
 uint64_t TaskLogs::dropped_bytes() const {
@@ -180,11 +260,30 @@ uint64_t TaskLogs::capped_logs() const {
   return capped_logs_;
 }
 
+uint64_t TaskLogs::total_bytes() const {
+  std::lock_guard lock(mu_);
+  return total_bytes_;
+}
+
+uint64_t TaskLogs::total_cap_dropped_bytes() const {
+  std::lock_guard lock(mu_);
+  return total_cap_dropped_bytes_;
+}
+
 Status TaskLogs::DeleteJobLogs(const std::string& job_id) {
   // The ID becomes a path component: only ObjectIds are acceptable.
   if (!IsObjectId(job_id)) return InvalidArgument("invalid job ID '" + job_id + "'");
+  const std::string dir = root_ + "/job-" + job_id.substr(0, 4) + "/" + job_id;
+  // Under the lock, so no append or compression of this job moves the
+  // total between measuring and removing (a deleted job is not running, so
+  // appends do not wait here in practice).
+  std::lock_guard lock(mu_);
+  const uint64_t before = MeasureTree(dir);
   std::error_code ec;
-  std::filesystem::remove_all(root_ + "/job-" + job_id.substr(0, 4) + "/" + job_id, ec);
+  fs::remove_all(dir, ec);
+  const uint64_t after = ec ? MeasureTree(dir) : 0;
+  total_bytes_ -= std::min(total_bytes_, before - std::min(before, after));
+  NoteFreed();
   if (ec) return Unavailable("cannot delete the logs of job " + job_id + ": " + ec.message());
   return Ok();
 }
@@ -303,12 +402,17 @@ Result<bool> TaskLogs::Compress(const std::string& job_id, const std::string& ta
   }
   if (!already_inside) {
     if (auto e = crash(CompressStep::kRename)) return std::unexpected(*e);
+    const uint64_t old_gz = SizeOr0(gz);
+    const uint64_t new_gz = SizeOr0(tmp);
     if (::rename(tmp.c_str(), gz.c_str()) != 0) return Unavailable(Errno("cannot rename to", gz));
+    total_bytes_ = total_bytes_ + new_gz - std::min(total_bytes_ + new_gz, old_gz);
     if (auto e = crash(CompressStep::kSyncDir)) return std::unexpected(*e);
     if (auto s = SyncDir(dir); !s) return std::unexpected(s.error());
   }
   if (auto e = crash(CompressStep::kUnlinkPlain)) return std::unexpected(*e);
   if (::unlink(plain.c_str()) != 0) return Unavailable(Errno("cannot remove", plain));
+  total_bytes_ -= std::min(total_bytes_, static_cast<uint64_t>(now.st_size));
+  NoteFreed();
   if (auto s = SyncDir(dir); !s) return std::unexpected(s.error());
   return true;
 }

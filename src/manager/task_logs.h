@@ -47,13 +47,47 @@ std::string_view ToString(CompressStep step);
 // Returns false to simulate a crash just before `step`.
 using CompressStepHook = std::function<bool(CompressStep)>;
 
+// The two caps on task-log text (0 = no cap).
+struct LogCaps {
+  uint64_t max_bytes = 0;        // one log file (task_log_max_bytes)
+  uint64_t max_total_bytes = 0;  // the whole directory (task_logs_max_total_bytes)
+};
+
+// What of an append of `text_size` bytes to a log of `log_size` bytes is
+// stored, in a directory holding `dir_total` bytes. Pure (the policy of
+// TaskLogs::Append, tested as a table).
+//   - A log at its own cap takes nothing more and gets no second notice.
+//   - Text fits a log while it leaves room for the log's notice
+//     (`task_notice_size`, which must be below max_bytes), so the notice
+//     ends a cut log exactly at max_bytes.
+//   - The directory takes text up to max_total_bytes; when it is what cuts
+//     the text, the directory's notice follows instead (the caller leaves
+//     it out when the log already ends with it). Notices are never cut: they
+//     may take the directory past its cap by one line per task log.
+struct AppendPlan {
+  uint64_t keep = 0;              // the head of the text that is stored
+  bool task_cap_notice = false;   // the log reached max_bytes: its notice follows
+  bool total_cap_notice = false;  // the directory reached max_total_bytes: its notice follows
+};
+AppendPlan PlanAppend(const LogCaps& caps, uint64_t task_notice_size, uint64_t log_size, uint64_t dir_total,
+                      uint64_t text_size);
+
 class TaskLogs {
  public:
   // `max_bytes` caps each log file (0 = no cap; otherwise at least 4096):
   // text that would take a log past it is cut there and the log ends with
   // one line saying so (kCapNotice); later text for that file is dropped
   // and counted. A rotated log starts a new file with a new budget.
-  explicit TaskLogs(std::string root, uint64_t max_bytes = 0) : root_(std::move(root)), max_bytes_(max_bytes) {}
+  //
+  // `max_total_bytes` caps the whole directory (0 = no cap): the bytes of
+  // its log files are measured once here (one walk of `root`), then kept up
+  // to date by Append, Compress and DeleteJobLogs (Rotate only renames).
+  // Text that does not fit is dropped and counted, and the log gets one
+  // line saying so (kTotalCapNotice) until it stores text again; appending
+  // resumes as soon as deleted jobs or compression free space. Files removed
+  // by other means are noticed at the next start. Transient *.tmp files of a
+  // compression in progress are not counted.
+  explicit TaskLogs(std::string root, uint64_t max_bytes = 0, uint64_t max_total_bytes = 0);
 
   // The plain log; GzPathFor is the compressed one. IDs are not validated
   // here (callers pass IDs from the store, or validate untrusted ones).
@@ -103,11 +137,20 @@ class TaskLogs {
   static constexpr std::string_view kMissingLogText = "log file does not exist on Duende Manager";
   // The line that ends a log cut at the cap (the byte count follows it).
   static constexpr std::string_view kCapNotice = "--- Duende Manager: this task log reached task_log_max_bytes (";
+  // The line a log gets where text was dropped because the directory
+  // reached its cap (the byte count follows it).
+  static constexpr std::string_view kTotalCapNotice =
+      "--- Duende Manager: the task-log directory reached task_logs_max_total_bytes (";
 
   // Since start: bytes of log text dropped at the cap, and log files that
   // reached it. Thread-safe.
   uint64_t dropped_bytes() const;
   uint64_t capped_logs() const;
+  // Bytes of the log files in the directory now (what max_total_bytes
+  // caps), and log text dropped since start because the directory was at
+  // its cap. Thread-safe.
+  uint64_t total_bytes() const;
+  uint64_t total_cap_dropped_bytes() const;
 
   // Bytes [offset, offset+length) of the current log: the plain file, else
   // the decompressed .gz (read from its start: cost grows with `offset`).
@@ -125,16 +168,26 @@ class TaskLogs {
  private:
   std::string Key(const std::string& job_id, const std::string& task_id) const { return job_id + "/" + task_id; }
 
-  // What of `buf` (whole lines) goes into a log of `size` bytes under the
-  // cap: `buf` itself below it, else its head cut to fit with the notice
-  // after it, or nothing once the log is full. Counts what is dropped.
-  // Called under mu_.
-  std::string FitUnderCap(std::string buf, uint64_t size, const std::string& path);
+  // What of `buf` (whole lines) goes into the log open as `fd` (of `size`
+  // bytes) under both caps (PlanAppend), with the notices; counts what is
+  // dropped and logs the cuts. Called under mu_.
+  std::string FitUnderCaps(std::string buf, int fd, uint64_t size, const std::string& path);
+  // After space was freed: leaves the "directory full" state once the
+  // total is well under the cap. Called under mu_.
+  void NoteFreed();
 
   std::string root_;
-  const uint64_t max_bytes_;
-  uint64_t dropped_bytes_ = 0;  // guarded by mu_
-  uint64_t capped_logs_ = 0;    // guarded by mu_
+  const LogCaps caps_;
+  const std::string task_notice_;
+  const std::string total_notice_;
+  uint64_t dropped_bytes_ = 0;            // guarded by mu_
+  uint64_t capped_logs_ = 0;              // guarded by mu_
+  uint64_t total_bytes_ = 0;              // guarded by mu_
+  uint64_t total_cap_dropped_bytes_ = 0;  // guarded by mu_
+  // Set when the directory cap cut text (warned once), cleared when freeing
+  // takes the total under 90% of the cap (so a directory hovering at the
+  // cap does not warn on every request). Guarded by mu_.
+  bool dir_full_ = false;
   mutable std::mutex mu_;
   uint64_t next_subscription_ = 1;
   std::map<std::string, std::vector<std::pair<uint64_t, LogListener>>> followers_;

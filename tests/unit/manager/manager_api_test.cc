@@ -409,3 +409,99 @@ TEST_F(ManagerApiTest, DeletingAFinishedJobRemovesItsTasksAndLogs) {
 
 }  // namespace
 }  // namespace duende::manager
+
+namespace duende::manager {
+namespace {
+
+// The Manager with a small task-log directory cap (40 KiB; each log's own
+// cap is 16 KiB).
+class TaskLogDirCapTest : public ManagerApiTest {
+ protected:
+  std::string ExtraConfig() const override { return "task_logs_max_total_bytes: 40960\n"; }
+
+  // Runs every task of `job_id` on worker w1: each sends `updates` log
+  // updates of 4,000 bytes, then completes. Returns the task IDs.
+  std::vector<std::string> RunJob(const std::string& w, const std::string& job_id, int tasks, int updates) {
+    std::vector<std::string> ids;
+    for (int t = 0; t < tasks; ++t) {
+      const json task = json::parse(FetchTask(w, "w1").body, nullptr, false);
+      EXPECT_TRUE(task.is_object());
+      if (!task.is_object()) return ids;
+      EXPECT_EQ(task["job"], job_id);
+      const std::string id = task["_id"];
+      for (int u = 0; u < updates; ++u) {
+        auto r = Call("POST", "/tasks/" + id + "/update",
+                      json{{"activity", "frame part " + std::to_string(u)}, {"log", std::string(3999, 'a' + u)}}.dump(),
+                      w, "secret-w1");
+        EXPECT_EQ(r.status, 204) << r.body;  // accepted, whatever happens to the log text
+      }
+      EXPECT_EQ(
+          Call("POST", "/tasks/" + id + "/update", json{{"task_status", "completed"}}.dump(), w, "secret-w1").status,
+          204);
+      ids.push_back(id);
+    }
+    for (const auto& id : ids) EXPECT_EQ(WaitForTaskStatus(id, "completed")["status"], "completed") << id;
+    return ids;
+  }
+  std::string LogOf(const std::string& job_id, const std::string& task_id) {
+    std::ifstream in(dir_.path() + "/task-logs/job-" + job_id.substr(0, 4) + "/" + job_id + "/task-" + task_id +
+                     ".txt");
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  }
+  uint64_t Metric(const std::string& name) {
+    const std::string metrics = Call("GET", "/metrics").body;
+    const size_t at = metrics.find("\n" + name + " ");
+    EXPECT_NE(at, std::string::npos) << name << " in\n" << metrics;
+    return at == std::string::npos ? 0 : std::stoull(metrics.substr(at + name.size() + 2));
+  }
+  static size_t Notices(const std::string& log) {
+    size_t n = 0;
+    for (size_t at = log.find(TaskLogs::kTotalCapNotice); at != std::string::npos;
+         at = log.find(TaskLogs::kTotalCapNotice, at + 1))
+      ++n;
+    return n;
+  }
+};
+
+// A job of many tasks, each far under task_log_max_bytes, fills the
+// directory: later log text is dropped with one notice per log, every update
+// is still accepted and every task completes, /metrics shows it, and
+// deleting a finished job makes room again.
+TEST_F(TaskLogDirCapTest, ManySmallLogsFillTheDirectoryUpdatesStillCountAndDeletingAJobMakesRoom) {
+  const std::string w = Worker("w1");
+  const std::string old_job = SubmitSleepJob(3)["_id"];
+  const auto old_tasks = RunJob(w, old_job, 3, 3);  // 3 x 12 kB: under the cap
+  for (const auto& id : old_tasks) EXPECT_EQ(Notices(LogOf(old_job, id)), 0u);
+  EXPECT_EQ(Metric("duende_task_log_total_cap_dropped_bytes_total"), 0u);
+
+  const std::string job = SubmitSleepJob(4)["_id"];
+  const auto tasks = RunJob(w, job, 4, 3);
+  ASSERT_EQ(tasks.size(), 4u);
+  // The directory filled during this job: its last task's log lost its
+  // updates and says so, once.
+  const std::string last = LogOf(job, tasks.back());
+  EXPECT_EQ(Notices(last), 1u) << last;
+  EXPECT_EQ(last.find(std::string(100, 'c')), std::string::npos) << "the third update was dropped";
+  EXPECT_GE(Metric("duende_task_logs_bytes"), 40960u);
+  EXPECT_EQ(Metric("duende_task_logs_max_total_bytes"), 40960u);
+  const uint64_t dropped = Metric("duende_task_log_total_cap_dropped_bytes_total");
+  EXPECT_GE(dropped, 4 * 3 * 4000u + 3 * 3 * 4000u - 40960u);
+  EXPECT_EQ(Metric("duende_task_log_dropped_bytes_total"), 0u) << "no log reached its own cap";
+
+  // Deleting the finished older job frees its logs: the next job's logs are
+  // stored in full.
+  for (int i = 0; i < 300 && json::parse(Call("GET", "/api/jobs/" + old_job).body)["status"] != "completed"; ++i)
+    clock_.WaitFor(std::chrono::milliseconds(10), std::stop_token());
+  ASSERT_EQ(Call("DELETE", "/api/jobs/" + old_job).status, 204);
+  EXPECT_LT(Metric("duende_task_logs_bytes"), 40960u);
+  const std::string next = SubmitSleepJob(1)["_id"];
+  const auto next_tasks = RunJob(w, next, 1, 2);
+  ASSERT_EQ(next_tasks.size(), 1u);
+  const std::string log = LogOf(next, next_tasks[0]);
+  EXPECT_EQ(Notices(log), 0u) << log;
+  EXPECT_NE(log.find(std::string(3999, 'b')), std::string::npos);
+  EXPECT_EQ(Metric("duende_task_log_total_cap_dropped_bytes_total"), dropped);
+}
+
+}  // namespace
+}  // namespace duende::manager

@@ -93,8 +93,9 @@ TEST_F(TaskLogsTest, ConcurrentAppendsNeverInterleavePartialLines) {
         // Three lines per append, long enough to need more than one
         // pipe-sized write if anything split them.
         std::string block;
-        for (int l = 0; l < 3; ++l) block += "t" + std::to_string(t) + " i" + std::to_string(i) + " l" +
-                                             std::to_string(l) + " " + std::string(1500, 'x') + "\n";
+        for (int l = 0; l < 3; ++l)
+          block += "t" + std::to_string(t) + " i" + std::to_string(i) + " l" + std::to_string(l) + " " +
+                   std::string(1500, 'x') + "\n";
         ASSERT_TRUE(logs_.Append(kJob, kTask, block).has_value());
       }
     });
@@ -121,8 +122,10 @@ TEST_F(TaskLogsTest, FollowersHearAppendsWithOffsetsAndRotation) {
   std::vector<std::pair<uint64_t, std::string>> heard;
   int rotations = 0;
   auto sub = logs_.Subscribe(kJob, kTask, [&](const LogEvent& e) {
-    if (e.kind == LogEvent::Kind::kRotated) ++rotations;
-    else heard.emplace_back(e.offset, std::string(e.text));
+    if (e.kind == LogEvent::Kind::kRotated)
+      ++rotations;
+    else
+      heard.emplace_back(e.offset, std::string(e.text));
   });
   EXPECT_EQ(sub.size, 7u);
   ASSERT_TRUE(logs_.Append(kJob, kTask, "a\nb").has_value());
@@ -311,6 +314,143 @@ TEST(TaskLogCapTest, OneHugeAppendIsCutAndAFullLogSurvivesARestart) {
   EXPECT_EQ(fs::file_size(logs.PathFor(kJob, kTask)), 4096u);
   EXPECT_EQ(logs.capped_logs(), 0u);
   EXPECT_EQ(logs.dropped_bytes(), 5u);
+}
+
+// PlanAppend: which cap cuts an append, and which notice follows.
+TEST(LogCapPolicyTest, TheTighterCapCutsAndItsNoticeFollows) {
+  constexpr uint64_t kNotice = 100;
+  struct Case {
+    const char* what;
+    LogCaps caps;
+    uint64_t log_size, dir_total, text;
+    AppendPlan want;
+  };
+  const Case cases[] = {
+      {"no caps", {0, 0}, 5000, 1'000'000, 700, {700, false, false}},
+      {"fits both", {4096, 10000}, 1000, 5000, 700, {700, false, false}},
+      {"log cap cuts, leaving room for its notice", {4096, 0}, 3000, 0, 2000, {996, true, false}},
+      {"log already full: nothing, no second notice", {4096, 10000}, 4096, 20000, 50, {0, false, false}},
+      {"log within its notice of the cap", {4096, 0}, 4000, 0, 10, {0, true, false}},
+      {"directory cap cuts", {4096, 10000}, 100, 9800, 500, {200, false, true}},
+      {"directory full", {4096, 10000}, 100, 10000, 500, {0, false, true}},
+      {"directory past its cap (notices)", {0, 10000}, 100, 10300, 1, {0, false, true}},
+      {"directory cuts before the log cap would", {4096, 10000}, 3000, 9500, 2000, {500, false, true}},
+      {"log cap cuts before the directory would", {4096, 10000}, 3000, 8000, 2000, {996, true, false}},
+      {"exactly the room left in the directory", {0, 10000}, 0, 9000, 1000, {1000, false, false}},
+  };
+  for (const auto& c : cases) {
+    const AppendPlan got = PlanAppend(c.caps, kNotice, c.log_size, c.dir_total, c.text);
+    EXPECT_EQ(got.keep, c.want.keep) << c.what;
+    EXPECT_EQ(got.task_cap_notice, c.want.task_cap_notice) << c.what;
+    EXPECT_EQ(got.total_cap_notice, c.want.total_cap_notice) << c.what;
+  }
+}
+
+// Bytes of the log files under `dir`, walked now (what TaskLogs keeps up
+// to date without walking).
+uint64_t DirBytes(const std::string& dir) {
+  uint64_t total = 0;
+  for (const auto& e : fs::recursive_directory_iterator(dir))
+    if (e.is_regular_file() && !e.path().string().ends_with(".tmp")) total += e.file_size();
+  return total;
+}
+
+size_t Count(const std::string& text, std::string_view what) {
+  size_t n = 0;
+  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
+constexpr const char* kJob2 = "5f0a1b2c3d4e5f6a7b8c9d0f";
+
+// A job of many tasks, each far under task_log_max_bytes, fills the
+// directory cap: later text is dropped and counted, each log that lost text
+// says so once, and deleting another job's logs makes room again.
+TEST(TaskLogTotalCapTest, ManyLogsFillTheDirectoryEachSaysSoOnceAndADeleteMakesRoom) {
+  testing::TempDir dir;
+  constexpr uint64_t kTotal = 16384;
+  TaskLogs logs(dir.path(), 1 << 20, kTotal);
+  // An older job's logs: 6,000 bytes.
+  ASSERT_TRUE(logs.Append(kJob2, kTask, std::string(5999, 'o')).has_value());
+  const std::string line(99, 'x');  // 100 bytes with its newline
+  uint64_t offered = 0;
+  std::vector<std::string> tasks;
+  for (int t = 0; t < 20; ++t) tasks.push_back("6a7b8c9d0e1f2a3b4c5d6e" + std::to_string(10 + t));
+  for (int round = 0; round < 10; ++round) {
+    for (const auto& task : tasks) {
+      ASSERT_TRUE(logs.Append(kJob, task, line).has_value());
+      offered += line.size() + 1;
+    }
+  }
+  EXPECT_EQ(logs.total_bytes(), DirBytes(dir.path()));
+  EXPECT_GE(logs.total_bytes(), kTotal);
+  uint64_t stored = 0;
+  size_t noticed_logs = 0;
+  for (const auto& task : tasks) {
+    const std::string text = ReadFile(logs.PathFor(kJob, task));
+    const size_t notices = Count(text, TaskLogs::kTotalCapNotice);
+    EXPECT_LE(notices, 1u) << task;
+    noticed_logs += notices;
+    // The notice itself is the only part over the cap.
+    stored += text.size() - notices * (text.size() - text.find(TaskLogs::kTotalCapNotice) + 1);
+  }
+  EXPECT_EQ(noticed_logs, tasks.size()) << "every log lost text in the later rounds";
+  EXPECT_EQ(stored, kTotal - 6000);
+  EXPECT_EQ(stored + logs.total_cap_dropped_bytes(), offered);
+  EXPECT_EQ(logs.dropped_bytes(), 0u) << "no log reached its own cap";
+
+  // Deleting the older job frees 6,000 bytes: appending resumes, after the
+  // notice.
+  ASSERT_TRUE(logs.DeleteJobLogs(kJob2).has_value());
+  EXPECT_EQ(logs.total_bytes(), DirBytes(dir.path()));
+  const uint64_t dropped = logs.total_cap_dropped_bytes();
+  ASSERT_TRUE(logs.Append(kJob, tasks[0], "back again").has_value());
+  EXPECT_EQ(logs.total_cap_dropped_bytes(), dropped);
+  EXPECT_TRUE(ReadFile(logs.PathFor(kJob, tasks[0])).ends_with(" ---\nback again\n"));
+  EXPECT_EQ(logs.total_bytes(), DirBytes(dir.path()));
+}
+
+// The total is measured once at start and then follows every change
+// without walking the directory again; a restarted Manager finds a full
+// directory full and adds no second notice to a log that ends with one.
+TEST(TaskLogTotalCapTest, TheTotalFollowsAppendRotateCompressDeleteAndARestart) {
+  testing::TempDir dir;
+  {
+    TaskLogs before(dir.path());
+    ASSERT_TRUE(before.Append(kJob2, kTask, std::string(3000, 'a')).has_value());
+    ASSERT_TRUE(before.Append(kJob, kTask, std::string(2000, 'b')).has_value());
+  }
+  std::ofstream(fs::path(dir.path()) / "job-5f0a" / kJob / "task-x.txt.gz.tmp")
+      << std::string(500, 't');  // not counted
+  TaskLogs logs(dir.path(), 0, 8192);
+  EXPECT_EQ(logs.total_bytes(), 5002u);
+  ASSERT_TRUE(logs.Rotate(kJob, kTask).has_value());
+  EXPECT_EQ(logs.total_bytes(), 5002u);
+  ASSERT_TRUE(logs.Append(kJob, kTask, "second run").has_value());
+  EXPECT_EQ(logs.total_bytes(), 5013u);
+  ASSERT_TRUE(logs.Compress(kJob2, kTask).has_value());
+  EXPECT_LT(logs.total_bytes(), 3000u);
+  EXPECT_EQ(logs.total_bytes(), DirBytes(dir.path()));
+  // Compressing again after more lines replaces the .gz: still exact.
+  ASSERT_TRUE(logs.Append(kJob2, kTask, std::string(700, 'c')).has_value());
+  ASSERT_TRUE(logs.Compress(kJob2, kTask).has_value());
+  EXPECT_EQ(logs.total_bytes(), DirBytes(dir.path()));
+  // Fill it up: one notice.
+  ASSERT_TRUE(logs.Append(kJob, kTask, std::string(10000, 'd')).has_value());
+  ASSERT_TRUE(logs.Append(kJob, kTask, "dropped").has_value());
+  EXPECT_EQ(Count(ReadFile(logs.PathFor(kJob, kTask)), TaskLogs::kTotalCapNotice), 1u);
+  EXPECT_EQ(logs.total_bytes(), DirBytes(dir.path()));
+  {
+    TaskLogs restarted(dir.path(), 0, 8192);
+    EXPECT_EQ(restarted.total_bytes(), logs.total_bytes());
+    ASSERT_TRUE(restarted.Append(kJob, kTask, "still dropped").has_value());
+    EXPECT_EQ(restarted.total_cap_dropped_bytes(), 14u);
+    EXPECT_EQ(Count(ReadFile(logs.PathFor(kJob, kTask)), TaskLogs::kTotalCapNotice), 1u);
+  }
+  ASSERT_TRUE(logs.DeleteJobLogs(kJob).has_value());
+  ASSERT_TRUE(logs.DeleteJobLogs(kJob).has_value());  // gone already: nothing more freed
+  EXPECT_EQ(logs.total_bytes(), DirBytes(dir.path()));
+  EXPECT_GT(logs.total_bytes(), 0u);  // kJob2's .gz
 }
 
 TEST(TaskLogCapTest, NoCapMeansNoLimit) {
