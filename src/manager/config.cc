@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "common/timefmt.h"
+#include "http/server_limits.h"
 
 namespace duende::manager {
 namespace {
@@ -209,14 +210,9 @@ Result<Config> ParseConfig(const std::string& yaml_text, const std::string& data
       {"tlscert", str(c.tls_cert)},
       {"tlskey", str(c.tls_key)},
       {"upstream_ca_path", str(c.upstream_ca_path)},
-      {"http_idle_timeout", dur(c.http_idle_timeout)},
-      {"http_header_timeout", dur(c.http_header_timeout)},
-      {"http_body_timeout", dur(c.http_body_timeout)},
-      {"request_header_limit", integer(c.request_header_limit_bytes, 1024, 1 << 20)},
       // 0 = no cap (checked below: otherwise at least 4096).
       {"task_log_max_bytes", integer(c.task_log_max_bytes, 0, int64_t{1} << 50)},
       {"task_logs_max_total_bytes", integer(c.task_logs_max_total_bytes, 0, int64_t{1} << 60)},
-      {"request_body_limit", integer(c.request_body_limit_bytes, 1024, int64_t{1} << 32)},
       {"worker_cleanup_status",
        [&](const YAML::Node& n, const std::string& k) -> Status {
          if (!n.IsSequence()) return InvalidArgument("config key '" + k + "' must be a list of statuses");
@@ -297,6 +293,23 @@ Result<Config> ParseConfig(const std::string& yaml_text, const std::string& data
        }},
   };
 
+  // Connection limits: parsed and bounded by the HTTP layer, the same code
+  // as duende-server's flags of the same names.
+  http::ServerOptions limits;
+  limits.body_limit_bytes = c.request_body_limit_bytes;
+  limits.header_limit_bytes = c.request_header_limit_bytes;
+  limits.idle_timeout = c.http_idle_timeout;
+  limits.header_timeout = c.http_header_timeout;
+  limits.body_timeout = c.http_body_timeout;
+  for (const auto& limit : http::ServerLimits()) {
+    setters[std::string(limit.key)] = [&limits](const YAML::Node& n, const std::string& k) -> Status {
+      if (!n.IsScalar()) return InvalidArgument("config key '" + k + "' must be a single value");
+      if (auto st = http::SetServerLimit(limits, k, n.Scalar()); !st)
+        return InvalidArgument("config key '" + k + "' " + st.error().message);
+      return Ok();
+    };
+  }
+
   if (root.IsMap()) {
     for (const auto& kv : root) {
       auto key_text = KeyOf(kv.first);
@@ -311,6 +324,11 @@ Result<Config> ParseConfig(const std::string& yaml_text, const std::string& data
       }
     }
   }
+  c.request_body_limit_bytes = limits.body_limit_bytes;
+  c.request_header_limit_bytes = limits.header_limit_bytes;
+  c.http_idle_timeout = limits.idle_timeout;
+  c.http_header_timeout = limits.header_timeout;
+  c.http_body_timeout = limits.body_timeout;
   if (c.task_logs_path.empty()) c.task_logs_path = data_dir + "/task-logs";
   if (c.job_types_dir.empty()) c.job_types_dir = data_dir + "/job-types";
   // A vanished worker's task is finished elsewhere only if the worker times
@@ -327,12 +345,9 @@ Result<Config> ParseConfig(const std::string& yaml_text, const std::string& data
     return InvalidArgument("config key 'task_logs_max_total_bytes' must be 0 (no cap) or at least 4096");
   if (c.tls_cert.empty() != c.tls_key.empty())
     return InvalidArgument("HTTPS needs both 'tlscert' and 'tlskey' (certificate and key files)");
-  for (auto [name, d] :
-       {std::pair{"timeout_check_interval", c.timeout_check_interval},
-        std::pair{"http_idle_timeout", c.http_idle_timeout}, std::pair{"http_header_timeout", c.http_header_timeout},
-        std::pair{"http_body_timeout", c.http_body_timeout},
-        std::pair{"worker_cleanup_interval", c.worker_cleanup_interval},
-        std::pair{"starvation_check_interval", c.starvation_check_interval}})
+  for (auto [name, d] : {std::pair{"timeout_check_interval", c.timeout_check_interval},
+                         std::pair{"worker_cleanup_interval", c.worker_cleanup_interval},
+                         std::pair{"starvation_check_interval", c.starvation_check_interval}})
     if (d.count() <= 0) return InvalidArgument(std::string("config key '") + name + "' must be longer than 0");
   return c;
 }

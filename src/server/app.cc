@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "http/http.h"
+#include "http/server_limits.h"
 #include "jobs/job_api.h"
 #include "jobs/job_service.h"
 #include "manager/access.h"
@@ -149,11 +150,11 @@ Result<uint16_t> ServerApp::Start() {
 
   auto listen = http::ParseListen(c.listen);
   if (!listen) return std::unexpected(listen.error());
-  http::ServerOptions server_options;
+  // The configured connection limits; the rest is set here.
+  http::ServerOptions server_options = c.limits;
   server_options.address = listen->first;
   server_options.port = listen->second;
   server_options.threads = c.http_threads;
-  server_options.body_limit_bytes = c.request_body_limit_bytes;
   server_options.tls = http::ServerTls{c.tls_cert, c.tls_key};
   server_options.server_name = std::string("Duende-Server/") + kVersion;
   s.server = std::make_unique<http::Server>(server_options, [&s](http::Request& r) {
@@ -165,6 +166,11 @@ Result<uint16_t> ServerApp::Start() {
   if (!port) return std::unexpected(port.error());
   spdlog::info("Duende Server {} listening on {}://{}:{}", kVersion, server_options.tls.enabled() ? "https" : "http",
                server_options.address, *port);
+  std::string limits;
+  for (const auto& limit : http::ServerLimits())
+    limits +=
+        (limits.empty() ? "" : ", ") + std::string(limit.key) + " " + http::ServerLimitValue(server_options, limit.key);
+  spdlog::info("connection limits: {}", limits);
   return *port;
 }
 

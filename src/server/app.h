@@ -8,6 +8,7 @@
 
 #include "common/clock.h"
 #include "common/result.h"
+#include "http/http.h"
 
 namespace duende::server {
 
@@ -23,10 +24,16 @@ struct ServerConfig {
   // Unassigned tasks claimed per depsgraph download, per worker of the
   // asking Manager.
   int tasks_per_worker = 2;
-  size_t request_body_limit_bytes = 64 * 1024 * 1024;  // uploaded task logs
-  // HTTPS: PEM certificate chain and key; both empty = plain HTTP. The
-  // connection limits (header size and deadlines) are http::ServerOptions'
-  // defaults.
+  // Connection limits: of these options only the size limits and the
+  // idle, header and body deadlines are used (flags --request-body-limit,
+  // --http-idle-timeout, ...: http::ServerLimits). The body limit is larger
+  // than the Manager's: Managers upload task logs.
+  http::ServerOptions limits = [] {
+    http::ServerOptions o;
+    o.body_limit_bytes = 64 * 1024 * 1024;
+    return o;
+  }();
+  // HTTPS: PEM certificate chain and key; both empty = plain HTTP.
   std::string tls_cert;
   std::string tls_key;
   // The dashboard's files (web/dist); empty: a page saying it is not built.

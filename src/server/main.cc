@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -10,6 +11,7 @@
 #include "common/clock.h"
 #include "common/fd_limit.h"
 #include "common/logging.h"
+#include "http/server_limits.h"
 #include "manager/dashboard.h"
 #include "server/app.h"
 
@@ -34,6 +36,18 @@ int main(int argc, char** argv) {
   cli.add_option("--tls-cert", config.tls_cert, "Serve HTTPS with this PEM certificate chain (needs --tls-key)")
       ->envname("DUENDE_TLS_CERT");
   cli.add_option("--tls-key", config.tls_key, "The PEM private key of --tls-cert")->envname("DUENDE_TLS_KEY");
+  // The Manager's connection-limit config keys, as flags with dashes.
+  for (const auto& limit : duende::http::ServerLimits()) {
+    std::string flag = "--" + std::string(limit.key);
+    std::replace(flag.begin(), flag.end(), '_', '-');
+    cli.add_option_function<std::string>(
+        flag,
+        [&config, key = limit.key, flag](const std::string& value) {
+          if (auto st = duende::http::SetServerLimit(config.limits, key, value); !st)
+            throw CLI::ValidationError(flag, st.error().message);
+        },
+        std::string(limit.help) + " (default " + duende::http::ServerLimitValue(config.limits, limit.key) + ")");
+  }
   std::string web_dir;
   cli.add_option("--web-dir", web_dir, "Directory of the web dashboard (default: the installed or built one)");
   try {

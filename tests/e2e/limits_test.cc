@@ -7,6 +7,8 @@
 #include <poll.h>
 
 #include <atomic>
+#include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <thread>
 
@@ -122,6 +124,47 @@ TEST(ConnectionLimitsE2ETest, ManagerServesAWorkerWhileThousandsOfIdleAndSlowCon
 
   // And it still answers.
   EXPECT_TRUE(manager.Get("/api/health").is_object());
+}
+
+// duende-server takes the Manager's connection-limit keys as flags: the
+// configured head limit and idle deadline take effect, and a bad value
+// stops it at start with one line naming the flag.
+TEST(ServerConnectionLimitsE2ETest, FlagsSetTheLimitsAndBadValuesStopTheStart) {
+  TempDir dir;
+  const std::string server_dir = dir / "server";
+  std::filesystem::create_directories(server_dir);
+  {
+    Process bad(
+        {BinPath("duende-server"), "--listen", "127.0.0.1:0", "--data-dir", server_dir, "--request-header-limit", "10"},
+        server_dir + "/bad.log");
+    EXPECT_EQ(bad.Wait(kGenerous), 2);
+    EXPECT_NE(bad.Log().find("--request-header-limit: must be between 1024 and 1048576 bytes, got '10'"),
+              std::string::npos)
+        << bad.Log();
+  }
+  Process server({BinPath("duende-server"), "--listen", "127.0.0.1:0", "--data-dir", server_dir,
+                  "--request-header-limit", "2048", "--http-idle-timeout", "1s"},
+                 server_dir + "/server.log");
+  const std::string url = WaitForUrlFile(server_dir + "/server.url", 20s);
+  ASSERT_FALSE(url.empty()) << server.Log();
+  const auto port = static_cast<uint16_t>(std::stoi(url.substr(url.rfind(':') + 1)));
+
+  // A 4,000-byte header: over the configured 2,048 (the default is 64 KiB).
+  const int big = ConnectLoopback(port);
+  ASSERT_GE(big, 0);
+  ASSERT_TRUE(SendRaw(big, "GET /api/health HTTP/1.1\r\nHost: s\r\nX-Big: " + std::string(4000, 'a') + "\r\n\r\n"));
+  char buf[512] = {};
+  ASSERT_GT(::recv(big, buf, sizeof buf - 1, 0), 0);
+  EXPECT_TRUE(std::string(buf).starts_with("HTTP/1.1 431")) << buf;
+  ::close(big);
+
+  // An idle connection is closed (after 1 s; the default is 120 s, longer
+  // than this test waits).
+  const int idle = ConnectLoopback(port);
+  ASSERT_GE(idle, 0);
+  EXPECT_TRUE(PeerClosed(idle, 60s));
+  ::close(idle);
+  EXPECT_NE(server.Log().find("request_header_limit 2048, http_idle_timeout 1s"), std::string::npos) << server.Log();
 }
 
 }  // namespace

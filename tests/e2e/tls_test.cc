@@ -133,14 +133,8 @@ TEST_F(TlsE2ETest, LinkedManagerReachesAnHttpsServerWithThePrivateCa) {
   Process server({BinPath("duende-server"), "--listen", "127.0.0.1:0", "--data-dir", server_dir, "--tls-cert",
                   certs_.server_cert, "--tls-key", certs_.server_key},
                  server_dir + "/server.log");
-  std::string server_url;
-  ASSERT_TRUE(WaitFor(
-      [&] {
-        std::ifstream in(server_dir + "/server.url");
-        return static_cast<bool>(in >> server_url);
-      },
-      20s))
-      << server.Log();
+  const std::string server_url = WaitForUrlFile(server_dir + "/server.url", 20s);
+  ASSERT_FALSE(server_url.empty()) << server.Log();
   ASSERT_TRUE(server_url.starts_with("https://")) << server_url;
   std::string server_token;
   std::getline(std::ifstream(server_dir + "/admin-token") >> std::ws, server_token);

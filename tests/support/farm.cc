@@ -95,6 +95,17 @@ bool WaitFor(const std::function<bool()>& predicate, std::chrono::milliseconds t
   return predicate();
 }
 
+std::string WaitForUrlFile(const std::string& path, std::chrono::milliseconds timeout) {
+  std::string url;
+  WaitFor(
+      [&] {
+        std::ifstream in(path);
+        return static_cast<bool>(in >> url);
+      },
+      timeout);
+  return url;
+}
+
 ManagerProcess::ManagerProcess(std::string data_dir, std::string config_yaml, uint16_t port)
     : data_dir_(std::move(data_dir)), client_(http::MakeCurlClient("duende-tests")) {
   std::filesystem::create_directories(data_dir_);
@@ -170,8 +181,8 @@ bool ManagerProcess::WaitForJobStatus(const std::string& job_id, const std::stri
 WorkerProcess::WorkerProcess(const std::string& manager_url, std::string data_dir, const std::string& nickname,
                              std::vector<std::string> extra_args, std::vector<std::string> env) {
   std::filesystem::create_directories(data_dir);
-  std::vector<std::string> argv = {BinPath("duende-worker"), "--manager", manager_url, "--data-dir", data_dir,
-                                   "--nickname", nickname};
+  std::vector<std::string> argv = {
+      BinPath("duende-worker"), "--manager", manager_url, "--data-dir", data_dir, "--nickname", nickname};
   for (auto& a : extra_args) argv.push_back(a);
   process_ = std::make_unique<Process>(argv, data_dir + "/worker.log", std::move(env));
 }

@@ -6,10 +6,9 @@
 
 #include <chrono>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "http/http.h"
 
@@ -45,6 +44,10 @@ std::string BinPath(const std::string& name);
 
 // Polls `predicate` every 50 ms for up to `timeout`.
 bool WaitFor(const std::function<bool()>& predicate, std::chrono::milliseconds timeout);
+
+// The URL a starting duende-server (or Manager) writes to `path` (its
+// DATA_DIR/server.url), once it is there; empty after `timeout`.
+std::string WaitForUrlFile(const std::string& path, std::chrono::milliseconds timeout);
 
 class ManagerProcess {
  public:

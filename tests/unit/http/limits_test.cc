@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "http/http.h"
+#include "http/server_limits.h"
 #include "support/raw_socket.h"
 
 namespace duende::http {
@@ -124,6 +125,68 @@ TEST_F(LimitsTest, ServerKeepsAnsweringWhileSlowClientsAreConnected) {
     EXPECT_EQ(resp->status, 200);
   }
   for (int fd : slow) ::close(fd);
+}
+
+}  // namespace
+}  // namespace duende::http
+
+namespace duende::http {
+namespace {
+
+using namespace std::chrono_literals;
+
+// The one parser of the connection limits (the Manager's config keys and
+// duende-server's flags): values, bounds, and nothing changed on error.
+TEST(ServerLimitsTest, EachKeySetsItsLimitAndBadValuesAreRefusedWithoutChangingIt) {
+  ServerOptions o;
+  ASSERT_TRUE(SetServerLimit(o, "request_body_limit", "2097152").has_value());
+  ASSERT_TRUE(SetServerLimit(o, "request_header_limit", "4096").has_value());
+  ASSERT_TRUE(SetServerLimit(o, "http_idle_timeout", "45s").has_value());
+  ASSERT_TRUE(SetServerLimit(o, "http_header_timeout", "1m30s").has_value());
+  ASSERT_TRUE(SetServerLimit(o, "http_body_timeout", "500ms").has_value());
+  EXPECT_EQ(o.body_limit_bytes, 2097152u);
+  EXPECT_EQ(o.header_limit_bytes, 4096u);
+  EXPECT_EQ(o.idle_timeout, 45s);
+  EXPECT_EQ(o.header_timeout, 90s);
+  EXPECT_EQ(o.body_timeout, 500ms);
+  EXPECT_EQ(ServerLimits().size(), 5u);
+  for (const auto& limit : ServerLimits()) {
+    EXPECT_FALSE(limit.help.empty()) << limit.key;
+    // What is shown reads back as the same value.
+    ServerOptions copy;
+    ASSERT_TRUE(SetServerLimit(copy, limit.key, ServerLimitValue(o, limit.key)).has_value()) << limit.key;
+    EXPECT_EQ(ServerLimitValue(copy, limit.key), ServerLimitValue(o, limit.key));
+  }
+  EXPECT_EQ(ServerLimitValue(o, "http_header_timeout"), "1m30s");
+  EXPECT_EQ(ServerLimitValue(o, "http_threads"), "");
+
+  const struct {
+    const char* key;
+    const char* value;
+    const char* message;
+  } bad[] = {
+      {"request_header_limit", "10", "must be between 1024 and 1048576 bytes, got '10'"},
+      {"request_header_limit", "2000000", "must be between 1024 and 1048576 bytes, got '2000000'"},
+      {"request_body_limit", "10MB", "must be a byte count between 1024 and 4294967296 bytes, got '10MB'"},
+      {"request_body_limit", "-5", "must be a byte count between 1024 and 4294967296 bytes, got '-5'"},
+      {"request_body_limit", "", "must be a byte count between 1024 and 4294967296 bytes, got ''"},
+      {"http_idle_timeout", "0s", "must be longer than 0"},
+      {"http_header_timeout", "15", "must be a duration like 30s or 2m, got '15'"},
+      {"http_body_timeout", "soon", "must be a duration like 30s or 2m, got 'soon'"},
+  };
+  for (const auto& c : bad) {
+    const ServerOptions before = o;
+    auto st = SetServerLimit(o, c.key, c.value);
+    ASSERT_FALSE(st.has_value()) << c.key << "=" << c.value;
+    EXPECT_EQ(st.error().code, ErrorCode::kInvalidArgument);
+    EXPECT_EQ(st.error().message, c.message);
+    EXPECT_EQ(o.body_limit_bytes, before.body_limit_bytes);
+    EXPECT_EQ(o.header_limit_bytes, before.header_limit_bytes);
+    EXPECT_EQ(o.idle_timeout, before.idle_timeout);
+    EXPECT_EQ(o.header_timeout, before.header_timeout);
+    EXPECT_EQ(o.body_timeout, before.body_timeout);
+  }
+  EXPECT_EQ(SetServerLimit(o, "http_threads", "4").error().code, ErrorCode::kNotFound);
 }
 
 }  // namespace

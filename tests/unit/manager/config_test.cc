@@ -203,6 +203,7 @@ tlscert: /etc/duende/cert.pem
 tlskey: /etc/duende/key.pem
 upstream_ca_path: /etc/duende/ca.pem
 task_log_max_bytes: 1048576
+task_logs_max_total_bytes: 1073741824
 )",
                        "/data");
   ASSERT_TRUE(c.has_value()) << c.error().message;
@@ -214,6 +215,7 @@ task_log_max_bytes: 1048576
   EXPECT_EQ(c->tls_key, "/etc/duende/key.pem");
   EXPECT_EQ(c->upstream_ca_path, "/etc/duende/ca.pem");
   EXPECT_EQ(c->task_log_max_bytes, 1048576u);
+  EXPECT_EQ(c->task_logs_max_total_bytes, 1073741824u);
   EXPECT_TRUE(c->ignored_keys.empty());  // tlscert/tlskey are no longer ignored
   const std::string described = DescribeConfig(*c);
   EXPECT_NE(described.find("certificate /etc/duende/cert.pem"), std::string::npos) << described;
@@ -226,6 +228,8 @@ TEST(ConfigLimitsTest, DefaultsArePlainHttpWithACappedLog) {
   EXPECT_EQ(c->http_header_timeout, std::chrono::seconds(15));
   EXPECT_EQ(c->task_log_max_bytes, 64u * 1024 * 1024);
   EXPECT_TRUE(ParseConfig("task_log_max_bytes: 0", "/data").has_value());  // no cap
+  EXPECT_EQ(c->task_logs_max_total_bytes, uint64_t{20} * 1024 * 1024 * 1024);
+  EXPECT_TRUE(ParseConfig("task_logs_max_total_bytes: 0", "/data").has_value());  // no cap
 }
 
 TEST(ConfigLimitsTest, BadValuesAreOneClearError) {
@@ -234,6 +238,10 @@ TEST(ConfigLimitsTest, BadValuesAreOneClearError) {
            {"tlskey: /k.pem", "both 'tlscert' and 'tlskey'"},
            {"task_log_max_bytes: 100", "at least 4096"},
            {"task_log_max_bytes: -1", "between"},
+           {"task_logs_max_total_bytes: 4095", "'task_logs_max_total_bytes' must be 0 (no cap) or at least 4096"},
+           {"task_logs_max_total_bytes: 20GiB", "must be an integer"},
+           {"request_body_limit: 10MB", "config key 'request_body_limit' must be a byte count"},
+           {"http_idle_timeout: soon", "config key 'http_idle_timeout' must be a duration like 30s or 2m"},
            {"http_header_timeout: 0s", "longer than 0"},
            {"request_header_limit: 10", "between"},
        }) {
