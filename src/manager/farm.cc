@@ -265,11 +265,18 @@ Result<TaskOffer> Farm::RequestTask(const std::string& worker_id, const Seen& se
     if (auto active = tx.ActiveTasksOf(worker_id); !active.empty()) task = tx.GetTask(active.front());
     if (!task) {
       auto id = tx.SelectTaskFor(*w);
+      if (id) task = tx.GetTask(*id);
+      if (id && (!task || !protocol::IsSchedulable(task->status))) {
+        // The index was ahead of the store (a commit failed after it had
+        // followed the writes): rebuild it and pick again.
+        tx.InvalidateIndex();
+        id = tx.SelectTaskFor(*w);
+        task = id ? tx.GetTask(*id) : std::nullopt;
+      }
       if (!id) {
         tx.UpdateWorker(*w);
         return offer;  // kNoTask
       }
-      task = tx.GetTask(*id);
       if (!task) return Internal("selected task " + *id + " vanished");
       tx.AfterCommit([this, job = task->job, id = task->id] {
         if (auto st = logs_.Rotate(job, id); !st) spdlog::warn("task log: {}", st.error().message);

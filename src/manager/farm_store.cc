@@ -304,6 +304,7 @@ void FarmTx::UpsertTask(const Task& t) {
         .Bind(20, t.command_progress_percentage)
         .Bind(21, ToUnixMicros(now_));
   };
+  Touch(t.id);
   auto& insert = conn_.Prepare(std::string(kInsert) + "ON CONFLICT (id) DO NOTHING");
   bind(insert).Run();
   const bool known = insert.Changes() == 0;
@@ -339,6 +340,7 @@ void FarmTx::UpsertTask(const Task& t) {
 }
 
 void FarmTx::ApplyMutation(const std::string& task_id, const TaskMutation& m) {
+  if (m.status || !m.add_failed_by_workers.empty()) Touch(task_id);
   // One UPDATE with COALESCE keeps absent fields as they are.
   auto& q = conn_.Prepare(
       "UPDATE tasks SET status = COALESCE(?2, status), activity = COALESCE(?3, activity), "
@@ -370,6 +372,123 @@ void FarmTx::ApplyMutation(const std::string& task_id, const TaskMutation& m) {
 }
 
 std::optional<std::string> FarmTx::SelectTaskFor(const WorkerRecord& worker) {
+  if (!sched_) return SelectTaskForSql(worker);
+  SyncIndex();
+  // What the scheduling query checks on other tables, asked per candidate:
+  // the blacklist (once per job and type) and the parents.
+  std::map<std::pair<std::string, std::string>, bool> blacklisted;
+  auto admissible = [&](const SchedEntry& e) {
+    auto [it, inserted] = blacklisted.try_emplace({e.job, e.task_type}, false);
+    if (inserted) {
+      auto& b = conn_.Prepare("SELECT 1 FROM worker_blacklist WHERE worker_id = ?1 AND job_id = ?2 AND task_type = ?3");
+      b.Bind(1, worker.id).Bind(2, e.job).Bind(3, e.task_type);
+      it->second = b.Step();
+      b.Reset();
+    }
+    if (it->second) return false;
+    if (!e.has_parents) return true;
+    auto& p = conn_.Prepare(
+        "SELECT 1 FROM task_parents p JOIN tasks pt ON pt.id = p.parent_id "
+        "WHERE p.task_id = ?1 AND pt.status != 'completed' LIMIT 1");
+    p.Bind(1, e.id);
+    const bool waiting = p.Step();
+    p.Reset();
+    return !waiting;
+  };
+  return sched_->index.Pick(worker.supported_task_types, worker.id, admissible);
+}
+
+namespace {
+constexpr const char* kSchedulable = "status IN ('queued', 'claimed-by-manager', 'soft-failed')";
+constexpr const char* kIndexColumns =
+    "id, job, task_type, job_priority, priority, EXISTS (SELECT 1 FROM task_parents p WHERE p.task_id = t.id), status";
+
+SchedEntry ReadSchedEntry(const store::Statement& q) {
+  SchedEntry e;
+  e.id = q.Text(0);
+  e.job = q.Text(1);
+  e.task_type = q.Text(2);
+  e.job_priority = static_cast<int>(q.Int(3));
+  e.priority = static_cast<int>(q.Int(4));
+  e.has_parents = q.Int(5) != 0;
+  return e;
+}
+}  // namespace
+
+void FarmTx::SyncIndex() {
+  if (!sched_) return;
+  try {
+    if (!sched_->built || sched_->stale.exchange(false)) {
+      RebuildIndex();
+    } else {
+      if (!touched_.empty() || !forgotten_jobs_.empty()) index_synced_ = true;
+      for (const auto& job : forgotten_jobs_) sched_->index.RemoveJob(job);
+      for (const auto& id : touched_) RefreshIndexEntry(id);
+    }
+  } catch (...) {
+    sched_->stale = true;
+    throw;
+  }
+  touched_.clear();
+  forgotten_jobs_.clear();
+}
+
+void FarmTx::InvalidateIndex() {
+  if (sched_) sched_->stale = true;
+}
+
+void FarmTx::RebuildIndex() {
+  index_synced_ = true;
+  sched_->built = false;
+  sched_->index.Clear();
+  auto& q = conn_.Prepare(std::string("SELECT ") + kIndexColumns + " FROM tasks t WHERE " + kSchedulable);
+  std::unordered_map<std::string, SchedEntry> entries;
+  while (q.Step()) {
+    SchedEntry e = ReadSchedEntry(q);
+    std::string id = e.id;
+    entries.emplace(std::move(id), std::move(e));
+  }
+  auto& f = conn_.Prepare(
+      std::string("SELECT f.task_id, f.worker_id FROM task_failures f JOIN tasks t ON t.id = f.task_id WHERE t.") +
+      kSchedulable);
+  while (f.Step())
+    if (auto it = entries.find(f.Text(0)); it != entries.end()) it->second.failed_by.insert(f.Text(1));
+  for (auto& [id, e] : entries) sched_->index.Put(std::move(e));
+  sched_->built = true;
+}
+
+void FarmTx::RefreshIndexEntry(const std::string& task_id) {
+  auto& q = conn_.Prepare(std::string("SELECT ") + kIndexColumns + " FROM tasks t WHERE id = ?1");
+  q.Bind(1, task_id);
+  const bool found = q.Step();
+  if (!found || !protocol::IsSchedulable(protocol::TaskStatusFromString(q.Text(6)).value_or(TaskStatus::kQueued))) {
+    q.Reset();
+    sched_->index.Remove(task_id);
+    return;
+  }
+  SchedEntry e = ReadSchedEntry(q);
+  q.Reset();
+  auto& f = conn_.Prepare("SELECT worker_id FROM task_failures WHERE task_id = ?1");
+  f.Bind(1, task_id);
+  while (f.Step()) e.failed_by.insert(f.Text(0));
+  sched_->index.Put(std::move(e));
+}
+
+std::vector<std::string> FarmTx::SchedulableIdsSql() {
+  auto& q = conn_.Prepare(std::string("SELECT id FROM tasks WHERE ") + kSchedulable +
+                          " ORDER BY job_priority DESC, priority DESC, id ASC");
+  std::vector<std::string> out;
+  while (q.Step()) out.push_back(q.Text(0));
+  return out;
+}
+
+std::vector<std::string> FarmTx::SchedulableIdsIndexed() {
+  if (!sched_) return {};
+  SyncIndex();
+  return sched_->index.Ids();
+}
+
+std::optional<std::string> FarmTx::SelectTaskForSql(const WorkerRecord& worker) {
   auto& q = conn_.Prepare(
       "SELECT t.id FROM tasks t INDEXED BY tasks_schedulable "
       "WHERE t.status IN ('queued', 'claimed-by-manager', 'soft-failed') "
@@ -573,6 +692,7 @@ void FarmTx::ClearBlocked(const std::string& task_id) {
 }
 
 void FarmTx::DeleteTasksOfJob(const std::string& job_id) {
+  if (sched_) forgotten_jobs_.push_back(job_id);
   conn_.Prepare("DELETE FROM task_blocked WHERE task_id IN (SELECT id FROM tasks WHERE job = ?1)")
       .Bind(1, job_id)
       .Run();

@@ -6,6 +6,7 @@
 // together or not at all.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <map>
 #include <memory>
@@ -19,6 +20,7 @@
 
 #include "common/clock.h"
 #include "common/result.h"
+#include "manager/sched_index.h"
 #include "protocol/types.h"
 #include "store/sqlite.h"
 
@@ -108,14 +110,26 @@ class SeenCache {
   std::map<std::string, SystemTime> seen_;
 };
 
+// The schedulable-task index and its freshness (see SchedIndex). `index`
+// and `built` are used only under the store's lock.
+struct SchedState {
+  SchedIndex index;
+  bool built = false;
+  // Set when a commit failed after the index followed its writes: the next
+  // use rebuilds it from the store.
+  std::atomic<bool> stale{false};
+};
+
 // A transaction-scoped view of the farm store. Valid only inside
 // FarmStore::Write/Read callbacks. Store failures throw inside and are turned
 // into an Error by the enclosing transaction.
 class FarmTx {
  public:
   // `seen` (may be null) supplies last-seen times newer than the stored ones.
-  explicit FarmTx(store::Conn& conn, SystemTime now, const SeenCache* seen = nullptr)
-      : conn_(conn), now_(now), seen_(seen) {}
+  // `sched` (may be null: SelectTaskFor then runs the SQL query) is the
+  // index this transaction's task changes are noted for.
+  explicit FarmTx(store::Conn& conn, SystemTime now, const SeenCache* seen = nullptr, SchedState* sched = nullptr)
+      : conn_(conn), now_(now), seen_(seen), sched_(sched) {}
   SystemTime now() const { return now_; }
 
   // Runs `fn` once the transaction has committed, in the order added, on the
@@ -131,8 +145,24 @@ class FarmTx {
   // (worker_id, last_worker_ping) of an existing copy.
   void UpsertTask(const protocol::Task& task);
   void ApplyMutation(const std::string& task_id, const TaskMutation& m);
-  // The schedulable task for this worker (§5.1 c), or nullopt.
+  // The schedulable task for this worker (§5.1 c), or nullopt. Picked from
+  // the in-memory index when the transaction has one.
   std::optional<std::string> SelectTaskFor(const WorkerRecord& worker);
+  // The same answer from the scheduling query on the store (the reference
+  // the index must agree with).
+  std::optional<std::string> SelectTaskForSql(const WorkerRecord& worker);
+  // Schedulable task IDs in scheduling order: from the store, and from the
+  // index (empty without one). Tests compare them.
+  std::vector<std::string> SchedulableIdsSql();
+  std::vector<std::string> SchedulableIdsIndexed();
+  // Brings the index up to date with this transaction's task changes so
+  // far (building it first if needed). FarmStore::Write calls it after a
+  // successful transaction function.
+  void SyncIndex();
+  // The index disagreed with the store: rebuild it before its next use.
+  void InvalidateIndex();
+  // Whether SyncIndex changed the index during this transaction.
+  bool index_synced() const { return index_synced_; }
   // Tasks with status `active` assigned to `worker_id`.
   std::vector<std::string> ActiveTasksOf(const std::string& worker_id);
   // Active tasks whose last ping is older than `cutoff` (or missing).
@@ -206,10 +236,20 @@ class FarmTx {
 
  private:
   WorkerRecord ReadWorkerRow(store::Statement& q) const;
+  void Touch(const std::string& task_id) {
+    if (sched_) touched_.insert(task_id);
+  }
+  void RebuildIndex();
+  // Refreshes (or drops) the index entry of one task from its row.
+  void RefreshIndexEntry(const std::string& task_id);
 
   store::Conn& conn_;
   SystemTime now_;
   const SeenCache* seen_;
+  SchedState* sched_;
+  std::set<std::string> touched_;            // tasks changed since the last SyncIndex
+  std::vector<std::string> forgotten_jobs_;  // jobs whose tasks were deleted since then
+  bool index_synced_ = false;
   std::vector<std::function<void()>> after_commit_;
 };
 
@@ -224,25 +264,45 @@ class FarmStore {
   template <typename F>
   auto Write(F&& fn) {
     std::vector<std::function<void()>> after;
+    bool fn_ok = false;
     auto result = db_.WriteTx([&](store::Conn& c) {
-      FarmTx tx(c, clock_.Now(), &seen_);
-      auto r = fn(tx);
+      FarmTx tx(c, clock_.Now(), &seen_, &sched_);
+      auto r = [&]() -> decltype(fn(tx)) {
+        try {
+          return fn(tx);
+        } catch (...) {
+          if (tx.index_synced()) sched_.stale = true;
+          throw;
+        }
+      }();
+      if (r) {
+        // Still under the store's lock: the next transaction (maybe in the
+        // same commit group) sees the index as this one left the rows.
+        tx.SyncIndex();
+        fn_ok = true;
+      } else if (tx.index_synced()) {
+        sched_.stale = true;  // the index followed writes now rolled back
+      }
       after = tx.TakeAfterCommit();
       return r;
     });
     if (result)
       for (auto& f : after) f();
+    else if (fn_ok)
+      sched_.stale = true;  // the commit failed: the index is ahead of the store
     return result;
   }
   template <typename F>
   auto Read(F&& fn) {
     return db_.Read([&](store::Conn& c) {
-      FarmTx tx(c, clock_.Now(), &seen_);
+      FarmTx tx(c, clock_.Now(), &seen_, &sched_);
       return fn(tx);
     });
   }
 
   // A FarmTx on `conn` for callers that run their own transaction on db().
+  // Without the index: such callers must not change tasks (task changes go
+  // through Write, which keeps the index in step).
   FarmTx MakeTx(store::Conn& conn) { return FarmTx(conn, clock_.Now(), &seen_); }
 
   store::Database& db() { return db_; }
@@ -257,6 +317,7 @@ class FarmStore {
   store::Database& db_;
   Clock& clock_;
   SeenCache seen_;
+  SchedState sched_;
 };
 
 }  // namespace duende::manager
