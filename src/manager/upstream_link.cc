@@ -51,9 +51,11 @@ void UpstreamLink::OnUpstreamQueued() {
   // Wake the link only when this update makes a push wanted: while one is
   // already wanted the link is about to push (or retrying after a failure)
   // and will take this update along. Waking every background thread per
-  // task update was a tenth of the Manager's time under load.
+  // task update was a tenth of the Manager's time under load. Woken, the
+  // link pushes at once or, within push_max_interval of its last push, at
+  // the end of that interval.
   const bool was_wanted = push_wanted_.exchange(true);
-  if (!was_wanted && options_.push_max_interval.count() == 0) clock_.NotifyAll();
+  if (!was_wanted) clock_.NotifyAll();
 }
 
 Status UpstreamLink::Download() {
