@@ -193,6 +193,49 @@ void BM_BareSqliteAssignAndComplete(benchmark::State& state) {
 }
 BENCHMARK(BM_BareSqliteAssignAndComplete)->Arg(1)->Arg(0)->Unit(benchmark::kMicrosecond);
 
+// One scheduling pick for a worker whose tasks sit behind `range(0)`
+// higher-priority tasks of a type it does not run (another department's
+// job), plus 100 tasks it failed before: from the in-memory index
+// (range(1) = 1) or from the scheduling query on the store (0).
+void BM_SelectTaskFor(benchmark::State& state) {
+  SystemClock clock;
+  auto db = std::move(*store::Database::Open(":memory:"));
+  auto store = std::move(*FarmStore::Open(*db, clock));
+  TaskLogs logs("/nonexistent");
+  Farm farm(*store, logs, clock, FarmOptions{});
+  auto others = MakeTasks(static_cast<int>(state.range(0)));
+  for (auto& t : others) {
+    t.task_type = "blender-render";
+    t.job_priority = 90;
+  }
+  auto failed = MakeTasks(100);
+  for (auto& t : failed) {
+    t.job_priority = 80;
+    t.failed_by_workers.push_back({"w", "bench"});
+  }
+  auto mine = MakeTasks(1000);
+  (void)farm.ApplyDepsgraph(others);
+  (void)farm.ApplyDepsgraph(failed);
+  (void)farm.ApplyDepsgraph(mine);
+  WorkerRecord w;
+  w.id = "w";
+  w.supported_task_types = {"sleep"};
+  const bool indexed = state.range(1) == 1;
+  for (auto _ : state) {
+    auto id = store->Read([&](FarmTx& tx) -> Result<std::optional<std::string>> {
+      return indexed ? tx.SelectTaskFor(w) : tx.SelectTaskForSql(w);
+    });
+    if (!id || !*id) throw std::runtime_error("no task picked");
+    benchmark::DoNotOptimize(id);
+  }
+}
+BENCHMARK(BM_SelectTaskFor)
+    ->Args({0, 1})
+    ->Args({0, 0})
+    ->Args({10000, 1})
+    ->Args({10000, 0})
+    ->Unit(benchmark::kMicrosecond);
+
 }  // namespace
 }  // namespace duende::manager
 
