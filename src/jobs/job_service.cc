@@ -61,6 +61,21 @@ std::optional<int64_t> ParseRevision(const std::string& token) {
   return v;
 }
 
+// The newest revision among the parents of `tasks` that `manager` has and
+// that are not covered by revisions up to `upper`; `upper` when none.
+int64_t LatestParentRevision(JobStoreTx& tx, const std::string& manager, const std::vector<StoredTask>& tasks,
+                             int64_t upper) {
+  int64_t needed = upper;
+  std::set<std::string_view> in_chunk;
+  for (const auto& t : tasks) in_chunk.insert(t.task.id);
+  for (const auto& t : tasks)
+    for (const auto& p : t.task.parents) {
+      if (in_chunk.contains(p)) continue;
+      if (auto rev = tx.RevisionOf(p, manager); rev && *rev > needed) needed = *rev;
+    }
+  return needed;
+}
+
 // What one write transaction does besides writing rows: it allocates one
 // depsgraph revision (every task the job side changes in the same atomic
 // step shares it) and collects the job status changes to announce once it
@@ -358,17 +373,21 @@ Result<Job> JobService::Submit(const JobSubmission& submission) {
   auto* tasks = &compiled->tasks;
 
   TaskStatusCounts counts;
+  for (auto& t : *tasks) {
+    t.etag = NewObjectId();
+    t.last_updated = job.created;
+    ++counts.by_status[t.status];
+  }
+  // A big job gets one depsgraph revision per chunk of tasks, so the farm
+  // can download it chunk by chunk and start on the first tasks while the
+  // rest are still being copied (FetchDepsgraph).
+  const int per_revision = std::max(impl_->options.depsgraph_chunk_tasks, 1);
+  const int64_t revisions = std::max<int64_t>(1, (static_cast<int64_t>(tasks->size()) + per_revision - 1) / per_revision);
   auto st = impl_->store->Write([&](JobStoreTx& tx) -> Status {
-    const int64_t rev = tx.NextRevision();
+    const int64_t first_rev = tx.NextRevision();
+    for (int64_t i = 1; i < revisions; ++i) tx.NextRevision();
     tx.InsertJob(job);
-    int seq = 0;
-    // Moved into the store: a big job's tasks are not copied again.
-    for (auto& t : *tasks) {
-      t.etag = NewObjectId();
-      t.last_updated = job.created;
-      ++counts.by_status[t.status];
-      tx.InsertTask(StoredTask{std::move(t), rev}, seq++);
-    }
+    tx.InsertTasks(*tasks, first_rev, per_revision);
     return Ok();
   });
   if (!st) return std::unexpected(st.error().WithContext("storing job"));
@@ -535,17 +554,40 @@ std::set<std::string> JobService::WorkerTaskTypes() const {
 }
 
 Result<protocol::Depsgraph> JobService::FetchDepsgraph(const std::string& if_updated_since) {
-  return FetchDepsgraphFor(impl_->options.manager_id, if_updated_since, 0);
+  return FetchDepsgraphFor(impl_->options.manager_id, if_updated_since, 0, impl_->options.depsgraph_chunk_tasks);
 }
 
 Result<protocol::Depsgraph> JobService::FetchDepsgraphFor(const std::string& manager,
-                                                          const std::string& if_updated_since, int claim_limit) {
+                                                          const std::string& if_updated_since, int claim_limit,
+                                                          int max_tasks) {
   protocol::Depsgraph out;
   const auto since = if_updated_since.empty() ? std::nullopt : ParseRevision(if_updated_since);
   if (!if_updated_since.empty() && !since)
     spdlog::warn("depsgraph: unparsable token '{}', sending the full depsgraph", if_updated_since);
   auto st = impl_->store->Write([&](JobStoreTx& tx) -> Status {
-    std::vector<StoredTask> tasks = since ? tx.TasksChangedSince(manager, *since) : tx.RunnableTasks(manager);
+    const int64_t current = tx.CurrentRevision();
+    // The revisions this answer covers: all, or (chunked) whole revisions
+    // up to the one holding the max_tasks-th task, and at least one.
+    int64_t upper = current;
+    if (max_tasks > 0) {
+      if (auto cut = tx.NthRevision(manager, since, max_tasks)) {
+        const auto first = tx.NthRevision(manager, since, 0);
+        upper = first && *cut > *first ? *cut - 1 : *cut;
+      }
+    }
+    std::vector<StoredTask> tasks;
+    for (;;) {
+      tasks = since ? tx.TasksChangedSince(manager, *since, upper) : tx.RunnableTasks(manager, upper);
+      if (upper == current) break;
+      // A Manager counts a parent it does not know as completed: a chunk
+      // must not hold a task whose parent comes in a later one. Compilers
+      // list parents first, so this only widens a chunk when a parent was
+      // changed after its child.
+      const int64_t needed = LatestParentRevision(tx, manager, tasks, upper);
+      if (needed <= upper) break;
+      upper = needed;
+    }
+    out.more = upper < current;
     if (claim_limit > 0) {
       // Unassigned tasks (duende-server) go to the Manager asking, a few at
       // a time so every site gets a share, and only once their parents have
@@ -572,7 +614,7 @@ Result<protocol::Depsgraph> JobService::FetchDepsgraphFor(const std::string& man
         ++claimed;
       }
     }
-    out.last_updated = std::to_string(tx.CurrentRevision());
+    out.last_updated = std::to_string(upper);
     if (tasks.empty()) {
       out.kind = since ? protocol::Depsgraph::Kind::kNotModified : protocol::Depsgraph::Kind::kNoJobs;
       return Ok();

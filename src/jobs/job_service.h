@@ -47,6 +47,11 @@ struct JobServiceOptions {
   // submissions that name their platform, before the job is compiled.
   // Unset: settings are stored as submitted.
   std::function<nlohmann::json(const nlohmann::json& settings, const std::string& platform)> settings_to_placeholders;
+  // Tasks per depsgraph chunk: a submitted job gets one depsgraph revision
+  // per this many tasks, and FetchDepsgraph (the in-process seam) answers
+  // about this many at a time, so a big job's first tasks reach the farm
+  // while the rest are still being copied. 0 at fetch time: no chunks.
+  int depsgraph_chunk_tasks = 2000;
   // Built-in and data-defined job types (must outlive the service). Null:
   // the built-in compilers only (CompileJob).
   const JobTypeRegistry* job_types = nullptr;
@@ -154,8 +159,13 @@ class JobService : public protocol::Upstream {
   // Manager counts unknown parents as completed, so a task whose parents run
   // at another site is held back). Claimed tasks become the Manager's,
   // `claimed-by-manager`, and are in the returned depsgraph.
+  // With max_tasks > 0 the answer is a chunk: whole revisions, from the
+  // oldest, up to about max_tasks tasks (more when one revision holds more,
+  // or to bring a task's parents along), `more` set when newer revisions
+  // remain and `last_updated` the newest revision covered, so the Manager
+  // asks again at once and picks up where this chunk ended.
   Result<protocol::Depsgraph> FetchDepsgraphFor(const std::string& manager_id, const std::string& if_updated_since,
-                                                int claim_limit);
+                                                int claim_limit, int max_tasks = 0);
   Result<protocol::BatchResponse> PushTaskUpdatesFor(const std::string& manager_id,
                                                      const std::vector<protocol::TaskUpdate>& updates);
   // Task updates applied (first seen) and received again after being

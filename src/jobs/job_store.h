@@ -60,7 +60,12 @@ class JobStoreTx {
   // Tasks. `seq` orders a job's tasks (compiler order).
   virtual std::optional<StoredTask> GetTask(const std::string& id) = 0;
   virtual std::vector<StoredTask> TasksOfJob(const std::string& job_id) = 0;
-  virtual void InsertTask(const StoredTask& task, int seq) = 0;
+  // Inserts a job's new tasks in order: tasks[i] gets seq i and revision
+  // first_revision + i / tasks_per_revision (a big job spread over several
+  // revisions can be downloaded in chunks; see NthRevision). One statement
+  // reused for all, the job's counts updated once.
+  virtual void InsertTasks(const std::vector<protocol::Task>& tasks, int64_t first_revision,
+                           int tasks_per_revision) = 0;
   // Writes every mutable field (status, priorities, log, activity, worker,
   // failed_by_workers, metrics, progress, etag, revision).
   virtual void UpdateTask(const StoredTask& task) = 0;
@@ -69,10 +74,20 @@ class JobStoreTx {
   // own claim. Cheaper than UpdateTask per task for a big depsgraph.
   virtual void ClaimTasks(const std::string& job_id, const std::vector<std::string>& task_ids) = 0;
   // Tasks of `manager` in queued/claimed-by-manager/soft-failed whose job is
-  // queued/active/cancel-requested; highest job priority first.
-  virtual std::vector<StoredTask> RunnableTasks(const std::string& manager) = 0;
-  // Tasks of `manager` with revision > `revision`, any status.
-  virtual std::vector<StoredTask> TasksChangedSince(const std::string& manager, int64_t revision) = 0;
+  // queued/active/cancel-requested, with revision <= `max_revision`;
+  // highest job priority first.
+  virtual std::vector<StoredTask> RunnableTasks(const std::string& manager, int64_t max_revision) = 0;
+  // Tasks of `manager` with `revision` < revision <= `max_revision`, any
+  // status, in revision order.
+  virtual std::vector<StoredTask> TasksChangedSince(const std::string& manager, int64_t revision,
+                                                    int64_t max_revision) = 0;
+  // The revision of the task at 0-based position `n` in revision order
+  // among what RunnableTasks (`since` unset) or TasksChangedSince(since)
+  // would return; nullopt when there are n or fewer. Where a chunked
+  // depsgraph download cuts.
+  virtual std::optional<int64_t> NthRevision(const std::string& manager, std::optional<int64_t> since, int n) = 0;
+  // The revision of task `id` of `manager`; nullopt when there is none.
+  virtual std::optional<int64_t> RevisionOf(const std::string& id, const std::string& manager) = 0;
   virtual std::vector<std::string> TaskIdsInStatus(const std::string& manager, protocol::TaskStatus status) = 0;
   // Tasks of no Manager (manager "") in `queued` whose job is queued/active,
   // in depsgraph order (highest job priority first).

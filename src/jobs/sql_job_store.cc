@@ -1,6 +1,9 @@
 // JobStore on SQL (store/sql.h), the same code on SQLite and PostgreSQL. JSON columns hold the structured task
 // fields (commands, parents, failed_by_workers, metrics) and job settings:
 // they are always read and written whole, never queried into.
+#include <algorithm>
+#include <map>
+
 #include <nlohmann/json.hpp>
 
 #include "common/timefmt.h"
@@ -244,11 +247,63 @@ std::string CommandsJson(const protocol::Task& t) {
   return arr.dump();
 }
 
+// CommandsJson of consecutive tasks: a compiler gives most tasks of a job
+// the same commands but for a setting or two, and a big job's tasks often
+// repeat them exactly (sleep, exec); the serialised text of the previous
+// task is reused when its commands compare equal, which is cheaper than
+// building and dumping the JSON again.
+class JsonMemo {
+ public:
+  const std::string& Of(const protocol::Task& t) {
+    if (!valid_ || !SameCommands(t.commands, last_)) {
+      text_ = CommandsJson(t);
+      last_ = t.commands;
+      valid_ = true;
+    }
+    return text_;
+  }
+
+ private:
+  static bool SameCommands(const std::vector<protocol::Command>& a, const std::vector<protocol::Command>& b) {
+    if (a.size() != b.size()) return false;
+    for (size_t i = 0; i < a.size(); ++i)
+      if (a[i].name != b[i].name || !Same(a[i].settings, b[i].settings)) return false;
+    return true;
+  }
+  // Equal and serialised alike: json's == holds for 1 and 1.0, which dump
+  // differently.
+  static bool Same(const json& a, const json& b) {
+    if (a.type() != b.type()) return false;
+    if (a.is_object()) {
+      if (a.size() != b.size()) return false;
+      for (auto ia = a.begin(), ib = b.begin(); ia != a.end(); ++ia, ++ib)
+        if (ia.key() != ib.key() || !Same(ia.value(), ib.value())) return false;
+      return true;
+    }
+    if (a.is_array()) {
+      if (a.size() != b.size()) return false;
+      for (size_t i = 0; i < a.size(); ++i)
+        if (!Same(a[i], b[i])) return false;
+      return true;
+    }
+    return a == b;
+  }
+  bool valid_ = false;
+  std::vector<protocol::Command> last_;
+  std::string text_;
+};
+
 std::string FailedByJson(const protocol::Task& t) {
+  if (t.failed_by_workers.empty()) return "[]";
   json arr = json::array();
   for (const auto& f : t.failed_by_workers) arr.push_back({{"id", f.id}, {"identifier", f.identifier}});
   return arr.dump();
 }
+
+// What RunnableTasks returns: `t` (job_tasks) of manager ?1.
+const char* kRunnableFrom =
+    " FROM job_tasks t JOIN jobs j ON j.id = t.job_id WHERE t.manager = ?1 AND t.status IN "
+    "('queued', 'claimed-by-manager', 'soft-failed') AND j.status IN ('queued', 'active', 'cancel-requested')";
 
 std::vector<StoredTask> ReadTasks(store::SqlStatement& q) {
   std::vector<StoredTask> out;
@@ -358,40 +413,47 @@ class SqlJobStoreTx final : public JobStoreTx {
     return ReadTasks(q);
   }
 
-  void InsertTask(const StoredTask& st, int seq) override {
-    const auto& t = st.task;
-    c_.Prepare(
-          "INSERT INTO job_tasks (id, job_id, seq, manager, name, status, priority, job_priority, job_type, "
-          "task_type, commands, parents, log, activity, worker, failed_by_workers, metrics, "
-          "task_progress_percentage, current_command_index, command_progress_percentage, etag, revision, updated_us) "
-          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, "
-          "?22, "
-          "?23)")
-        .Bind(1, t.id)
-        .Bind(2, t.job)
-        .Bind(3, seq)
-        .Bind(4, t.manager)
-        .Bind(5, t.name)
-        .Bind(6, ToString(t.status))
-        .Bind(7, t.priority)
-        .Bind(8, t.job_priority)
-        .Bind(9, t.job_type)
-        .Bind(10, t.task_type)
-        .Bind(11, CommandsJson(t))
-        .Bind(12, json(t.parents).dump())
-        .Bind(13, t.log)
-        .Bind(14, t.activity)
-        .Bind(15, t.worker)
-        .Bind(16, FailedByJson(t))
-        .Bind(17, t.metrics.dump())
-        .Bind(18, t.task_progress_percentage)
-        .Bind(19, t.current_command_index)
-        .Bind(20, t.command_progress_percentage)
-        .Bind(21, t.etag)
-        .Bind(22, st.revision)
-        .Bind(23, t.last_updated ? std::optional<int64_t>(ToUnixMicros(*t.last_updated)) : std::nullopt)
-        .Run();
-    AddCount(t.job, ToString(t.status), +1);
+  void InsertTasks(const std::vector<protocol::Task>& tasks, int64_t first_revision,
+                   int tasks_per_revision) override {
+    auto& q = c_.Prepare(
+        "INSERT INTO job_tasks (id, job_id, seq, manager, name, status, priority, job_priority, job_type, "
+        "task_type, commands, parents, log, activity, worker, failed_by_workers, metrics, "
+        "task_progress_percentage, current_command_index, command_progress_percentage, etag, revision, updated_us) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, "
+        "?22, ?23)");
+    std::map<std::pair<std::string_view, std::string_view>, int> counts;
+    JsonMemo commands_json;
+    for (size_t i = 0; i < tasks.size(); ++i) {
+      const auto& t = tasks[i];
+      const std::string_view status = ToString(t.status);
+      if (i > 0) q.Reset();
+      q.Bind(1, t.id)
+          .Bind(2, t.job)
+          .Bind(3, static_cast<int64_t>(i))
+          .Bind(4, t.manager)
+          .Bind(5, t.name)
+          .Bind(6, status)
+          .Bind(7, t.priority)
+          .Bind(8, t.job_priority)
+          .Bind(9, t.job_type)
+          .Bind(10, t.task_type)
+          .Bind(11, commands_json.Of(t))
+          .Bind(12, t.parents.empty() ? std::string("[]") : json(t.parents).dump())
+          .Bind(13, t.log)
+          .Bind(14, t.activity)
+          .Bind(15, t.worker)
+          .Bind(16, FailedByJson(t))
+          .Bind(17, t.metrics.empty() ? std::string("{}") : t.metrics.dump())
+          .Bind(18, t.task_progress_percentage)
+          .Bind(19, t.current_command_index)
+          .Bind(20, t.command_progress_percentage)
+          .Bind(21, t.etag)
+          .Bind(22, first_revision + static_cast<int64_t>(i) / std::max(tasks_per_revision, 1))
+          .Bind(23, t.last_updated ? std::optional<int64_t>(ToUnixMicros(*t.last_updated)) : std::nullopt)
+          .Run();
+      ++counts[{t.job, status}];
+    }
+    for (const auto& [key, n] : counts) AddCount(std::string(key.first), key.second, n);
   }
 
   void ClaimTasks(const std::string& job_id, const std::vector<std::string>& task_ids) override {
@@ -442,21 +504,49 @@ class SqlJobStoreTx final : public JobStoreTx {
         .Run();
   }
 
-  std::vector<StoredTask> RunnableTasks(const std::string& manager) override {
-    auto& q = c_.Prepare(std::string("SELECT ") + kTaskColumns +
-                         " FROM job_tasks t JOIN jobs j ON j.id = t.job_id WHERE t.manager = ?1 AND t.status IN "
-                         "('queued', 'claimed-by-manager', 'soft-failed') AND j.status IN ('queued', 'active', "
-                         "'cancel-requested') ORDER BY j.priority DESC, t.priority DESC, j.created_us, t.seq");
-    q.Bind(1, manager);
+  std::vector<StoredTask> RunnableTasks(const std::string& manager, int64_t max_revision) override {
+    auto& q = c_.Prepare(std::string("SELECT ") + kTaskColumns + kRunnableFrom +
+                         " AND t.revision <= ?2 ORDER BY j.priority DESC, t.priority DESC, j.created_us, t.seq");
+    q.Bind(1, manager).Bind(2, max_revision);
     return ReadTasks(q);
   }
 
-  std::vector<StoredTask> TasksChangedSince(const std::string& manager, int64_t revision) override {
+  std::vector<StoredTask> TasksChangedSince(const std::string& manager, int64_t revision,
+                                            int64_t max_revision) override {
     auto& q = c_.Prepare(std::string("SELECT ") + kTaskColumns +
-                         " FROM job_tasks t WHERE t.manager = ?1 AND t.revision > ?2 ORDER BY t.revision, t.job_id, "
-                         "t.seq");
-    q.Bind(1, manager).Bind(2, revision);
+                         " FROM job_tasks t WHERE t.manager = ?1 AND t.revision > ?2 AND t.revision <= ?3 "
+                         "ORDER BY t.revision, t.job_id, t.seq");
+    q.Bind(1, manager).Bind(2, revision).Bind(3, max_revision);
     return ReadTasks(q);
+  }
+
+  std::optional<int64_t> NthRevision(const std::string& manager, std::optional<int64_t> since, int n) override {
+    // Incremental: walks the (manager, revision) index. Full: the status
+    // index, then a sort of the runnable tasks' revisions (once per Manager
+    // start; later downloads are incremental).
+    std::optional<int64_t> out;
+    if (since) {
+      auto& q = c_.Prepare(
+          "SELECT revision FROM job_tasks WHERE manager = ?1 AND revision > ?2 ORDER BY revision LIMIT 1 OFFSET ?3");
+      q.Bind(1, manager).Bind(2, *since).Bind(3, n);
+      if (q.Step()) out = q.Int(0);
+      q.Reset();
+    } else {
+      auto& q = c_.Prepare(std::string("SELECT t.revision") + kRunnableFrom + " ORDER BY t.revision LIMIT 1 OFFSET ?2");
+      q.Bind(1, manager).Bind(2, n);
+      if (q.Step()) out = q.Int(0);
+      q.Reset();
+    }
+    return out;
+  }
+
+  std::optional<int64_t> RevisionOf(const std::string& id, const std::string& manager) override {
+    auto& q = c_.Prepare("SELECT revision FROM job_tasks WHERE id = ?1 AND manager = ?2");
+    q.Bind(1, id).Bind(2, manager);
+    std::optional<int64_t> out;
+    if (q.Step()) out = q.Int(0);
+    q.Reset();
+    return out;
   }
 
   std::vector<StoredTask> UnassignedQueuedTasks() override {

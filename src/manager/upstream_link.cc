@@ -58,14 +58,14 @@ void UpstreamLink::OnUpstreamQueued() {
   if (!was_wanted) clock_.NotifyAll();
 }
 
-Status UpstreamLink::Download() {
+Result<bool> UpstreamLink::Download() {
   if (notification_source_) {
     protocol::UpstreamNotification n = notification_source_();
     const bool same = notified_ && notified_->nr_of_workers == n.nr_of_workers &&
                       notified_->worker_task_types == n.worker_task_types && notified_->manager_url == n.manager_url &&
                       notified_->variables == n.variables;
     if (!same) {
-      if (auto st = upstream_.Notify(n); !st) return st;
+      if (auto st = upstream_.Notify(n); !st) return std::unexpected(st.error());
       notified_ = std::move(n);
     }
   }
@@ -74,7 +74,7 @@ Status UpstreamLink::Download() {
   if (!token) return std::unexpected(token.error());
   auto graph = upstream_.FetchDepsgraph(token->value_or(""));
   if (!graph) return std::unexpected(graph.error());
-  if (graph->kind != protocol::Depsgraph::Kind::kTasks) return Ok();
+  if (graph->kind != protocol::Depsgraph::Kind::kTasks) return false;
   // The token commits with the tasks: saved apart, a crash in between made
   // the next download (with the old token) bring back the same copies and
   // overwrite what workers had done with them since (an assigned task
@@ -83,9 +83,12 @@ Status UpstreamLink::Download() {
   std::function<void(FarmTx&)> save_token;
   if (!graph->last_updated.empty())
     save_token = [&](FarmTx& tx) { tx.PutSetting(kDepsgraphTokenKey, graph->last_updated); };
-  if (auto st = farm_.ApplyDepsgraph(graph->tasks, save_token); !st) return st;
-  spdlog::debug("depsgraph: {} tasks", graph->tasks.size());
-  return Ok();
+  // A chunk of a big change (the job side's `more`) is stored with its
+  // token like a whole answer: its tasks are schedulable at once, and after
+  // a crash the next download starts after the last chunk stored.
+  if (auto st = farm_.ApplyDepsgraph(graph->tasks, save_token); !st) return std::unexpected(st.error());
+  spdlog::debug("depsgraph: {} tasks{}", graph->tasks.size(), graph->more ? ", more to come" : "");
+  return graph->more;
 }
 
 Result<int> UpstreamLink::Push(bool allow_empty) {
@@ -112,7 +115,11 @@ Result<int> UpstreamLink::Push(bool allow_empty) {
 }
 
 Status UpstreamLink::SyncOnce() {
-  if (auto st = Download(); !st) return st;
+  for (;;) {
+    auto more = Download();
+    if (!more) return std::unexpected(more.error());
+    if (!*more) break;
+  }
   auto pushed = Push(true);
   if (!pushed) return std::unexpected(pushed.error());
   return Ok();
@@ -127,13 +134,15 @@ void UpstreamLink::Run(std::stop_token stop) {
     bool failed = false;
     if (download_wanted_.exchange(false) || now - last_download_ >= options_.download_task_sleep) {
       last_download_ = now;
-      if (auto st = Download(); !st) {
-        spdlog::warn("depsgraph download failed: {}", st.error().message);
+      if (auto more = Download(); !more) {
+        spdlog::warn("depsgraph download failed: {}", more.error().message);
         download_wanted_ = true;
         failed = true;
         upstream_down_ = true;
       } else {
         upstream_down_ = false;
+        // The next chunk right after this loop's push, if one is due.
+        if (*more) download_wanted_ = true;
       }
     }
     const bool push_due = push_wanted_.load() && now - last_push_ >= options_.push_max_interval;

@@ -67,7 +67,8 @@ class UpstreamLink final : public FarmListener {
   // true without asking (a down Server must not stall scheduling).
   // Thread-safe.
   bool Revalidate(const protocol::Task& task);
-  // One download + one push cycle, synchronously (tests, shutdown flush).
+  // One download (every chunk) + one push cycle, synchronously (tests,
+  // shutdown flush).
   Status SyncOnce();
 
   // Task updates upstream confirmed handled so far (removed from the queue).
@@ -77,7 +78,8 @@ class UpstreamLink final : public FarmListener {
   void OnUpstreamQueued() override;
 
  private:
-  Status Download();
+  // One depsgraph answer stored; true when the job side has more chunks.
+  Result<bool> Download();
   // Pushes one batch; returns the number of updates sent.
   Result<int> Push(bool allow_empty);
 

@@ -26,6 +26,9 @@ struct Depsgraph {
   std::vector<Task> tasks;
   // Opaque token to pass back as `if_updated_since` (X-Flamenco-Last-Updated).
   std::string last_updated;
+  // The answer is one chunk of a bigger change (in-process job side only):
+  // fetch again at once with `last_updated` for the next one.
+  bool more = false;
 };
 
 struct UploadRequest {

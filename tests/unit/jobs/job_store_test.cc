@@ -30,15 +30,17 @@ class JobStoreTest : public ::testing::TestWithParam<testing::Backend> {
       j.job_type = "sleep";
       j.manager = "m";
       tx.InsertJob(j);
+      std::vector<protocol::Task> list;
       for (int i = 0; i < tasks; ++i) {
-        StoredTask t;
-        t.task.id = job_id + "-t" + std::to_string(i);
-        t.task.job = job_id;
-        t.task.manager = "m";
-        t.task.name = t.task.id;
-        t.task.status = TaskStatus::kQueued;
-        tx.InsertTask(t, i);
+        protocol::Task t;
+        t.id = job_id + "-t" + std::to_string(i);
+        t.job = job_id;
+        t.manager = "m";
+        t.name = t.id;
+        t.status = TaskStatus::kQueued;
+        list.push_back(t);
       }
+      tx.InsertTasks(list, 1, 1);
       return Ok();
     }));
   }
