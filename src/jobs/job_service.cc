@@ -382,7 +382,8 @@ Result<Job> JobService::Submit(const JobSubmission& submission) {
   // can download it chunk by chunk and start on the first tasks while the
   // rest are still being copied (FetchDepsgraph).
   const int per_revision = std::max(impl_->options.depsgraph_chunk_tasks, 1);
-  const int64_t revisions = std::max<int64_t>(1, (static_cast<int64_t>(tasks->size()) + per_revision - 1) / per_revision);
+  const int64_t revisions =
+      std::max<int64_t>(1, (static_cast<int64_t>(tasks->size()) + per_revision - 1) / per_revision);
   auto st = impl_->store->Write([&](JobStoreTx& tx) -> Status {
     const int64_t first_rev = tx.NextRevision();
     for (int64_t i = 1; i < revisions; ++i) tx.NextRevision();

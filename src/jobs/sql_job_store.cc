@@ -3,7 +3,6 @@
 // they are always read and written whole, never queried into.
 #include <algorithm>
 #include <map>
-
 #include <nlohmann/json.hpp>
 
 #include "common/timefmt.h"
@@ -413,8 +412,7 @@ class SqlJobStoreTx final : public JobStoreTx {
     return ReadTasks(q);
   }
 
-  void InsertTasks(const std::vector<protocol::Task>& tasks, int64_t first_revision,
-                   int tasks_per_revision) override {
+  void InsertTasks(const std::vector<protocol::Task>& tasks, int64_t first_revision, int tasks_per_revision) override {
     auto& q = c_.Prepare(
         "INSERT INTO job_tasks (id, job_id, seq, manager, name, status, priority, job_priority, job_type, "
         "task_type, commands, parents, log, activity, worker, failed_by_workers, metrics, "

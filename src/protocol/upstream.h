@@ -7,11 +7,10 @@
 // and log requests are the same code in both modes.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "common/result.h"
 #include "protocol/types.h"

@@ -47,6 +47,7 @@ class JobServiceTest : public ::testing::TestWithParam<testing::Backend> {
     JobServiceOptions opts;
     opts.log_dir = (dir_ / "logs").string();
     opts.settings_to_placeholders = to_placeholders_;
+    if (chunk_tasks_) opts.depsgraph_chunk_tasks = *chunk_tasks_;
     auto svc = JobService::Open(*db_, clock_, opts);
     ASSERT_TRUE(svc) << svc.error().message;
     svc_ = std::move(*svc);
@@ -124,6 +125,9 @@ class JobServiceTest : public ::testing::TestWithParam<testing::Backend> {
   int update_counter_ = 0;
   // options.settings_to_placeholders of the service Reopen() makes.
   std::function<json(const json&, const std::string&)> to_placeholders_;
+  // options.depsgraph_chunk_tasks of the service Reopen() makes (unset:
+  // the default).
+  std::optional<int> chunk_tasks_;
 };
 
 // --- submission ---------------------------------------------------------------
@@ -791,5 +795,93 @@ INSTANTIATE_TEST_SUITE_P(Backends, JobRunnabilityTest,
                          ::testing::Values(testing::Backend::kSqlite, testing::Backend::kPostgres),
                          testing::BackendName);
 
+// --- chunked depsgraph ----------------------------------------------------------
+
+// Fetches from `token` until the job side has no more; returns the chunks.
+std::vector<Depsgraph> FetchAllChunks(JobService& svc, std::string token) {
+  std::vector<Depsgraph> chunks;
+  for (int guard = 0; guard < 100; ++guard) {
+    auto d = svc.FetchDepsgraph(token);
+    EXPECT_TRUE(d) << d.error().message;
+    if (!d) break;
+    chunks.push_back(*d);
+    token = d->last_updated;
+    if (!d->more) break;
+  }
+  return chunks;
+}
+
+TEST_P(JobServiceTest, BigJobDepsgraphComesInChunksInTaskOrderEachTaskOnce) {
+  chunk_tasks_ = 3;
+  Reopen();
+  const Job job = SubmitSleep(10);
+  const auto chunks = FetchAllChunks(*svc_, "");
+  ASSERT_EQ(chunks.size(), 4u);
+  std::vector<std::string> names;
+  std::set<std::string> ids;
+  for (size_t k = 0; k < chunks.size(); ++k) {
+    EXPECT_EQ(chunks[k].kind, Depsgraph::Kind::kTasks);
+    EXPECT_EQ(chunks[k].more, k + 1 < chunks.size());
+    EXPECT_LE(chunks[k].tasks.size(), 3u);
+    for (const auto& t : chunks[k].tasks) {
+      names.push_back(t.name);
+      EXPECT_TRUE(ids.insert(t.id).second) << t.name << " sent twice";
+      EXPECT_EQ(t.status, TaskStatus::kClaimedByManager);
+    }
+  }
+  EXPECT_EQ(names.front(), "sleep-1");
+  EXPECT_EQ(names.back(), "sleep-10");
+  EXPECT_EQ(ids.size(), 10u);
+  // Chunks claim only what they hand out: after the first, the rest was
+  // still queued.
+  EXPECT_EQ(Fetch(chunks.back().last_updated).kind, Depsgraph::Kind::kNotModified);
+  for (const auto& t : Tasks(job.id)) EXPECT_EQ(t.status, TaskStatus::kClaimedByManager) << t.name;
+}
+
+TEST_P(JobServiceTest, DepsgraphChunkClaimsOnlyItsOwnTasksAndIncrementalFetchesAreChunkedToo) {
+  chunk_tasks_ = 4;
+  Reopen();
+  const auto first = Fetch("");  // nothing yet: the farm gets a token
+  const Job job = SubmitSleep(6);
+  const auto chunk = Fetch(first.last_updated);
+  ASSERT_EQ(chunk.kind, Depsgraph::Kind::kTasks);
+  EXPECT_TRUE(chunk.more);
+  EXPECT_EQ(chunk.tasks.size(), 4u);
+  int queued = 0;
+  for (const auto& t : Tasks(job.id)) queued += t.status == TaskStatus::kQueued ? 1 : 0;
+  EXPECT_EQ(queued, 2);
+  EXPECT_EQ(svc_->GetJob(job.id)->tasks_status["queued"], 2);
+  const auto rest = Fetch(chunk.last_updated);
+  EXPECT_FALSE(rest.more);
+  EXPECT_EQ(rest.tasks.size(), 2u);
+}
+
+TEST_P(JobServiceTest, DepsgraphChunkBringsAlongAParentOfALaterRevision) {
+  chunk_tasks_ = 3;
+  Reopen();
+  const Job job = SubmitSleep(10);
+  const auto tasks = Tasks(job.id);
+  // sleep-2 waits for sleep-8, listed after it (so of a later revision):
+  // sleep-8 must not come in a later chunk than sleep-2.
+  ASSERT_TRUE(db_->SqlWrite([&](store::SqlConn& c) -> Status {
+    c.Prepare("UPDATE job_tasks SET parents = ?2 WHERE id = ?1")
+        .Bind(1, tasks[1].id)
+        .Bind(2, json{tasks[7].id}.dump())
+        .Run();
+    return Ok();
+  }));
+  const auto chunks = FetchAllChunks(*svc_, "");
+  ASSERT_GE(chunks.size(), 2u);  // still chunked
+  std::set<std::string> sent;
+  size_t total = 0;
+  for (const auto& chunk : chunks) {
+    for (const auto& t : chunk.tasks) sent.insert(t.id);
+    total += chunk.tasks.size();
+    for (const auto& t : chunk.tasks)
+      for (const auto& p : t.parents) EXPECT_TRUE(sent.contains(p)) << t.name << " came before its parent";
+  }
+  EXPECT_EQ(total, 10u);
+  EXPECT_EQ(sent.size(), 10u);
+}
 }  // namespace
 }  // namespace duende::jobs

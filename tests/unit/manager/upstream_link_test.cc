@@ -5,7 +5,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
+#include <functional>
 #include <set>
 #include <thread>
 #include <utility>
@@ -257,6 +259,113 @@ TEST_F(UpstreamLinkTest, DepsgraphTokenCommitsWithItsTasks) {
   });
   EXPECT_TRUE(task);
   EXPECT_EQ(token, std::optional<std::string>("token-1"));
+}
+
+// The in-process job side's chunked answers (JobService::FetchDepsgraph):
+// chunk k answers the token of chunk k-1 ("" for the first), with `more`
+// until the last. `before_chunk` runs when chunk k >= 1 is asked for, i.e.
+// after the earlier ones were stored.
+class ChunkedUpstream final : public protocol::Upstream {
+ public:
+  Result<protocol::Depsgraph> FetchDepsgraph(const std::string& since) override {
+    tokens.push_back(since);
+    const size_t k = since.empty() ? 0 : std::stoul(since.substr(6));
+    protocol::Depsgraph g;
+    g.last_updated = "chunk-" + std::to_string(std::min(k + 1, chunks.size()));
+    if (k >= chunks.size()) {
+      g.kind = protocol::Depsgraph::Kind::kNotModified;
+      return g;
+    }
+    if (k > 0 && before_chunk) before_chunk(k);
+    g.kind = protocol::Depsgraph::Kind::kTasks;
+    g.tasks = chunks[k];
+    g.more = k + 1 < chunks.size();
+    return g;
+  }
+  Result<protocol::BatchResponse> PushTaskUpdates(const std::vector<protocol::TaskUpdate>& updates) override {
+    protocol::BatchResponse r;
+    for (const auto& u : updates) r.handled_update_ids.push_back(u.id);
+    return r;
+  }
+  Status AttachTaskLog(const std::string&, const std::string&, const std::string&) override { return Ok(); }
+  Status Notify(const protocol::UpstreamNotification&) override { return Ok(); }
+
+  std::vector<std::vector<protocol::Task>> chunks;
+  std::vector<std::string> tokens;
+  std::function<void(size_t)> before_chunk;
+};
+
+class ChunkedDownloadTest : public FarmTest {
+ protected:
+  std::unique_ptr<UpstreamLink> NewLink() {
+    auto link = std::make_unique<UpstreamLink>(upstream_, *farm_, *store_, clock_, UpstreamLinkOptions{});
+    farm_->SetListener(link.get());
+    return link;
+  }
+  bool Cached(const std::string& id) {
+    return *store_->Read([&](FarmTx& tx) -> Result<bool> { return tx.GetTask(id).has_value(); });
+  }
+  // How many times the task was inserted into the cache (its status
+  // history's first entries).
+  int Insertions(const std::string& id) {
+    return *store_->Read([&](FarmTx& tx) -> Result<int> {
+      int n = 0;
+      for (const auto& c : tx.StatusHistory(id)) n += c.from_status.empty() ? 1 : 0;
+      return n;
+    });
+  }
+  ChunkedUpstream upstream_;
+};
+
+TEST_F(ChunkedDownloadTest, FirstChunkIsHandedOutBeforeTheRestIsCopiedAndParentsStillGate) {
+  const Task a = MakeTask("a", 50, 10), b = MakeTask("b", 50, 10);
+  const Task c = MakeTask("c", 50, 90, "sleep", {a.id});  // higher priority, waits for a
+  const Task d = MakeTask("d", 50, 5);
+  upstream_.chunks = {{a, b}, {c, d}};
+  const std::string w = Register("w1");
+  std::string during;
+  bool rest_absent = false;
+  upstream_.before_chunk = [&](size_t) {
+    during = Fetch(w).task.id;
+    rest_absent = !Cached(c.id) && !Cached(d.id);
+  };
+  auto link = NewLink();
+  ASSERT_TRUE(link->SyncOnce());
+  EXPECT_TRUE(rest_absent);
+  EXPECT_TRUE(during == a.id || during == b.id) << during;
+  EXPECT_EQ(upstream_.tokens, (std::vector<std::string>{"", "chunk-1"}));
+  for (const auto& t : {a, b, c, d}) EXPECT_TRUE(Cached(t.id)) << t.name;
+  // c outranks everything but its parent a is not completed: not handed out.
+  const std::string w2 = Register("w2");
+  const std::string next = Fetch(w2).task.id;
+  EXPECT_NE(next, c.id);
+  if (during != a.id) {
+    EXPECT_EQ(next, a.id);
+  }
+}
+
+TEST_F(ChunkedDownloadTest, CrashMidDownloadResumesAfterTheLastStoredChunkEachTaskCopiedOnce) {
+  std::vector<Task> all;
+  for (int k = 0; k < 3; ++k) {
+    std::vector<Task> chunk;
+    for (int i = 0; i < 3; ++i) chunk.push_back(MakeTask("t" + std::to_string(k) + std::to_string(i)));
+    all.insert(all.end(), chunk.begin(), chunk.end());
+    upstream_.chunks.push_back(chunk);
+  }
+  int transactions = 0;
+  db_->SetFaultInjector([&]() -> Status {
+    // 1: read the token, 2: store chunk 0, 3: read the token, 4: store
+    // chunk 1 -- the process dies there.
+    if (++transactions == 4) return Unavailable("killed (injected)");
+    return Ok();
+  });
+  EXPECT_FALSE(NewLink()->SyncOnce());
+  db_->SetFaultInjector(nullptr);
+  for (size_t i = 0; i < all.size(); ++i) EXPECT_EQ(Cached(all[i].id), i < 3) << all[i].name;
+  // The restarted link goes on from chunk 0's token.
+  ASSERT_TRUE(NewLink()->SyncOnce());
+  EXPECT_EQ(upstream_.tokens, (std::vector<std::string>{"", "chunk-1", "chunk-1", "chunk-2"}));
+  for (const auto& t : all) EXPECT_EQ(Insertions(t.id), 1) << t.name;
 }
 
 }  // namespace
