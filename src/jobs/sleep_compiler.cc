@@ -20,11 +20,15 @@ Result<std::vector<protocol::Task>> CompileSleep(const nlohmann::json& settings,
 
   // Keep integral durations integral on the wire, as the add-on sends them.
   const nlohmann::json sleep_time = settings.at("time_in_seconds");
+  // Every task runs the same commands: built once, copied (a big job has
+  // 100,000 tasks).
+  const std::vector<protocol::Command> commands{{"echo", {{"message", "Preparing to sleep"}}},
+                                                {"sleep", {{"time_in_seconds", sleep_time}}}};
   std::vector<protocol::Task> tasks;
+  tasks.reserve(chunks->size());
   for (const auto& chunk : *chunks) {
     auto t = internal::NewTask(ctx, "sleep-" + FrameRangeForName(chunk), "sleep");
-    t.commands.push_back({"echo", {{"message", "Preparing to sleep"}}});
-    t.commands.push_back({"sleep", {{"time_in_seconds", sleep_time}}});
+    t.commands = commands;
     tasks.push_back(std::move(t));
   }
   return tasks;
