@@ -1,44 +1,82 @@
 #!/usr/bin/env bash
 # Runs the benchmarks built in BUILD (default: build): the Google Benchmark
 # micro-benchmarks (bench/*_bench), then every duende-bench scenario at the
-# target sizes of issue 6, printing one JSON line per scenario. Results go to
-# stdout (and BUILD/bench-results.jsonl); docs/benchmarks.md records them
-# with the command that produced them (not rewritten automatically).
+# target sizes of issue 6 and the nginx side-by-side, printing their output.
+# Every record (the machine before and after, each command, each JSON line)
+# goes to BENCH_OUT (default BUILD/bench-results.jsonl); at the end
+# bench/report.py rewrites the generated block of BENCH_DOC (default
+# docs/benchmarks.md) from it. A failing scenario stops the run and leaves
+# BENCH_DOC untouched.
 #
-# QUICK=1 runs the scenarios at small sizes (a minute or two in all).
+# QUICK=1 runs the scenarios at small sizes (a minute or two in all); SMOKE=1
+# at tiny sizes with short micro-benchmarks (the CTest smoke, seconds).
+# http_ratio.sh is skipped (shown as "not run") without nginx or wrk.
 set -euo pipefail
 build=${1:-build}
+here=$(dirname "$0")
+report="$here/report.py"
+out=${BENCH_OUT:-$build/bench-results.jsonl}
+doc=${BENCH_DOC:-$here/../docs/benchmarks.md}
+bench="$build/bin/duende-bench"
+[ -x "$bench" ] || { echo "no $bench (configure with -DDUENDE_BENCH=ON)" >&2; exit 1; }
+min_time=0.5
+[ "${SMOKE:-0}" = 1 ] && min_time=0.01
+
+python3 "$report" machine before "$build" >"$out"
+echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)," \
+     "$(free -g | awk '/Mem:/ {print $2}') GiB RAM, load $(cut -d' ' -f1-3 /proc/loadavg)"
+
+micro_json=$(mktemp /tmp/duende-bench-micro-XXXXXX)
+trap 'rm -f "$micro_json"' EXIT
 for b in "$build"/bench/*_bench; do
   [ -x "$b" ] || continue
-  echo "== $b"
-  "$b" --benchmark_min_time=0.5
+  echo "== $b --benchmark_min_time=$min_time"
+  "$b" --benchmark_min_time=$min_time --benchmark_out="$micro_json" --benchmark_out_format=json
+  python3 "$report" micro "$micro_json" "$b --benchmark_min_time=$min_time" >>"$out"
 done
 
-bench="$build/bin/duende-bench"
-[ -x "$bench" ] || { echo "no $bench (configure with -DDUENDE_BENCH=ON)"; exit 1; }
-out="$build/bench-results.jsonl"
-: >"$out"
-echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)," \
-     "$(free -g | awk '/Mem:/ {print $2}') GiB RAM"
+# One command record, then the lines the command printed.
 run() {
-  echo "== duende-bench $*"
-  "$bench" "$@" | tee -a "$out"
+  echo "== $*"
+  python3 -c 'import json,sys; print(json.dumps({"record": "command", "command": sys.argv[1]}))' "$*" >>"$out"
+  "$@" | tee -a "$out"
 }
-if [ "${QUICK:-0}" = 1 ]; then
-  run throughput --workers 100 --tasks 5000
-  run idle --workers 1000 --seconds 10
-  run pickup --workers 10 --repeat 5
-  run bigjob --tasks 20000
-  run realfarm --workers 20 --tasks 400
-  echo "== bench/http_ratio.sh $build 5"
-  bash "$(dirname "$0")/http_ratio.sh" "$build" 5 | tee -a "$out"
-else
-  run throughput --workers 1000 --tasks 100000
-  run idle --workers 10000 --seconds 30
-  run pickup --workers 10 --repeat 20
-  run bigjob --tasks 100000
-  run realfarm --workers 100 --tasks 2000
-  echo "== bench/http_ratio.sh $build 10"
-  bash "$(dirname "$0")/http_ratio.sh" "$build" 10 | tee -a "$out"
-fi
+http_ratio() {
+  if command -v wrk >/dev/null && { command -v nginx >/dev/null || [ -x /usr/sbin/nginx ]; }; then
+    run bash "$here/http_ratio.sh" "$@"
+  else
+    echo "== skipped bench/http_ratio.sh: needs nginx and wrk (scripts/setup.sh with BENCH=1)"
+  fi
+}
+size=full
+[ "${QUICK:-0}" = 1 ] && size=quick
+[ "${SMOKE:-0}" = 1 ] && size=smoke
+# One row per size and scenario; full = issue 6's target sizes.
+while read -r mode scenario args <&3; do
+  [ "$mode" = "$size" ] || continue
+  # shellcheck disable=SC2086 # the arguments are words
+  if [ "$scenario" = http_ratio ]; then http_ratio "$build" $args; else run "$bench" "$scenario" $args; fi
+done 3<<'SIZES'
+full  throughput --workers 1000 --tasks 100000
+quick throughput --workers 100 --tasks 5000
+smoke throughput --workers 4 --tasks 50
+full  idle --workers 10000 --seconds 30
+quick idle --workers 1000 --seconds 10
+smoke idle --workers 20 --seconds 1 --warmup 0.5 --poll-interval 0.2
+full  pickup --workers 10 --repeat 20
+quick pickup --workers 10 --repeat 5
+smoke pickup --workers 2 --repeat 2 --warmup 0.5 --poll-interval 0.3
+full  bigjob --tasks 100000
+quick bigjob --tasks 20000
+smoke bigjob --tasks 500
+full  realfarm --workers 100 --tasks 2000
+quick realfarm --workers 20 --tasks 400
+smoke realfarm --workers 2 --tasks 6
+full  http_ratio 10
+quick http_ratio 5
+smoke http_ratio 1 8
+SIZES
+python3 "$report" machine after "$build" >>"$out"
+echo '{"record": "end"}' >>"$out"
 echo "== results in $out"
+python3 "$report" write "$out" "$doc"
