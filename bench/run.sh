@@ -11,12 +11,13 @@
 # QUICK=1 runs the scenarios at small sizes (a minute or two in all); SMOKE=1
 # at tiny sizes with short micro-benchmarks (the CTest smoke, seconds).
 # http_ratio.sh is skipped (shown as "not run") without nginx or wrk.
-set -euo pipefail
+set -Eeuo pipefail
 build=${1:-build}
 here=$(dirname "$0")
 report="$here/report.py"
 out=${BENCH_OUT:-$build/bench-results.jsonl}
 doc=${BENCH_DOC:-$here/../docs/benchmarks.md}
+trap 'echo "bench/run.sh: a benchmark failed (line $LINENO); $doc left untouched" >&2' ERR
 bench="$build/bin/duende-bench"
 [ -x "$bench" ] || { echo "no $bench (configure with -DDUENDE_BENCH=ON)" >&2; exit 1; }
 min_time=0.5
