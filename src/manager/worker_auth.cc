@@ -4,6 +4,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/jwt.h"
+
 namespace duende::manager {
 namespace {
 
@@ -18,40 +20,12 @@ void EnsureSodium() {
   (void)rc;
 }
 
-std::optional<std::string> Base64Decode(std::string_view in, int variant) {
-  std::string out(in.size(), '\0');
-  size_t len = 0;
-  if (sodium_base642bin(reinterpret_cast<unsigned char*>(out.data()), out.size(), in.data(), in.size(), nullptr, &len,
-                        nullptr, variant) != 0)
-    return std::nullopt;
-  out.resize(len);
-  return out;
-}
-
-std::string Base64UrlEncode(std::string_view in) {
-  std::string out(sodium_base64_encoded_len(in.size(), sodium_base64_VARIANT_URLSAFE_NO_PADDING), '\0');
-  sodium_bin2base64(out.data(), out.size(), reinterpret_cast<const unsigned char*>(in.data()), in.size(),
-                    sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-  out.resize(std::strlen(out.c_str()));
-  return out;
-}
-
-std::string HmacSha256(const std::string& key, std::string_view msg) {
-  unsigned char mac[crypto_auth_hmacsha256_BYTES];
-  crypto_auth_hmacsha256_state st;
-  crypto_auth_hmacsha256_init(&st, reinterpret_cast<const unsigned char*>(key.data()), key.size());
-  crypto_auth_hmacsha256_update(&st, reinterpret_cast<const unsigned char*>(msg.data()), msg.size());
-  crypto_auth_hmacsha256_final(&st, mac);
-  return std::string(reinterpret_cast<char*>(mac), sizeof mac);
-}
-
 }  // namespace
 
 Result<std::string> HashSecret(std::string_view secret) {
   EnsureSodium();
   char out[crypto_pwhash_STRBYTES];
-  if (crypto_pwhash_str_alg(out, secret.data(), secret.size(), kOpsLimit, kMemLimit, crypto_pwhash_ALG_ARGON2ID13) !=
-      0)
+  if (crypto_pwhash_str_alg(out, secret.data(), secret.size(), kOpsLimit, kMemLimit, crypto_pwhash_ALG_ARGON2ID13) != 0)
     return Internal("cannot hash secret (out of memory)");
   return std::string(out);
 }
@@ -59,7 +33,7 @@ Result<std::string> HashSecret(std::string_view secret) {
 Result<std::pair<std::string, std::string>> ParseBasicAuth(std::string_view header) {
   if (header.size() < 6 || strncasecmp(header.data(), "Basic ", 6) != 0)
     return Unauthorized("missing HTTP Basic credentials");
-  auto decoded = Base64Decode(header.substr(6), sodium_base64_VARIANT_ORIGINAL);
+  auto decoded = Base64Decode(header.substr(6));
   if (!decoded) return Unauthorized("malformed HTTP Basic credentials");
   const size_t colon = decoded->find(':');
   if (colon == std::string::npos) return Unauthorized("malformed HTTP Basic credentials");
@@ -116,9 +90,9 @@ Status VerifyRegistrationToken(std::string_view header, const std::string& secre
   const size_t d1 = token.find('.');
   const size_t d2 = d1 == std::string_view::npos ? d1 : token.find('.', d1 + 1);
   if (d2 == std::string_view::npos) return Forbidden("malformed registration token");
-  auto header_json = Base64Decode(token.substr(0, d1), sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-  auto payload_json = Base64Decode(token.substr(d1 + 1, d2 - d1 - 1), sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-  auto sig = Base64Decode(token.substr(d2 + 1), sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+  auto header_json = Base64UrlDecode(token.substr(0, d1));
+  auto payload_json = Base64UrlDecode(token.substr(d1 + 1, d2 - d1 - 1));
+  auto sig = Base64UrlDecode(token.substr(d2 + 1));
   if (!header_json || !payload_json || !sig) return Forbidden("malformed registration token");
   auto h = nlohmann::json::parse(*header_json, nullptr, false);
   if (!h.is_object() || h.value("alg", "") != "HS256") return Forbidden("registration token must be signed HS256");
@@ -133,15 +107,6 @@ Status VerifyRegistrationToken(std::string_view header, const std::string& secre
     if (exp < now_s) return Forbidden("registration token has expired");
   }
   return Ok();
-}
-
-std::string MakeRegistrationToken(const std::string& secret, SystemTime now) {
-  EnsureSodium();
-  const auto iat = std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
-  const std::string head = Base64UrlEncode(R"({"alg":"HS256","typ":"JWT"})");
-  const std::string body = Base64UrlEncode(nlohmann::json{{"iat", iat}, {"exp", iat + 15 * 60}}.dump());
-  const std::string signing_input = head + "." + body;
-  return signing_input + "." + Base64UrlEncode(HmacSha256(secret, signing_input));
 }
 
 }  // namespace duende::manager

@@ -47,8 +47,6 @@ class WorkerAuthenticator {
 // with the pre-shared secret, not expired (`exp`, when present). Forbidden
 // when missing or invalid.
 Status VerifyRegistrationToken(std::string_view authorization_header, const std::string& secret, SystemTime now);
-
-// Creates such a token (used by duende-worker and tests).
-std::string MakeRegistrationToken(const std::string& secret, SystemTime now);
+// (common/jwt.h makes such tokens.)
 
 }  // namespace duende::manager

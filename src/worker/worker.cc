@@ -7,9 +7,9 @@
 #include <thread>
 
 #include "common/ids.h"
+#include "common/jwt.h"
 #include "protocol/status.h"
 #include "worker/credentials.h"
-#include "worker/jwt.h"
 
 namespace duende::worker {
 namespace {

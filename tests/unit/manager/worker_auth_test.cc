@@ -4,6 +4,7 @@
 
 #include <atomic>
 
+#include "common/jwt.h"
 #include "support/fake_clock.h"
 
 namespace duende::manager {

@@ -4,15 +4,14 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-
-#include <atomic>
 #include <sys/stat.h>
 
+#include <atomic>
 #include <nlohmann/json.hpp>
 
+#include "common/jwt.h"
 #include "unit/worker/worker_test_util.h"
 #include "worker/credentials.h"
-#include "worker/jwt.h"
 
 namespace duende::worker {
 namespace {

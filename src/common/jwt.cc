@@ -1,4 +1,4 @@
-#include "worker/jwt.h"
+#include "common/jwt.h"
 
 #include <sodium.h>
 
@@ -6,7 +6,7 @@
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 
-namespace duende::worker {
+namespace duende {
 
 // libsodium is already a Duende dependency (random tokens, password hashes)
 // and provides both HMAC-SHA256 with keys of any length and a URL-safe,
@@ -19,6 +19,28 @@ std::string Base64UrlEncode(std::string_view data) {
   sodium_bin2base64(out.data(), out.size(), reinterpret_cast<const unsigned char*>(data.data()), data.size(), kVariant);
   out.resize(std::char_traits<char>::length(out.c_str()));  // drop the NUL terminator
   return out;
+}
+
+namespace {
+
+std::optional<std::string> DecodeBase64(std::string_view data, int variant) {
+  std::string out(data.size(), '\0');
+  size_t len = 0;
+  if (sodium_base642bin(reinterpret_cast<unsigned char*>(out.data()), out.size(), data.data(), data.size(), nullptr,
+                        &len, nullptr, variant) != 0)
+    return std::nullopt;
+  out.resize(len);
+  return out;
+}
+
+}  // namespace
+
+std::optional<std::string> Base64UrlDecode(std::string_view data) {
+  return DecodeBase64(data, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+}
+
+std::optional<std::string> Base64Decode(std::string_view data) {
+  return DecodeBase64(data, sodium_base64_VARIANT_ORIGINAL);
 }
 
 std::string HmacSha256(std::string_view key, std::string_view data) {
@@ -46,4 +68,4 @@ std::string MakeRegistrationToken(std::string_view secret, SystemTime now) {
   return SignHs256Jwt(secret, R"({"alg":"HS256","typ":"JWT"})", payload.dump());
 }
 
-}  // namespace duende::worker
+}  // namespace duende
