@@ -24,4 +24,11 @@ uint64_t SystemClock::Generation() const {
   std::lock_guard lock(mu_);
   return generation_;
 }
+void StopServiceThread(std::jthread& thread, Clock& clock) {
+  if (!thread.joinable()) return;
+  thread.request_stop();
+  clock.NotifyAll();
+  thread.join();
+}
+
 }  // namespace duende

@@ -7,10 +7,11 @@
 #pragma once
 
 #include <chrono>
-#include <cstdint>
 #include <condition_variable>
+#include <cstdint>
 #include <mutex>
 #include <stop_token>
+#include <thread>
 
 namespace duende {
 
@@ -54,5 +55,9 @@ class SystemClock final : public Clock {
   std::condition_variable_any cv_;
   uint64_t generation_ = 0;
 };
+
+// Stops a service thread that waits on `clock`: requests the stop, wakes
+// it and joins it. Nothing happens when the thread is not running.
+void StopServiceThread(std::jthread& thread, Clock& clock);
 
 }  // namespace duende

@@ -217,7 +217,7 @@ Result<uint16_t> ManagerApp::Start() {
 
   auto tz = TimeZone::Load(c.timezone);
   if (!tz) return std::unexpected(tz.error().WithContext("config key 'timezone'"));
-  auto worker_status = WorkerStatusService::Open(*s.farm_store, *s.farm, s.clock, *tz,
+  auto worker_status = WorkerStatusService::Open(*s.farm_store, *s.farm, *tz,
                                                  [auth = s.auth.get()](const std::string& id) { auth->Forget(id); });
   if (!worker_status) return std::unexpected(worker_status.error().WithContext("worker schedules"));
   s.worker_status = std::move(*worker_status);
@@ -365,38 +365,15 @@ Result<uint16_t> ManagerApp::Start() {
 void ManagerApp::Stop() {
   auto& s = *impl_;
   // Parked long polls get their 204 while the server still sends.
-  if (s.task_waiters_thread.joinable()) {
-    s.task_waiters_thread.request_stop();
-    s.clock.NotifyAll();
-    s.task_waiters_thread.join();
-  }
+  StopServiceThread(s.task_waiters_thread, s.clock);
   if (s.events) s.events->CloseAll();
   if (s.server) s.server->Stop();
-  if (s.events_thread.joinable()) {
-    s.events_thread.request_stop();
-    s.clock.NotifyAll();
-    s.events_thread.join();
-  }
-  for (auto* t : {&s.log_follow_thread, &s.log_compress_thread}) {
-    if (t->joinable()) {
-      t->request_stop();
-      s.clock.NotifyAll();
-      t->join();
-    }
-  }
+  StopServiceThread(s.events_thread, s.clock);
+  StopServiceThread(s.log_follow_thread, s.clock);
+  StopServiceThread(s.log_compress_thread, s.clock);
   if (s.log_followers) s.log_followers->CloseAll();
-  if (s.sleep_thread.joinable()) {
-    s.sleep_thread.request_stop();
-    s.clock.NotifyAll();
-    s.sleep_thread.join();
-  }
-  for (auto* t : {&s.link_thread, &s.log_upload_thread, &s.housekeeping_thread, &s.webhook_thread}) {
-    if (t->joinable()) {
-      t->request_stop();
-      s.clock.NotifyAll();
-      t->join();
-    }
-  }
+  for (auto* t : {&s.sleep_thread, &s.link_thread, &s.log_upload_thread, &s.housekeeping_thread, &s.webhook_thread})
+    StopServiceThread(*t, s.clock);
   if (s.started && s.farm) {
     if (auto n = s.farm->FlushLastSeen(); !n) spdlog::warn("final last-seen write failed: {}", n.error().message);
   }

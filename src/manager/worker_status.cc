@@ -122,11 +122,11 @@ Result<SleepSchedule> NormaliseSchedule(const ScheduleInput& input) {
   return s;
 }
 
-Result<std::unique_ptr<WorkerStatusService>> WorkerStatusService::Open(FarmStore& store, Farm& farm, Clock& clock,
-                                                                       TimeZone tz, ForgetHook on_forget) {
+Result<std::unique_ptr<WorkerStatusService>> WorkerStatusService::Open(FarmStore& store, Farm& farm, TimeZone tz,
+                                                                       ForgetHook on_forget) {
   if (auto st = store.db().Migrate("worker_schedule", kScheduleMigrations); !st) return std::unexpected(st.error());
   return std::unique_ptr<WorkerStatusService>(
-      new WorkerStatusService(store, farm, clock, std::move(tz), std::move(on_forget)));
+      new WorkerStatusService(store, farm, std::move(tz), std::move(on_forget)));
 }
 
 Result<std::vector<WorkerView>> WorkerStatusService::RequestStatus(const std::vector<std::string>& ids,

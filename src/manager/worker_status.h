@@ -16,11 +16,10 @@
 
 #include <functional>
 #include <memory>
+#include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json_fwd.hpp>
 
 #include "common/clock.h"
 #include "common/result.h"
@@ -56,7 +55,7 @@ class WorkerStatusService {
 
   // Applies the "worker_schedule" migrations (after FarmStore::Open created
   // the workers table). All references outlive the service.
-  static Result<std::unique_ptr<WorkerStatusService>> Open(FarmStore& store, Farm& farm, Clock& clock, TimeZone tz,
+  static Result<std::unique_ptr<WorkerStatusService>> Open(FarmStore& store, Farm& farm, TimeZone tz,
                                                            ForgetHook on_forget = {});
 
   // Stores `status` (asleep, awake, shutdown, restart) as the pending
@@ -90,12 +89,11 @@ class WorkerStatusService {
   const TimeZone& time_zone() const { return tz_; }
 
  private:
-  WorkerStatusService(FarmStore& store, Farm& farm, Clock& clock, TimeZone tz, ForgetHook on_forget)
-      : store_(store), farm_(farm), clock_(clock), tz_(std::move(tz)), on_forget_(std::move(on_forget)) {}
+  WorkerStatusService(FarmStore& store, Farm& farm, TimeZone tz, ForgetHook on_forget)
+      : store_(store), farm_(farm), tz_(std::move(tz)), on_forget_(std::move(on_forget)) {}
 
   FarmStore& store_;
   Farm& farm_;
-  Clock& clock_;
   TimeZone tz_;
   ForgetHook on_forget_;
 };

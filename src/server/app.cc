@@ -178,11 +178,7 @@ void ServerApp::Stop() {
   auto& s = *impl_;
   if (s.events) s.events->CloseAll();
   if (s.server) s.server->Stop();
-  if (s.events_thread.joinable()) {
-    s.events_thread.request_stop();
-    s.clock.NotifyAll();
-    s.events_thread.join();
-  }
+  StopServiceThread(s.events_thread, s.clock);
 }
 
 }  // namespace duende::server

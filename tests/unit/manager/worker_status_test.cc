@@ -35,7 +35,7 @@ class WorkerStatusTest : public ::testing::Test {
     store_ = std::move(*FarmStore::Open(*db_, clock_));
     logs_ = std::make_unique<TaskLogs>(dir_.path() + "/logs");
     farm_ = std::make_unique<Farm>(*store_, *logs_, clock_, FarmOptions{});
-    auto service = WorkerStatusService::Open(*store_, *farm_, clock_, *TimeZone::Load("Europe/Amsterdam"),
+    auto service = WorkerStatusService::Open(*store_, *farm_, *TimeZone::Load("Europe/Amsterdam"),
                                              [this](const std::string& id) { forgotten_.push_back(id); });
     ASSERT_TRUE(service.has_value()) << service.error().message;
     service_ = std::move(*service);
@@ -298,7 +298,7 @@ TEST_F(WorkerStatusTest, SchedulerServiceWaitsItsInitialDelayOnTheClock) {
 TEST_F(WorkerStatusTest, ScheduleColumnsSurviveReopening) {
   const std::string w = Register("w1");
   ASSERT_TRUE(service_->SetSchedule(w, {false, "sa su", "", "09:30"}).has_value());
-  auto again = WorkerStatusService::Open(*store_, *farm_, clock_, TimeZone::Utc());
+  auto again = WorkerStatusService::Open(*store_, *farm_, TimeZone::Utc());
   ASSERT_TRUE(again.has_value()) << "migrations are idempotent";
   auto view = (*again)->Get(w).value();
   EXPECT_FALSE(view.schedule.active);
