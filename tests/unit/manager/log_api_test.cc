@@ -51,9 +51,8 @@ class LogApiTest : public ::testing::Test {
   void SetUp() override {
     lookup_.Set(kTask, "active", false);
     RegisterLogApi(router_, logs_, lookup_, followers_, options_);
-    server_ = std::make_unique<http::Server>(http::ServerOptions{}, [this](http::Request& r) {
-      return router_.Dispatch(r);
-    });
+    server_ =
+        std::make_unique<http::Server>(http::ServerOptions{}, [this](http::Request& r) { return router_.Dispatch(r); });
     auto port = server_->Start();
     ASSERT_TRUE(port.has_value());
     base_ = "http://127.0.0.1:" + std::to_string(*port);
@@ -364,6 +363,12 @@ TEST_F(LogApiTest, FollowDefaultsToTheTailAtALineAndResumesFromOffset) {
   SseReader resumed(base_ + "/api/tasks/" + kTask + "/log/follow?offset=19900");
   ASSERT_TRUE(resumed.WaitFor("line 00199"));
   EXPECT_EQ(resumed.Data().size(), 1u);
+  // End the task so both streams close now rather than at the client's
+  // timeout (an idle stream gives the reader no chance to stop).
+  lookup_.Set(kTask, "completed", true);
+  followers_.Sweep();
+  EXPECT_TRUE(v.WaitDone());
+  EXPECT_TRUE(resumed.WaitDone());
 }
 
 TEST_F(LogApiTest, FollowerThatLeavesIsForgotten) {
@@ -441,8 +446,9 @@ TEST(LogCompressorTest, FailedCompressionIsRetriedOnTheNextPass) {
   ASSERT_TRUE(logs.Append(kJob, kTask, "x").has_value());
   ended.tasks = {{kJob, kTask, clock.Now() - std::chrono::hours(2)}};
   bool crash = true;
-  LogCompressor compressor(logs, ended, clock,
-                           {std::chrono::hours(1), [&crash](CompressStep s) { return !(crash && s == CompressStep::kRename); }});
+  LogCompressor compressor(logs, ended, clock, {std::chrono::hours(1), [&crash](CompressStep s) {
+                                                  return !(crash && s == CompressStep::kRename);
+                                                }});
   EXPECT_EQ(compressor.RunOnce().value(), 0);
   EXPECT_TRUE(fs::exists(logs.PathFor(kJob, kTask)));
   crash = false;

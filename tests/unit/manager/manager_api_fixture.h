@@ -1,6 +1,6 @@
 // The Manager in-process over real HTTP on loopback: the fixture of the
-// API tests (manager_api_test.cc) and the store fault tests
-// (store_faults_test.cc).
+// API tests (manager_api_test.cc), the worker status endpoints'
+// (worker_status_api_test.cc) and the store fault tests (store_faults_test.cc).
 #pragma once
 
 #include <gtest/gtest.h>

@@ -3,53 +3,25 @@
 // schedules, and bad input (JSON {"message"}, nothing changed).
 #include <gtest/gtest.h>
 
-#include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 
-#include "common/clock.h"
 #include "common/ids.h"
-#include "http/http.h"
-#include "manager/app.h"
-#include "manager/config.h"
-#include "support/temp_dir.h"
+#include "manager_api_fixture.h"
 
 namespace duende::manager {
 namespace {
 
 using nlohmann::json;
 
-class WorkerStatusApiTest : public ::testing::Test {
+class WorkerStatusApiTest : public ManagerApiTest {
  protected:
-  void SetUp() override {
-    auto config = ParseConfig("listen: 127.0.0.1:0\ntimezone: Europe/Amsterdam\n", dir_.path());
-    ASSERT_TRUE(config.has_value()) << config.error().message;
-    app_ = std::make_unique<ManagerApp>(*config, clock_);
-    auto port = app_->Start();
-    ASSERT_TRUE(port.has_value()) << port.error().message;
-    base_ = "http://127.0.0.1:" + std::to_string(*port);
-    client_ = http::MakeCurlClient("Flamenco-Worker/2.5");
-  }
-  void TearDown() override { app_->Stop(); }
+  std::string ExtraConfig() const override { return "timezone: Europe/Amsterdam\n"; }
 
+  // As worker `user` (with its secret) or, without one, as the admin.
   http::ClientResponse Call(const std::string& method, const std::string& path, const std::string& body = "",
                             const std::string& user = "") {
-    http::ClientRequest r;
-    r.method = method;
-    r.url = base_ + path;
-    r.body = body;
-    if (!user.empty()) {
-      r.user = user;
-      r.password = "secret-" + nicks_[user];
-    } else if (path.starts_with("/api/")) {
-      // People's endpoints: the admin token the Manager made on first start.
-      std::ifstream in(dir_.path() + "/admin-token");
-      std::string token;
-      std::getline(in, token);
-      r.headers.emplace_back("Authorization", "Bearer " + token);
-    }
-    auto resp = client_->Send(r);
-    EXPECT_TRUE(resp.has_value());
-    return resp.value_or(http::ClientResponse{});
+    return ManagerApiTest::Call(method, path, body, user, user.empty() ? "" : "secret-" + nicks_[user]);
   }
   json CallJson(const std::string& method, const std::string& path, const json& body, int expected = 200) {
     auto r = Call(method, path, body.is_null() ? "" : body.dump());
@@ -58,32 +30,17 @@ class WorkerStatusApiTest : public ::testing::Test {
   }
 
   std::string Worker(const std::string& nick) {
-    auto r = Call("POST", "/register-worker",
-                  json{{"secret", "secret-" + nick}, {"platform", "linux"}, {"supported_task_types", {"sleep"}},
-                       {"nickname", nick}}
-                      .dump());
-    EXPECT_EQ(r.status, 200) << r.body;
-    const std::string id = json::parse(r.body)["_id"];
+    const std::string id = ManagerApiTest::Worker(nick, {"sleep"});
     nicks_[id] = nick;
-    EXPECT_EQ(Call("POST", "/sign-on", "{}", id).status, 204);
     return id;
   }
 
   // Submits a one-task job and has `w` fetch it; returns the task ID.
   std::string RunningTask(const std::string& w) {
-    auto job = Call("POST", "/api/jobs",
-                    json{{"name", "nap"},
-                         {"job_type", "sleep"},
-                         {"settings", {{"frames", "1"}, {"chunk_size", 1}, {"time_in_seconds", 0}}}}
-                        .dump());
-    EXPECT_EQ(job.status, 201) << job.body;
-    for (int i = 0; i < 200; ++i) {
-      auto r = Call("POST", "/task", "", w);
-      if (r.status == 200) return json::parse(r.body)["_id"];
-      clock_.WaitFor(std::chrono::milliseconds(10), std::stop_token());
-    }
-    ADD_FAILURE() << "no task";
-    return "";
+    SubmitSleepJob(1);
+    auto r = FetchTask(w, nicks_[w]);
+    EXPECT_EQ(r.status, 200) << "no task: " << r.body;
+    return r.status == 200 ? json::parse(r.body)["_id"].get<std::string>() : "";
   }
 
   json MayIRun(const std::string& w, const std::string& task) {
@@ -99,11 +56,6 @@ class WorkerStatusApiTest : public ::testing::Test {
     EXPECT_NE(j["message"].get<std::string>().find(part), std::string::npos) << r.body;
   }
 
-  testing::TempDir dir_;
-  SystemClock clock_;
-  std::unique_ptr<ManagerApp> app_;
-  std::unique_ptr<http::Client> client_;
-  std::string base_;
   std::map<std::string, std::string> nicks_;
 };
 
@@ -147,8 +99,7 @@ TEST_F(WorkerStatusApiTest, SeveralWorkersInOneRequest) {
   ASSERT_EQ(r["workers"].size(), 2u);
   for (const auto& w : r["workers"]) EXPECT_EQ(w["status_requested"], "restart");
   // One unknown ID: 404 and nobody changes.
-  auto bad = Call("POST", "/api/workers/status",
-                  json{{"workers", {a, NewObjectId()}}, {"status", "asleep"}}.dump());
+  auto bad = Call("POST", "/api/workers/status", json{{"workers", {a, NewObjectId()}}, {"status", "asleep"}}.dump());
   ExpectMessage(bad, 404, "not found");
   EXPECT_EQ(CallJson("GET", "/api/workers/" + a, nullptr)["status_requested"], "restart");
 }
@@ -162,8 +113,7 @@ TEST_F(WorkerStatusApiTest, BadRequestsAnswerWithAMessageAndChangeNothing) {
   ExpectMessage(Call("POST", path, "{not json"), 400, "malformed JSON");
   ExpectMessage(Call("POST", path, ""), 400, "'status' is required");
   ExpectMessage(Call("POST", "/api/workers/nope/status", R"({"status": "asleep"})"), 404, "not found");
-  ExpectMessage(Call("POST", "/api/workers/" + NewObjectId() + "/status", R"({"status": "asleep"})"), 404,
-                "not found");
+  ExpectMessage(Call("POST", "/api/workers/" + NewObjectId() + "/status", R"({"status": "asleep"})"), 404, "not found");
   ExpectMessage(Call("POST", "/api/workers/status", R"({"workers": [], "status": "asleep"})"), 400, "non-empty");
   ExpectMessage(Call("POST", "/api/workers/" + w + "/ack-timeout"), 409, "not timed out");
   auto worker = CallJson("GET", "/api/workers/" + w, nullptr);
@@ -189,9 +139,9 @@ TEST_F(WorkerStatusApiTest, ForgetReQueuesTheTaskAndRevokesTheCredentials) {
 TEST_F(WorkerStatusApiTest, SleepScheduleSetShowClear) {
   const std::string w = Worker("w1");
   const std::string path = "/api/workers/" + w + "/sleep-schedule";
-  auto worker = CallJson("PUT", path,
-                         {{"schedule_active", true}, {"days_of_week", "Monday TU"}, {"time_start", "22:00"},
-                          {"time_end", "07:00"}});
+  auto worker = CallJson(
+      "PUT", path,
+      {{"schedule_active", true}, {"days_of_week", "Monday TU"}, {"time_start", "22:00"}, {"time_end", "07:00"}});
   EXPECT_EQ(worker["sleep_schedule"]["days_of_week"], "mo tu");
   EXPECT_EQ(worker["sleep_schedule"]["time_start"], "22:00");
   EXPECT_EQ(worker["sleep_schedule"]["time_end"], "07:00");
