@@ -70,6 +70,8 @@ for bin in duende duende-manager duende-worker duende-server; do
   [[ -x $ROOT/usr/bin/$bin ]] || fail "usr/bin/$bin not in the packages"
 done
 [[ -f $ROOT/usr/share/duende/web/index.html ]] || fail "no dashboard in duende-common"
+EXAMPLES=$ROOT/usr/share/doc/duende-manager/examples/job-types
+[[ -f $EXAMPLES/frames-to-video.yaml ]] || fail "duende-manager ships no example job types"
 
 # Every file under /etc is a conffile of its package.
 declare -A conf=([manager]=manager.yaml [worker]=worker.env [server]=server.env)
@@ -121,6 +123,9 @@ wait_for_file() {
 # on an ephemeral port.
 echo "worker_registration_secret: package-test-secret" >>"$ROOT/etc/duende/manager.yaml"
 mkdir -p "$STATE/manager" "$STATE/worker" "$STATE/server"
+# An example job type installed as README.Debian says.
+mkdir -p "$STATE/manager/job-types"
+cp "$EXAMPLES/frames-to-video.yaml" "$STATE/manager/job-types/"
 eval "cmd=($(exec_start duende-manager.service))"
 "${cmd[@]}" --listen 127.0.0.1:0 >"$TMP/manager.log" 2>&1 &
 PIDS+=($!)
@@ -156,6 +161,7 @@ run_job() {
     >"$TMP/cli.log" 2>&1 || fail "job $1 did not complete: $(tail -n 3 "$TMP/cli.log")"
 }
 run_job package-test
+cli job-types | grep -q frames-to-video || fail "the manager did not load the example job type from its job_types_dir"
 # "ID NICKNAME" of the one worker the Manager knows.
 the_worker() {
   cli --json workers | python3 -c 'import json,sys; w=json.load(sys.stdin)["workers"]; print(w[0]["_id"], w[0]["nickname"]) if len(w)==1 else None'
