@@ -28,11 +28,6 @@ namespace {
 using nlohmann::json;
 using namespace std::chrono_literals;
 
-int EnvInt(const char* name, int fallback) {
-  const char* v = std::getenv(name);
-  return v && *v ? std::atoi(v) : fallback;
-}
-
 // Fast polling and retries so restarts are noticed within a fraction of a
 // second; debug logs for the acknowledged updates the audit reads.
 std::vector<std::string> WorkerArgs() {

@@ -213,7 +213,9 @@ TEST_P(MultiSiteTest, OneJobRenderedAtTwoSitesCompletesOnTheServer) {
 
 // The issue asks for 60 s of downtime; CI uses ~8 s, long enough for several
 // failed pushes and downloads on both sites while they keep rendering.
-TEST_P(MultiSiteTest, ServerDownForAMinuteMidJobSitesKeepRenderingAndDeliverEverythingOnce) {
+// The Server is down for DUENDE_SITE_OUTAGE_SECONDS (15 s by default; the
+// CTest entry MultiSiteMinuteOutage, label long, runs it with 60 s).
+TEST_P(MultiSiteTest, ServerDownMidJobSitesKeepRenderingAndDeliverEverythingOnce) {
   TempDir dir;
   // Three tasks in hand per worker, so both sites have work while it is down.
   auto server = StartServer(dir, 0, 3);
@@ -234,7 +236,7 @@ TEST_P(MultiSiteTest, ServerDownForAMinuteMidJobSitesKeepRenderingAndDeliverEver
   server->Stop();
   const int64_t a_before = QueueSize(a);
   const int64_t b_before = QueueSize(b);
-  std::this_thread::sleep_for(60s);
+  std::this_thread::sleep_for(std::chrono::seconds(EnvInt("DUENDE_SITE_OUTAGE_SECONDS", 15)));
   // Both sites kept working: their queues of undelivered updates grew.
   EXPECT_GT(QueueSize(a), a_before);
   EXPECT_GT(QueueSize(b), b_before);

@@ -42,6 +42,10 @@ class Process {
 
 std::string BinPath(const std::string& name);
 
+// The integer in environment variable `name`, or `fallback` when it is unset
+// or empty (lets a test run longer or harder by hand).
+int EnvInt(const char* name, int fallback);
+
 // Polls `predicate` every 50 ms for up to `timeout`.
 bool WaitFor(const std::function<bool()>& predicate, std::chrono::milliseconds timeout);
 
