@@ -6,13 +6,15 @@ ASAN_BUILD ?= build-asan
 # -g1 (line tables only) keeps backtraces useful and compiles ~30% faster
 # than full debug info on CI's two cores.
 CMAKE_FLAGS ?= -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -g1 -DNDEBUG" -DDUENDE_WERROR=ON
-# Sanitizers at -O1 (as their docs advise) with assertions on; the web
-# dashboard is built and browser-tested by the release build only. Warnings
-# are errors in the release build; GCC 12 reports -Wmaybe-uninitialized false
-# positives inside libstdc++ <regex> under ASan at -O1, so not here.
-ASAN_FLAGS ?= -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1" -DDUENDE_WERROR=OFF -DDUENDE_SANITIZE=ON -DDUENDE_BENCH=OFF -DDUENDE_WEB=OFF
-# libFuzzer targets (fuzz/): clang 19 with ASan+UBSan, only the libraries the
-# targets link. FUZZ_SECONDS per target, FUZZ_JOBS targets at a time.
+# Sanitizers at -O1 (as their docs advise) with assertions on, built by
+# clang 19 with libFuzzer's coverage hooks too: one tree serves the sanitizer
+# test phase and the fuzz targets (fuzz/), which saves CI a third build. The
+# web dashboard is built and browser-tested by the release build only.
+# Warnings are errors in the release build (GCC 12) only.
+ASAN_FLAGS ?= -G Ninja -DCMAKE_CXX_COMPILER=clang++-19 -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1" -DDUENDE_WERROR=OFF -DDUENDE_SANITIZE=ON -DDUENDE_FUZZ=ON -DDUENDE_BENCH=OFF -DDUENDE_WEB=OFF
+# `make fuzz` on its own: a smaller tree with only the libraries the targets
+# link (clang 19, ASan+UBSan). FUZZ_SECONDS per target, FUZZ_JOBS targets at
+# a time.
 FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 20
 FUZZ_JOBS ?= $(JOBS)
@@ -34,14 +36,16 @@ build-asan: setup
 
 # Every test but the minutes-long ones (label long: `make test-long`), in the
 # release build and again under ASan+UBSan (end-to-end ones only in the
-# release build); then every
-# fuzz target over its corpus and regressions, and TEST_FUZZ_SECONDS of
-# fuzzing each (issue 9: a bounded run on every CI pass).
+# release build); then, from the sanitizer tree, every fuzz target over its
+# corpus and regressions and TEST_FUZZ_SECONDS of fuzzing each (issue 9: a
+# bounded run on every CI pass).
 TEST_FUZZ_SECONDS ?= 10
+SANITIZER_ENV = ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp UBSAN_OPTIONS=print_stacktrace=1
 test: build build-asan
 	cd $(BUILD) && ctest -j$(JOBS) --output-on-failure -LE long
-	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp UBSAN_OPTIONS=print_stacktrace=1 ctest -j$(JOBS) --output-on-failure -LE 'e2e|long'
-	$(MAKE) fuzz FUZZ_SECONDS=$(TEST_FUZZ_SECONDS)
+	cd $(ASAN_BUILD) && $(SANITIZER_ENV) ctest -j$(JOBS) --output-on-failure -LE 'e2e|long|fuzz'
+	cd $(ASAN_BUILD) && ctest -L fuzz -j$(JOBS) --output-on-failure
+	bash fuzz/run.sh $(ASAN_BUILD) $(TEST_FUZZ_SECONDS) $(FUZZ_JOBS)
 
 test-long: build
 	cd $(BUILD) && ctest -j$(JOBS) --output-on-failure -L long

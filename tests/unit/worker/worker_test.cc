@@ -140,7 +140,7 @@ TEST_F(WorkerTest, RegistersSignsOnRunsATaskAndCompletesIt) {
   auto creds = LoadCredentials(cred_file);
   ASSERT_TRUE(creds.has_value() && creds->has_value());
   EXPECT_EQ((*creds)->worker_id, fm_.worker_id());
-  EXPECT_EQ((*creds)->worker_secret, reg["secret"]);
+  EXPECT_EQ((*creds)->worker_secret, reg["secret"].get<std::string>());
   struct stat st {};
   ASSERT_EQ(::stat(cred_file.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600);
