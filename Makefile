@@ -21,7 +21,7 @@ FUZZ_JOBS ?= $(JOBS)
 FUZZ_FLAGS ?= -G Ninja -DCMAKE_CXX_COMPILER=clang++-19 -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1" -DDUENDE_FUZZ=ON -DDUENDE_TESTS=OFF -DDUENDE_BENCH=OFF -DDUENDE_WEB=OFF
 export CCACHE_DIR ?= $(CURDIR)/.ccache
 
-.PHONY: setup build build-asan test test-long test-fast test-asan demo bench fuzz fuzz-build package check clean
+.PHONY: setup build build-asan test test-long test-fast demo bench fuzz fuzz-build package check clean
 
 setup:
 	@bash scripts/setup.sh
