@@ -1,9 +1,9 @@
 // Boost.Beast lives only in this file: the rest of Duende sees http.h.
 #include <boost/asio/dispatch.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
@@ -101,8 +101,16 @@ class Session : public std::enable_shared_from_this<Session<S>> {
 
  public:
   template <class... Args>
-  Session(const ServerOptions& options, const Handler& handler, StreamRegistry& streams, Args&&... stream_args)
-      : stream_(std::forward<Args>(stream_args)...), streams_(streams), options_(options), handler_(handler) {}
+  Session(const ServerOptions& options, const Handler& handler, StreamRegistry& streams,
+          std::atomic<int>& thread_connections, Args&&... stream_args)
+      : stream_(std::forward<Args>(stream_args)...),
+        streams_(streams),
+        thread_connections_(thread_connections),
+        options_(options),
+        handler_(handler) {
+    thread_connections_.fetch_add(1, std::memory_order_relaxed);
+  }
+  ~Session() { thread_connections_.fetch_sub(1, std::memory_order_relaxed); }
 
   void Run() {
     asio::dispatch(stream_.get_executor(), beast::bind_front_handler(&Session::Start, this->shared_from_this()));
@@ -332,7 +340,7 @@ class Session : public std::enable_shared_from_this<Session<S>> {
       return WritePiece(out_->piece.data(), out_->piece.size(), true);
     }
     if (taken.closed) return WritePiece(nullptr, 0, false);
-    // Nothing queued: the armed wake-up posts NextStreamPiece on this strand.
+    // Nothing queued: the armed wake-up posts NextStreamPiece on this connection's thread.
   }
 
   void Send(Response&& r, bool keep_alive, unsigned version) {
@@ -372,6 +380,7 @@ class Session : public std::enable_shared_from_this<Session<S>> {
   std::optional<Outgoing> out_;
   char peer_byte_[1];
   StreamRegistry& streams_;
+  std::atomic<int>& thread_connections_;
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   std::shared_ptr<void> response_;
@@ -381,10 +390,23 @@ class Session : public std::enable_shared_from_this<Session<S>> {
 
 }  // namespace
 
+// One io_context per I/O thread, each run by that thread alone: a
+// connection lives on one of them for its whole life, so its handlers never
+// hop threads and no thread wakes another to run them. A single io_context
+// shared by all threads cost the Manager ~2.5x the CPU on an idle farm
+// (condition-variable hand-offs between threads on every read and write;
+// docs/benchmarks.md, "Figures (fifth slice").
+struct IoThread {
+  std::atomic<int> connections{0};  // outlives ioc: sessions end with it
+  asio::io_context ioc{1};
+  // Keeps run() going while the thread has no connection yet.
+  asio::executor_work_guard<asio::io_context::executor_type> work{ioc.get_executor()};
+};
+
 struct Server::Impl {
   ServerOptions options;
   Handler handler;
-  asio::io_context ioc;
+  std::vector<std::unique_ptr<IoThread>> io;  // io[0] also runs the acceptor
   std::optional<asio::ssl::context> tls;
   std::optional<tcp::acceptor> acceptor;
   std::optional<asio::steady_timer> accept_retry;
@@ -417,8 +439,18 @@ struct Server::Impl {
     return Ok();
   }
 
+  // The I/O thread with the fewest connections takes the next one.
+  IoThread& LeastLoaded() {
+    IoThread* best = io.front().get();
+    for (auto& t : io)
+      if (t->connections.load(std::memory_order_relaxed) < best->connections.load(std::memory_order_relaxed))
+        best = t.get();
+    return *best;
+  }
+
   void DoAccept() {
-    acceptor->async_accept(asio::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
+    IoThread& home = LeastLoaded();
+    acceptor->async_accept(home.ioc, [this, &home](beast::error_code ec, tcp::socket socket) {
       if (ec) {
         if (ec == asio::error::operation_aborted || stopped) return;
         // Out of file descriptors (or another transient failure): say so
@@ -437,11 +469,12 @@ struct Server::Impl {
       beast::error_code opt_ec;
       socket.set_option(tcp::no_delay(true), opt_ec);
       if (tls) {
-        std::make_shared<Session<beast::ssl_stream<beast::tcp_stream>>>(options, handler, streams, std::move(socket),
-                                                                        *tls)
+        std::make_shared<Session<beast::ssl_stream<beast::tcp_stream>>>(options, handler, streams, home.connections,
+                                                                        std::move(socket), *tls)
             ->Run();
       } else {
-        std::make_shared<Session<beast::tcp_stream>>(options, handler, streams, std::move(socket))->Run();
+        std::make_shared<Session<beast::tcp_stream>>(options, handler, streams, home.connections, std::move(socket))
+            ->Run();
       }
       if (!stopped) DoAccept();
     });
@@ -463,8 +496,10 @@ Result<uint16_t> Server::Start() {
   auto address = asio::ip::make_address(impl_->options.address, ec);
   if (ec) return InvalidArgument("invalid listen address '" + impl_->options.address + "'");
   tcp::endpoint endpoint{address, impl_->options.port};
-  impl_->acceptor.emplace(impl_->ioc);
-  impl_->accept_retry.emplace(impl_->ioc);
+  const int n = std::max(1, impl_->options.threads);
+  for (int i = 0; i < n; ++i) impl_->io.push_back(std::make_unique<IoThread>());
+  impl_->acceptor.emplace(impl_->io.front()->ioc);
+  impl_->accept_retry.emplace(impl_->io.front()->ioc);
   impl_->acceptor->open(endpoint.protocol(), ec);
   if (!ec) impl_->acceptor->set_option(asio::socket_base::reuse_address(true), ec);
   if (!ec) impl_->acceptor->bind(endpoint, ec);
@@ -475,8 +510,7 @@ Result<uint16_t> Server::Start() {
   }
   const uint16_t port = impl_->acceptor->local_endpoint().port();
   impl_->DoAccept();
-  const int n = std::max(1, impl_->options.threads);
-  for (int i = 0; i < n; ++i) impl_->threads.emplace_back([this] { impl_->ioc.run(); });
+  for (auto& t : impl_->io) impl_->threads.emplace_back([&ioc = t->ioc] { ioc.run(); });
   return port;
 }
 
@@ -490,7 +524,7 @@ void Server::Stop() {
   // retry sees `stopped` (or ends with the io_context).
   // Producers drop their streams now; the sessions end with the io_context.
   impl_->streams.CloseAll();
-  impl_->ioc.stop();
+  for (auto& t : impl_->io) t->ioc.stop();
   for (auto& t : impl_->threads)
     if (t.joinable()) t.join();
 }

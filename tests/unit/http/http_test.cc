@@ -3,8 +3,14 @@
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
+#include <atomic>
+#include <future>
+#include <mutex>
 #include <optional>
+#include <set>
+#include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace duende::http {
@@ -106,6 +112,68 @@ TEST(HttpTest, ServerAndClientTalk) {
   auto down = client->Send(req);
   ASSERT_FALSE(down.has_value());
   EXPECT_EQ(down.error().code, ErrorCode::kUnavailable);
+}
+
+// Each connection lives on one I/O thread for its whole life, and a new one
+// goes to the thread with the fewest: a handler that blocks its thread
+// stalls only the connections on that thread.
+TEST(HttpTest, ConnectionsSpreadOverTheIoThreadsAndStayOnTheirs) {
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  std::atomic<bool> blocking{false};
+  std::mutex mu;
+  std::set<std::thread::id> seen;
+  Server server(ServerOptions{.threads = 2}, [&](Request& r) {
+    {
+      std::lock_guard lock(mu);
+      seen.insert(std::this_thread::get_id());
+    }
+    if (r.path == "/block") {
+      blocking = true;
+      released.wait();
+    }
+    std::ostringstream id;
+    id << std::this_thread::get_id();
+    return Response::Text(200, id.str());
+  });
+  auto port = server.Start();
+  ASSERT_TRUE(port.has_value());
+  const std::string base = "http://127.0.0.1:" + std::to_string(*port);
+  ClientRequest ping{.url = base + "/thread"};
+
+  // A keep-alive connection is served by the same thread every time.
+  auto first = MakeCurlClient("test");
+  auto a = first->Send(ping);
+  ASSERT_TRUE(a.has_value());
+  for (int i = 0; i < 5; ++i) {
+    auto again = first->Send(ping);
+    ASSERT_TRUE(again.has_value());
+    EXPECT_EQ(again->body, a->body);
+  }
+  // The second connection (while the first stays open) goes to the other thread.
+  auto second = MakeCurlClient("test");
+  auto b = second->Send(ping);
+  ASSERT_TRUE(b.has_value());
+  EXPECT_NE(b->body, a->body);
+
+  // The first connection's thread blocks in a handler: the second
+  // connection is still answered.
+  auto blocked = std::async(std::launch::async, [&] { return first->Send(ClientRequest{.url = base + "/block"}); });
+  for (int i = 0; i < 1000 && !blocking; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  if (!blocking) {
+    release.set_value();  // lets the request end before failing
+    FAIL() << "the blocking request never reached its handler";
+  }
+  auto meanwhile = second->Send(ping);
+  ASSERT_TRUE(meanwhile.has_value());
+  EXPECT_EQ(meanwhile->body, b->body);
+  EXPECT_EQ(blocked.wait_for(std::chrono::seconds(0)), std::future_status::timeout);
+  release.set_value();
+  auto unblocked = blocked.get();
+  ASSERT_TRUE(unblocked.has_value());
+  EXPECT_EQ(unblocked->body, a->body);
+  std::lock_guard lock(mu);
+  EXPECT_EQ(seen.size(), 2u);
 }
 
 }  // namespace
