@@ -123,7 +123,10 @@ void RegisterMetricsApi(http::Router& router, MetricsSources sources) {
         std::to_string(sources.store->db().write_transactions()) +
         "\n# HELP duende_store_commits_total SQLite commits; write_transactions / commits is the mean group size.\n"
         "# TYPE duende_store_commits_total counter\nduende_store_commits_total " +
-        std::to_string(sources.store->db().commits()) + "\n";
+        std::to_string(sources.store->db().commits()) +
+        "\n# HELP duende_store_background_checkpoints_total WAL checkpoints run off the request path.\n"
+        "# TYPE duende_store_background_checkpoints_total counter\nduende_store_background_checkpoints_total " +
+        std::to_string(sources.store->db().background_checkpoints()) + "\n";
     http::Response r = http::Response::Text(200, std::move(out));
     r.content_type = "text/plain; version=0.0.4; charset=utf-8";
     return r;

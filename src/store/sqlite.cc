@@ -3,6 +3,8 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <stop_token>
+#include <thread>
 
 namespace duende::store {
 namespace {
@@ -99,6 +101,97 @@ void Conn::ResetBusyStatements() {
 
 int64_t Conn::LastInsertRowid() const { return sqlite3_last_insert_rowid(db_); }
 
+// The background checkpoint thread (see the top of sqlite.h).
+class Database::Checkpointer {
+ public:
+  Checkpointer(std::string path, std::string synchronous)
+      : path_(std::move(path)), synchronous_(std::move(synchronous)), thread_([this](std::stop_token st) { Run(st); }) {}
+  ~Checkpointer() {
+    thread_.request_stop();
+    thread_.join();
+    sqlite3_close(db_);
+  }
+  // From the WAL hook: a checkpoint is due.
+  void Request() {
+    {
+      std::lock_guard lock(mu_);
+      if (due_) return;
+      due_ = true;
+    }
+    cv_.notify_one();
+  }
+  uint64_t done() const { return done_.load(std::memory_order_relaxed); }
+
+ private:
+  void Run(std::stop_token stop) {
+    while (!stop.stop_requested()) {
+      {
+        std::unique_lock lock(mu_);
+        if (!cv_.wait(lock, stop, [&] { return due_; })) return;
+        due_ = false;
+      }
+      Checkpoint();
+    }
+  }
+  void Checkpoint() {
+    if (!db_) {
+      if (sqlite3_open_v2(path_.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr) != SQLITE_OK) {
+        Warn("cannot open the database for checkpoints");
+        sqlite3_close(db_);
+        db_ = nullptr;
+        return;
+      }
+      sqlite3_exec(db_, ("PRAGMA synchronous=" + synchronous_).c_str(), nullptr, nullptr, nullptr);
+    }
+    const int rc = sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+    if (rc == SQLITE_OK) {
+      done_.fetch_add(1, std::memory_order_relaxed);
+      warned_ = false;
+    } else if ((rc & 0xff) != SQLITE_BUSY) {
+      Warn("WAL checkpoint failed");  // the next commit over the limit asks again
+    }
+  }
+  void Warn(std::string_view what) {
+    if (warned_) return;
+    warned_ = true;
+    spdlog::warn("database {}: {}: {}", path_, what, db_ ? sqlite3_errmsg(db_) : "");
+  }
+
+  const std::string path_;
+  const std::string synchronous_;
+  sqlite3* db_ = nullptr;  // used by the thread only
+  bool warned_ = false;    // used by the thread only
+  std::mutex mu_;
+  std::condition_variable_any cv_;
+  bool due_ = false;
+  std::atomic<uint64_t> done_{0};
+  std::jthread thread_;  // last: starts once the members above exist
+};
+
+Database::Database(sqlite3* db, std::string path, std::chrono::milliseconds busy_timeout)
+    : db_(db), conn_(db), path_(std::move(path)), busy_timeout_(busy_timeout) {}
+
+int Database::OnWalCommit(void* self, sqlite3* db, const char* schema, int wal_pages) {
+  auto* d = static_cast<Database*>(self);
+  if (wal_pages >= kInlineCheckpointPages) {
+    // Copies what the background checkpoints have not yet (BUSY while one
+    // runs: a later commit tries again), so the next write starts the WAL
+    // over.
+    sqlite3_wal_checkpoint_v2(db, schema, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+  } else if (wal_pages < d->wal_pages_seen_) {
+    d->next_checkpoint_at_ = kCheckpointPages;  // the WAL started over
+  } else if (wal_pages >= d->next_checkpoint_at_) {
+    // Once per kCheckpointPages of new WAL, as SQLite's own checkpoint: a
+    // WAL that keeps growing under load is copied a piece at a time.
+    d->next_checkpoint_at_ = wal_pages + kCheckpointPages;
+    d->checkpointer_->Request();
+  }
+  d->wal_pages_seen_ = wal_pages;
+  return SQLITE_OK;
+}
+
+uint64_t Database::background_checkpoints() const { return checkpointer_ ? checkpointer_->done() : 0; }
+
 Result<std::unique_ptr<Database>> Database::Open(const std::string& path, const std::string& synchronous,
                                                  std::chrono::milliseconds busy_timeout) {
   if (busy_timeout.count() < 0) return InvalidArgument("busy timeout must not be negative");
@@ -123,6 +216,14 @@ Result<std::unique_ptr<Database>> Database::Open(const std::string& path, const 
     out->conn_.Exec(
         "CREATE TABLE IF NOT EXISTS schema_migrations (component TEXT NOT NULL, version INTEGER NOT NULL, "
         "PRIMARY KEY (component, version))");
+    auto& mode = out->conn_.Prepare("PRAGMA journal_mode");
+    const bool wal = mode.Step() && mode.Text(0) == "wal";
+    mode.Reset();
+    if (wal) {
+      // Replaces SQLite's automatic checkpoint (itself a WAL hook).
+      out->checkpointer_ = std::make_unique<Checkpointer>(path, synchronous);
+      sqlite3_wal_hook(db, &Database::OnWalCommit, out.get());
+    }
   } catch (const StoreError& e) {
     return Unavailable("cannot initialise database " + path + ": " + e.what());
   }
@@ -130,6 +231,7 @@ Result<std::unique_ptr<Database>> Database::Open(const std::string& path, const 
 }
 
 Database::~Database() {
+  checkpointer_.reset();  // its connection closes first: this one's close then checkpoints and removes the WAL
   conn_ = Conn(nullptr);  // finalize cached statements before closing
   sqlite3_close(db_);
   sqlite3_close(probe_db_);

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <filesystem>
 #include <stdexcept>
 #include <thread>
 #include <vector>
@@ -245,6 +246,45 @@ TEST(SqliteTest, UsesWal) {
     return q.Text(0);
   });
   EXPECT_EQ(*mode, "wal");
+}
+
+// The WAL is copied into the database by the store's background thread
+// once it passes kCheckpointPages, with writers going on meanwhile; nothing
+// is lost. (In WAL mode only a checkpoint writes the database file.)
+TEST(SqliteTest, WalIsCheckpointedInTheBackgroundWhileWritersGoOn) {
+  testing::TempDir dir;
+  const std::string path = dir / "db.sqlite";
+  const std::string value(4000, 'x');  // about one page per row
+  constexpr int kThreads = 4;
+  constexpr int kRowsEach = 400;  // 1,600 pages in all: past kCheckpointPages
+  static_assert(kThreads * kRowsEach > Database::kCheckpointPages);
+  {
+    auto db = std::move(*Database::Open(path));
+    ASSERT_TRUE(db->Migrate("test", {kMigrations[0]}).has_value());
+    EXPECT_EQ(db->background_checkpoints(), 0u);
+    const auto size_before = std::filesystem::file_size(path);
+    std::vector<std::thread> writers;
+    for (int t = 0; t < kThreads; ++t)
+      writers.emplace_back([&] {
+        for (int i = 0; i < kRowsEach; ++i) ASSERT_TRUE(Insert(*db, value).has_value());
+      });
+    for (auto& w : writers) w.join();
+    for (int i = 0; i < 500 && db->background_checkpoints() == 0; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    EXPECT_GE(db->background_checkpoints(), 1u);
+    EXPECT_GT(std::filesystem::file_size(path), size_before + Database::kCheckpointPages * 3000);
+    EXPECT_EQ(Count(*db), kThreads * kRowsEach);
+  }
+  auto again = std::move(*Database::Open(path));
+  EXPECT_EQ(Count(*again), kThreads * kRowsEach);
+  EXPECT_TRUE(*again->IntegrityCheck());
+}
+
+TEST(SqliteTest, InMemoryDatabaseHasNoCheckpointThread) {
+  auto db = std::move(*Database::Open(":memory:"));
+  ASSERT_TRUE(db->Migrate("test", {kMigrations[0]}).has_value());
+  ASSERT_TRUE(Insert(*db, "x").has_value());
+  EXPECT_EQ(db->background_checkpoints(), 0u);
 }
 
 }  // namespace
