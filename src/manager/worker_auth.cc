@@ -67,19 +67,27 @@ Result<std::string> WorkerAuthenticator::Authenticate(std::string_view header) {
     auto it = verified_.find(id);
     if (it != verified_.end() && sodium_memcmp(it->second.data(), digest.data(), digest.size()) == 0) return id;
   }
-  auto hash = loader_(id);
-  if (!hash) return std::unexpected(hash.error());
-  if (!*hash) return Unauthorized("unknown worker or wrong secret");
-  if (crypto_pwhash_str_verify((*hash)->c_str(), secret.data(), secret.size()) != 0)
-    return Unauthorized("unknown worker or wrong secret");
-  std::lock_guard lock(mu_);
-  verified_[id] = digest;
-  return id;
+  // A Forget (revoked, deleted, re-registered) between loading the hash
+  // and caching the digest would leave the old secret cached for good:
+  // when one happened meanwhile, check again against what is stored now.
+  for (;;) {
+    const uint64_t forgets = forgets_.load();
+    auto hash = loader_(id);
+    if (!hash) return std::unexpected(hash.error());
+    if (!*hash) return Unauthorized("unknown worker or wrong secret");
+    if (crypto_pwhash_str_verify((*hash)->c_str(), secret.data(), secret.size()) != 0)
+      return Unauthorized("unknown worker or wrong secret");
+    std::lock_guard lock(mu_);
+    if (forgets_.load() != forgets) continue;
+    verified_[id] = digest;
+    return id;
+  }
 }
 
 void WorkerAuthenticator::Forget(const std::string& worker_id) {
   std::lock_guard lock(mu_);
   verified_.erase(worker_id);
+  forgets_.fetch_add(1);
 }
 
 Status VerifyRegistrationToken(std::string_view header, const std::string& secret, SystemTime now) {

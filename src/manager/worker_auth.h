@@ -5,6 +5,8 @@
 #pragma once
 
 #include <array>
+#include <atomic>
+#include <cstdint>
 #include <functional>
 #include <mutex>
 #include <optional>
@@ -41,6 +43,7 @@ class WorkerAuthenticator {
   std::array<unsigned char, 32> key_;
   std::mutex mu_;
   std::unordered_map<std::string, Digest> verified_;
+  std::atomic<uint64_t> forgets_{0};  // Forget calls so far
 };
 
 // Verifies the optional registration token: "Bearer <JWT>" signed HS256

@@ -52,6 +52,32 @@ TEST(WorkerAuthTest, VerifiesOnceThenUsesTheFastPath) {
   EXPECT_FALSE(auth.Authenticate("").has_value());
 }
 
+// The worker is forgotten (revoked, deleted) while its first request is
+// between loading the stored hash and caching the digest: the request is
+// checked again against the store, and the old secret is not cached.
+TEST(WorkerAuthTest, AForgetDuringTheSlowCheckIsNotUndoneByTheCache) {
+  const std::string hash = *HashSecret("s3cret");
+  const std::string id = "aaaaaaaaaaaaaaaaaaaaaaaa";
+  bool revoked = false;
+  int loads = 0;
+  WorkerAuthenticator* self = nullptr;
+  WorkerAuthenticator auth([&](const std::string&) -> Result<std::optional<std::string>> {
+    ++loads;
+    if (revoked) return std::optional<std::string>();
+    // Revoked right after this load: the store changes and Forget runs
+    // before the caller gets to cache what it loaded.
+    revoked = true;
+    self->Forget(id);
+    return std::optional<std::string>(hash);
+  });
+  self = &auth;
+  auto first = auth.Authenticate(Basic(id, "s3cret"));
+  ASSERT_FALSE(first.has_value());
+  EXPECT_EQ(first.error().code, ErrorCode::kUnauthorized);
+  EXPECT_EQ(loads, 2);
+  EXPECT_FALSE(auth.Authenticate(Basic(id, "s3cret")).has_value()) << "nothing was cached";
+}
+
 TEST(WorkerAuthTest, RegistrationTokenHs256) {
   testing::FakeClock clock;
   const std::string token = MakeRegistrationToken("psk", clock.Now());
