@@ -393,7 +393,7 @@ class Session : public std::enable_shared_from_this<Session<S>> {
 // One io_context per I/O thread, each run by that thread alone: a
 // connection lives on one of them for its whole life, so its handlers never
 // hop threads and no thread wakes another to run them. A single io_context
-// shared by all threads cost the Manager ~2.5x the CPU on an idle farm
+// shared by all threads cost the Manager ~1.8x the CPU on an idle farm
 // (condition-variable hand-offs between threads on every read and write;
 // docs/benchmarks.md, "Figures (fifth slice").
 struct IoThread {
