@@ -264,6 +264,9 @@ Result<uint16_t> ManagerApp::Start() {
   s.task_waiters = std::make_unique<TaskWaiters>(*s.farm, s.clock, TaskOfferResponse);
   s.farm->SetWorkAvailableHook([w = s.task_waiters.get()] { w->Kick(); });
   api_options.task_waiters = s.task_waiters.get();
+  // Linked mode: a worker that found no task asks the Server for more,
+  // throttled (spec §1.3).
+  if (!c.upstream_url.empty()) api_options.on_no_task = [l = s.link.get()] { l->KickDownloadThrottled(); };
   MetricsSources metrics_sources{&s.metrics, s.farm_store.get(), [w = s.task_waiters.get()] { return w->size(); },
                                  [l = s.link.get()] { return l->delivered(); }};
   metrics_sources.task_log_dropped_bytes = [logs = s.logs.get()] { return logs->dropped_bytes(); };
@@ -319,16 +322,21 @@ Result<uint16_t> ManagerApp::Start() {
   s.server = std::make_unique<http::Server>(server_options, [&s](http::Request& r) {
     const auto t0 = std::chrono::steady_clock::now();  // metrics only
     http::Response resp = s.router.Dispatch(r);
-    s.metrics.ObserveRequest(r.method, r.route, std::chrono::steady_clock::now() - t0);
+    if (resp.deferred) {
+      // Answered later (a queued write, a long poll): timed until the answer.
+      auto answered = std::make_shared<http::Deferred>();
+      resp.deferred->SetSink([&s, answered, t0, method = r.method, route = r.route](http::Response later) {
+        s.metrics.ObserveRequest(method, route, std::chrono::steady_clock::now() - t0);
+        answered->Complete(std::move(later));
+      });
+      resp.deferred = std::move(answered);
+    } else {
+      s.metrics.ObserveRequest(r.method, r.route, std::chrono::steady_clock::now() - t0);
+    }
     // A changed job (submitted, requeued, canceled, paused, re-prioritised)
     // reaches the task cache at once instead of at the next periodic
     // download.
     if (r.method == "POST" && r.path.starts_with("/api/jobs") && resp.status < 300) s.link->KickDownload();
-    // Linked mode: a worker that found no task asks the Server for more,
-    // throttled (spec §1.3).
-    if (!s.config.upstream_url.empty() && r.method == "POST" && r.path == "/task" &&
-        (resp.status == 204 || resp.deferred))
-      s.link->KickDownloadThrottled();
     // A deleted job leaves nothing behind on the farm side: cached tasks and
     // task logs go too.
     if (r.method == "DELETE" && r.path.starts_with("/api/jobs/") && resp.status < 300 && !r.params.empty()) {
@@ -368,6 +376,9 @@ void ManagerApp::Stop() {
   StopServiceThread(s.task_waiters_thread, s.clock);
   if (s.events) s.events->CloseAll();
   if (s.server) s.server->Stop();
+  // Queued writes still commit; their answers are dropped with the I/O
+  // threads (the io_contexts live on until the server is destroyed).
+  if (s.farm_store) s.farm_store->StopWriter();
   StopServiceThread(s.events_thread, s.clock);
   StopServiceThread(s.log_follow_thread, s.clock);
   StopServiceThread(s.log_compress_thread, s.clock);

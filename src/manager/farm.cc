@@ -226,23 +226,32 @@ std::optional<TaskOffer> Farm::QuietPoll(FarmTx& tx, const WorkerRecord& w, cons
   return offer;
 }
 
-Result<TaskOffer> Farm::RequestTask(const std::string& worker_id, const Seen& seen) {
+std::optional<Result<TaskOffer>> Farm::QuickOffer(const std::string& worker_id, const Seen& seen) {
   // An idle farm's polls find nothing and change nothing but the worker's
   // last-seen time: they are answered from a read transaction, which takes
   // no fsync and does not wait for a group commit. While polls do find work
   // the read would be wasted (the write repeats it), so it is skipped.
-  if (!polls_find_work_.load(std::memory_order_relaxed)) {
-    auto quick = store_.Read([&](FarmTx& tx) -> Result<std::optional<TaskOffer>> {
-      auto w = LoadWorker(tx, worker_id);
-      if (!w) return std::unexpected(w.error());
-      return QuietPoll(tx, *w, seen);
-    });
-    if (!quick) return std::unexpected(quick.error());
-    if (*quick) return std::move(**quick);
-  }
+  if (polls_find_work_.load(std::memory_order_relaxed)) return std::nullopt;
+  auto quick = store_.Read([&](FarmTx& tx) -> Result<std::optional<TaskOffer>> {
+    auto w = LoadWorker(tx, worker_id);
+    if (!w) return std::unexpected(w.error());
+    return QuietPoll(tx, *w, seen);
+  });
+  if (!quick) return Result<TaskOffer>(std::unexpect, quick.error());
+  if (*quick) return Result<TaskOffer>(std::move(**quick));
+  return std::nullopt;
+}
+
+Result<TaskOffer> Farm::RequestTask(const std::string& worker_id, const Seen& seen) {
+  if (auto quick = QuickOffer(worker_id, seen)) return std::move(*quick);
+  return Await<Result<TaskOffer>>([&](auto done) { AssignTaskAsync(worker_id, seen, std::move(done)); });
+}
+
+void Farm::AssignTaskAsync(const std::string& worker_id, const Seen& seen,
+                           std::function<void(Result<TaskOffer>)> done) {
   if (validator_) PrevalidateFor(worker_id);
-  bool queued = false;
-  auto offer = store_.Write([&](FarmTx& tx) -> Result<TaskOffer> {
+  auto queued = std::make_shared<bool>(false);
+  auto assign = [this, worker_id, seen, queued](FarmTx& tx) -> Result<TaskOffer> {
     auto w = LoadWorker(tx, worker_id);
     if (!w) return std::unexpected(w.error());
     MarkSeen(*w, seen, tx.now());
@@ -291,7 +300,7 @@ Result<TaskOffer> Farm::RequestTask(const std::string& worker_id, const Seen& se
       u.worker = w->Identifier();
       u.log = LogLine(tx.now(), "Manager assigned task " + task->id + " to worker " + w->Identifier());
       Change(tx, *task, std::move(m), std::move(u));
-      queued = true;
+      *queued = true;
       task->status = TaskStatus::kActive;
       task->worker = w->Identifier();
     }
@@ -303,19 +312,26 @@ Result<TaskOffer> Farm::RequestTask(const std::string& worker_id, const Seen& se
     offer.kind = TaskOffer::Kind::kTask;
     offer.task = std::move(*task);
     return offer;
+  };
+  store_.WriteAsync(std::move(assign), [this, queued, done = std::move(done)](Result<TaskOffer> offer) {
+    Notify(*queued);
+    if (offer) polls_find_work_.store(offer->kind == TaskOffer::Kind::kTask, std::memory_order_relaxed);
+    done(std::move(offer));
   });
-  Notify(queued);
-  if (offer) polls_find_work_.store(offer->kind == TaskOffer::Kind::kTask, std::memory_order_relaxed);
-  return offer;
 }
 
 Status Farm::UpdateTask(const std::string& worker_id, const std::string& task_id, const TaskUpdate& update,
                         const Seen& seen) {
+  return Await<Status>([&](auto done) { UpdateTaskAsync(worker_id, task_id, update, seen, std::move(done)); });
+}
+
+void Farm::UpdateTaskAsync(const std::string& worker_id, const std::string& task_id, TaskUpdate update,
+                           const Seen& seen, std::function<void(Status)> done) {
   if (update.task_status && !WorkerMaySet(*update.task_status))
-    return InvalidArgument("a worker may not set task status '" + std::string(protocol::ToString(*update.task_status)) +
-                           "'");
-  std::optional<TaskStatus> new_status;
-  auto st = store_.Write([&](FarmTx& tx) -> Status {
+    return done(InvalidArgument("a worker may not set task status '" +
+                                std::string(protocol::ToString(*update.task_status)) + "'"));
+  auto new_status = std::make_shared<std::optional<TaskStatus>>();
+  auto apply = [this, worker_id, task_id, update = std::move(update), seen, new_status](FarmTx& tx) -> Status {
     auto w = LoadWorker(tx, worker_id);
     if (!w) return std::unexpected(w.error());
     MarkSeen(*w, seen, tx.now());
@@ -353,19 +369,21 @@ Status Farm::UpdateTask(const std::string& worker_id, const std::string& task_id
     m.command_progress_percentage = u.command_progress_percentage;
     m.metrics = u.metrics;
     if (u.task_status == TaskStatus::kFailed) FailTaskInTx(tx, *task, *w, m, u);
-    new_status = u.task_status;
+    *new_status = u.task_status;
     Change(tx, *task, std::move(m), std::move(u));
     w->current_task_updated = tx.now();
     if (update.task_status) w->current_task_status = std::string(protocol::ToString(*update.task_status));
     tx.UpdateWorker(*w);
     return Ok();
+  };
+  store_.WriteAsync(std::move(apply), [this, task_id, new_status, done = std::move(done)](Status st) {
+    if (st) {
+      Notify(true);
+      if (*new_status && listener_) listener_->OnTaskStatus(task_id, **new_status);
+      WorkAvailable(new_status->has_value());
+    }
+    done(std::move(st));
   });
-  if (st) {
-    Notify(true);
-    if (new_status && listener_) listener_->OnTaskStatus(task_id, *new_status);
-    WorkAvailable(new_status.has_value());
-  }
-  return st;
 }
 
 void Farm::ReturnTaskInTx(FarmTx& tx, const Task& task, const WorkerRecord& worker, const std::string& reason) {

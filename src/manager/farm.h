@@ -9,6 +9,7 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <future>
 #include <optional>
 #include <set>
 #include <string>
@@ -97,7 +98,8 @@ class Farm {
  public:
   Farm(FarmStore& store, TaskLogs& logs, Clock& clock, FarmOptions options);
   void SetListener(FarmListener* listener) { listener_ = listener; }
-  // Called (after commit, on the caller's thread) whenever a task may have
+  // Called (after commit, on the caller's thread or the store's writer
+  // thread) whenever a task may have
   // become runnable: new tasks, a status change, a returned task, a lifted
   // blacklist. Long-polling workers ask again then. Set before serving.
   void SetWorkAvailableHook(std::function<void()> hook) { work_available_ = std::move(hook); }
@@ -118,10 +120,21 @@ class Farm {
 
   // --- tasks (spec §5)
   Result<TaskOffer> RequestTask(const std::string& worker_id, const Seen& seen);
+  // RequestTask in two halves, for callers that must not block on the
+  // store (the HTTP handlers). QuickOffer answers from a read when the poll
+  // changes nothing but the worker's last-seen time, else nullopt.
+  // AssignTaskAsync queues the write on the store's writer and returns;
+  // done(offer) runs on the writer thread after the commit.
+  std::optional<Result<TaskOffer>> QuickOffer(const std::string& worker_id, const Seen& seen);
+  void AssignTaskAsync(const std::string& worker_id, const Seen& seen, std::function<void(Result<TaskOffer>)> done);
   // NotFound for unknown tasks, Conflict when assigned to another worker,
   // InvalidArgument for statuses a worker may not set.
   Status UpdateTask(const std::string& worker_id, const std::string& task_id, const protocol::TaskUpdate& update,
                     const Seen& seen);
+  // UpdateTask without blocking: done(status) runs after the commit, on the
+  // store's writer thread (at once, on this thread, for a refused status).
+  void UpdateTaskAsync(const std::string& worker_id, const std::string& task_id, protocol::TaskUpdate update,
+                       const Seen& seen, std::function<void(Status)> done);
   Status ReturnTask(const std::string& worker_id, const std::string& task_id, const std::string& reason,
                     const Seen& seen);
   Result<MayKeepRunning> MayIRun(const std::string& worker_id, const std::string& task_id, const Seen& seen);
@@ -204,6 +217,14 @@ class Farm {
   // RequestTask goes straight to its write transaction. Only a hint.
   std::atomic<bool> polls_find_work_{true};
   void PrevalidateFor(const std::string& worker_id);
+  // Calls start(done) and waits until done(result) has run (on any thread).
+  template <typename R, typename Start>
+  static R Await(Start&& start) {
+    std::promise<R> promise;
+    auto future = promise.get_future();
+    start([&promise](R r) { promise.set_value(std::move(r)); });
+    return future.get();
+  }
 };
 
 }  // namespace duende::manager

@@ -23,6 +23,7 @@
 #include "manager/sched_index.h"
 #include "protocol/types.h"
 #include "store/sqlite.h"
+#include "store/write_queue.h"
 
 namespace duende::manager {
 
@@ -265,33 +266,53 @@ class FarmStore {
   auto Write(F&& fn) {
     std::vector<std::function<void()>> after;
     bool fn_ok = false;
-    auto result = db_.WriteTx([&](store::Conn& c) {
-      FarmTx tx(c, clock_.Now(), &seen_, &sched_);
-      auto r = [&]() -> decltype(fn(tx)) {
-        try {
-          return fn(tx);
-        } catch (...) {
-          if (tx.index_synced()) sched_.stale = true;
-          throw;
-        }
-      }();
-      if (r) {
-        // Still under the store's lock: the next transaction (maybe in the
-        // same commit group) sees the index as this one left the rows.
-        tx.SyncIndex();
-        fn_ok = true;
-      } else if (tx.index_synced()) {
-        sched_.stale = true;  // the index followed writes now rolled back
-      }
-      after = tx.TakeAfterCommit();
-      return r;
-    });
+    auto result = db_.WriteTx([&](store::Conn& c) { return RunWrite(c, fn, after, fn_ok); });
     if (result)
       for (auto& f : after) f();
     else if (fn_ok)
       sched_.stale = true;  // the commit failed: the index is ahead of the store
     return result;
   }
+
+  // Write without waiting: queues fn on the store's writer (store::WriteQueue),
+  // which runs it in a transaction shared with the other queued writes, and
+  // returns at once. done(result) runs on the writer thread after the commit
+  // (after the AfterCommit functions), or with the error that rolled fn back
+  // or failed the commit. fn and done are moved into the queue.
+  template <typename F, typename D>
+  void WriteAsync(F fn, D done) {
+    using R = decltype(fn(std::declval<FarmTx&>()));
+    struct State {
+      F fn;
+      D done;
+      std::optional<R> result;
+      std::vector<std::function<void()>> after;
+      bool fn_ok = false;
+    };
+    auto s = std::make_shared<State>(State{std::move(fn), std::move(done), std::nullopt, {}, false});
+    writer_->Submit(
+        [this, s](store::Conn& c) -> Status {
+          s->result.emplace(RunWrite(c, s->fn, s->after, s->fn_ok));
+          if (!*s->result) return std::unexpected(s->result->error());
+          return Ok();
+        },
+        [this, s](const Status& st) {
+          if (st) {
+            for (auto& f : s->after) f();
+            s->done(std::move(*s->result));
+            return;
+          }
+          if (s->fn_ok) sched_.stale = true;  // the commit failed after the index followed fn
+          s->done(R(std::unexpect, st.error()));
+        });
+  }
+  // Ends the writer: runs what is queued; later WriteAsync calls fail with
+  // kUnavailable at once.
+  void StopWriter() { writer_->Stop(); }
+  // Writes queued through WriteAsync, and the transactions they took.
+  uint64_t queued_writes() const { return writer_->writes(); }
+  uint64_t queued_write_batches() const { return writer_->batches(); }
+
   template <typename F>
   auto Read(F&& fn) {
     return db_.Read([&](store::Conn& c) {
@@ -313,11 +334,40 @@ class FarmStore {
   Result<int> FlushSeen();
 
  private:
-  FarmStore(store::Database& db, Clock& clock) : db_(db), clock_(clock) {}
+  FarmStore(store::Database& db, Clock& clock)
+      : db_(db), clock_(clock), writer_(std::make_unique<store::WriteQueue>(db)) {}
+
+  // One write transaction's body (Write, WriteAsync): fn on a FarmTx, then
+  // the index brought in step while still under the store's lock (the next
+  // transaction, maybe in the same commit group, sees the index as this one
+  // left the rows). Collects the AfterCommit functions.
+  template <typename F>
+  auto RunWrite(store::Conn& c, F& fn, std::vector<std::function<void()>>& after, bool& fn_ok)
+      -> decltype(fn(std::declval<FarmTx&>())) {
+    FarmTx tx(c, clock_.Now(), &seen_, &sched_);
+    auto r = [&]() -> decltype(fn(tx)) {
+      try {
+        return fn(tx);
+      } catch (...) {
+        if (tx.index_synced()) sched_.stale = true;
+        throw;
+      }
+    }();
+    if (r) {
+      tx.SyncIndex();
+      fn_ok = true;
+    } else if (tx.index_synced()) {
+      sched_.stale = true;  // the index followed writes now rolled back
+    }
+    after = tx.TakeAfterCommit();
+    return r;
+  }
+
   store::Database& db_;
   Clock& clock_;
   SeenCache seen_;
   SchedState sched_;
+  std::unique_ptr<store::WriteQueue> writer_;  // last: its thread uses the members above
 };
 
 }  // namespace duende::manager

@@ -44,8 +44,9 @@ void Metrics::ObserveRequest(const std::string& method, const std::string& route
 
 void Metrics::AppendRequests(std::string& out) const {
   out +=
-      "# HELP duende_http_request_duration_seconds Time to handle a request (handler only; a long poll counts "
-      "until it is parked).\n# TYPE duende_http_request_duration_seconds histogram\n";
+      "# HELP duende_http_request_duration_seconds Time to handle a request until its answer is ready (a "
+      "queued write until its commit, a long poll until it is answered).\n# TYPE duende_http_request_duration_seconds "
+      "histogram\n";
   std::lock_guard lock(mu_);
   std::vector<std::string> keys;
   for (const auto& [k, _] : by_endpoint_) keys.push_back(k);
@@ -117,10 +118,22 @@ void RegisterMetricsApi(http::Router& router, MetricsSources sources) {
         "the writes of every request that arrived while it was open).\n"
         "# TYPE duende_store_write_transaction_duration_seconds histogram\n";
     sources.store->db().write_tx_latency().AppendPrometheus(out, "duende_store_write_transaction_duration_seconds", "");
+    // A batch of the store's writer is one WriteTx holding many atomic writes.
+    const uint64_t queued = sources.store->queued_writes();
+    const uint64_t batches = sources.store->queued_write_batches();
+    const uint64_t atomic_writes = sources.store->db().write_transactions() + queued - std::min(queued, batches);
     out +=
         "# HELP duende_store_write_transactions_total Atomic writes (one per request or background step).\n"
         "# TYPE duende_store_write_transactions_total counter\nduende_store_write_transactions_total " +
-        std::to_string(sources.store->db().write_transactions()) +
+        std::to_string(atomic_writes) +
+        "\n# HELP duende_store_queued_writes_total Atomic writes run by the store's writer thread (worker task "
+        "requests and updates).\n"
+        "# TYPE duende_store_queued_writes_total counter\nduende_store_queued_writes_total " +
+        std::to_string(queued) +
+        "\n# HELP duende_store_queued_write_batches_total Transactions of the store's writer thread; "
+        "queued_writes / queued_write_batches is its mean batch size.\n"
+        "# TYPE duende_store_queued_write_batches_total counter\nduende_store_queued_write_batches_total " +
+        std::to_string(batches) +
         "\n# HELP duende_store_commits_total SQLite commits; write_transactions / commits is the mean group size.\n"
         "# TYPE duende_store_commits_total counter\nduende_store_commits_total " +
         std::to_string(sources.store->db().commits()) +

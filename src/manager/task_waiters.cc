@@ -23,8 +23,9 @@ TaskWaiters::TaskWaiters(Farm& farm, Clock& clock, Answer answer, TaskWaitersOpt
     : farm_(farm), clock_(clock), answer_(std::move(answer)), options_(options) {}
 
 std::shared_ptr<http::Deferred> TaskWaiters::Park(const std::string& worker_id, Seen seen,
-                                                  std::chrono::milliseconds wait, uint64_t work_generation) {
-  auto deferred = std::make_shared<http::Deferred>();
+                                                  std::chrono::milliseconds wait, uint64_t work_generation,
+                                                  std::shared_ptr<http::Deferred> deferred) {
+  if (!deferred) deferred = std::make_shared<http::Deferred>();
   wait = std::clamp(wait, std::chrono::milliseconds(0), options_.max_wait);
   {
     std::lock_guard lock(mu_);

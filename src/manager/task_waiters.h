@@ -44,9 +44,10 @@ class TaskWaiters {
   // Read before asking the Farm for a task; pass to Park() so work that
   // appeared in between is not missed.
   uint64_t WorkGeneration() const { return work_generation_.load(); }
-  // Parks `worker_id` for up to `wait` (clamped to max_wait).
+  // Parks `worker_id` for up to `wait` (clamped to max_wait). The answer
+  // goes to `deferred` (a new one when null), which is returned.
   std::shared_ptr<http::Deferred> Park(const std::string& worker_id, Seen seen, std::chrono::milliseconds wait,
-                                       uint64_t work_generation);
+                                       uint64_t work_generation, std::shared_ptr<http::Deferred> deferred = nullptr);
   // Work may be available (new tasks, a task finished or was returned).
   void Kick();
   // Workers' requested statuses may have changed: every parked worker asks

@@ -163,25 +163,51 @@ void RegisterWorkerApi(http::Router& router, Farm& farm, WorkerAuthenticator& au
                return Response::NoContent();
              }));
 
-  router.Add("POST", "/task", authed([&farm, waiters = options.task_waiters](Request& r, const std::string& id) {
+  // POST /task and POST /tasks/{id}/update do not hold their I/O thread
+  // while their write waits for its commit: the write goes to the store's
+  // writer (Farm::AssignTaskAsync, UpdateTaskAsync) and the response follows
+  // from there. A poll that changes nothing is answered at once from a read.
+  router.Add("POST", "/task",
+             authed([&farm, waiters = options.task_waiters, on_no_task = options.on_no_task](Request& r,
+                                                                                             const std::string& id) {
                const auto wait = waiters ? RequestedWait(r) : std::chrono::milliseconds(0);
                const uint64_t generation = waiters ? waiters->WorkGeneration() : 0;
-               auto offer = farm.RequestTask(id, SeenOf(r));
-               if (wait.count() > 0 && offer && offer->kind == TaskOffer::Kind::kNoTask) {
-                 Response parked;
-                 parked.deferred = waiters->Park(id, SeenOf(r), wait, generation);
-                 return parked;
-               }
-               return TaskOfferResponse(offer);
+               const Seen seen = SeenOf(r);
+               // Nothing to do and the worker asked to wait: park it, answering
+               // `into` (a new Deferred when null) later.
+               auto answer = [waiters, on_no_task, id, seen, wait, generation](
+                                 const Result<TaskOffer>& offer, std::shared_ptr<http::Deferred> into) -> Response {
+                 const bool none = offer && offer->kind == TaskOffer::Kind::kNoTask;
+                 if (none && on_no_task) on_no_task();
+                 Response resp;
+                 if (none && wait.count() > 0) {
+                   resp.deferred = waiters->Park(id, seen, wait, generation, std::move(into));
+                 } else if (into) {
+                   into->Complete(TaskOfferResponse(offer));
+                 } else {
+                   resp = TaskOfferResponse(offer);
+                 }
+                 return resp;
+               };
+               if (auto quick = farm.QuickOffer(id, seen)) return answer(*quick, nullptr);
+               auto out = std::make_shared<http::Deferred>();
+               farm.AssignTaskAsync(id, seen, [answer, out](Result<TaskOffer> offer) { answer(offer, out); });
+               Response resp;
+               resp.deferred = std::move(out);
+               return resp;
              }));
 
   router.Add("POST", "/tasks/{id}/update", authed([&farm](Request& r, const std::string& id) -> Response {
                if (auto bad = CheckId(r.params[0])) return *bad;
                auto update = ParseWorkerTaskUpdate(r.body);
                if (!update) return Response::FromError(update.error());
-               if (auto st = farm.UpdateTask(id, r.params[0], *update, SeenOf(r)); !st)
-                 return Response::FromError(st.error());
-               return Response::NoContent();
+               auto out = std::make_shared<http::Deferred>();
+               farm.UpdateTaskAsync(id, r.params[0], std::move(*update), SeenOf(r), [out](Status st) {
+                 out->Complete(st ? Response::NoContent() : Response::FromError(st.error()));
+               });
+               Response resp;
+               resp.deferred = std::move(out);
+               return resp;
              }));
 
   router.Add("POST", "/tasks/{id}/return", authed([&farm](Request& r, const std::string& id) -> Response {

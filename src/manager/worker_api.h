@@ -4,6 +4,8 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -25,6 +27,9 @@ struct WorkerApiOptions {
   // a worker with nothing to do waits up to S seconds for a task instead of
   // getting 204 at once. Without the header the answer is v2's.
   TaskWaiters* task_waiters = nullptr;
+  // Called when a worker's POST /task found nothing to do (answered 204 or
+  // parked). Linked mode asks the Server for more work then (spec §1.3).
+  std::function<void()> on_no_task;
 };
 
 // Parsers of the worker-facing request bodies and headers: pure functions of

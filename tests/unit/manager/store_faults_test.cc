@@ -6,6 +6,7 @@
 // integrity_check.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <string>
 #include <thread>
@@ -228,6 +229,61 @@ TEST_F(StoreBusyTest, ConcurrentWritesAre503PromptlyWhileAnotherProcessHoldsTheW
   ASSERT_EQ(seen.status, 200) << seen.body;
   EXPECT_EQ(json::parse(seen.body, nullptr, false).value("may_keep_running", false), true) << seen.body;
   FinishJob(f);
+  ExpectIntegrity();
+}
+
+// The worker endpoints that write (POST /task, POST /tasks/{id}/update) do
+// not hold their I/O thread while their write waits: with one I/O thread
+// and the write lock held by another process, an update waits for its commit
+// while the same thread keeps answering reads. Once the lock is released the
+// update commits and is answered 204.
+class QueuedWriteTest : public StoreFaultFixture {
+ protected:
+  std::string ExtraConfig() const override { return "http_threads: 1\ndatabase_busy_timeout: 30s\n"; }
+
+  int64_t QueuedWrites() {
+    const auto metrics = Call("GET", "/metrics").body;
+    const std::string name = "\nduende_store_queued_writes_total ";
+    const auto at = metrics.find(name);
+    return at == std::string::npos ? -1 : std::stoll(metrics.substr(at + name.size()));
+  }
+};
+
+TEST_F(QueuedWriteTest, AnUpdateWaitingForTheStoreDoesNotHoldTheOnlyIoThread) {
+  const Farm f = StartFarm();
+  ASSERT_FALSE(f.task.empty());
+  const int64_t queued = QueuedWrites();
+  ASSERT_GT(queued, 0) << "the task request went through the store's writer";
+
+  sqlite3* other = nullptr;
+  ASSERT_EQ(sqlite3_open(DbPath().c_str(), &other), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(other, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
+  std::atomic<bool> answered{false};
+  http::ClientResponse update;
+  std::thread worker([&] {
+    auto client = http::MakeCurlClient("Flamenco-Worker/2.5");
+    auto r = client->Send(MakeRequest("POST", "/tasks/" + f.task + "/update", json{{"task_status", "completed"}}.dump(),
+                                      f.worker, "secret-w1"));
+    if (r) update = std::move(*r);
+    answered = true;
+  });
+  // The writer has taken the update and waits for the lock; the one I/O
+  // thread still answers.
+  int64_t now = queued;
+  for (int i = 0; i < 500 && now == queued; ++i) {
+    clock_.WaitFor(std::chrono::milliseconds(10), std::stop_token());
+    now = QueuedWrites();
+  }
+  EXPECT_EQ(now, queued + 1);
+  EXPECT_EQ(Call("GET", "/status-change", "", f.worker, "secret-w1").status, 204);
+  EXPECT_EQ(Call("GET", "/api/health").status, 200);
+  EXPECT_FALSE(answered.load()) << "the update was answered before its write could commit";
+
+  ASSERT_EQ(sqlite3_exec(other, "ROLLBACK", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(other);
+  worker.join();
+  EXPECT_EQ(update.status, 204) << update.body;
+  EXPECT_EQ(WaitForTaskStatus(f.task, "completed").value("status", ""), "completed");
   ExpectIntegrity();
 }
 

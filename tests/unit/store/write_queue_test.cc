@@ -1,0 +1,198 @@
+#include "store/write_queue.h"
+
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <chrono>
+#include <future>
+#include <latch>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "support/temp_dir.h"
+
+namespace duende::store {
+namespace {
+
+class WriteQueueTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    db_ = std::move(*Database::Open(path_));
+    ASSERT_TRUE(db_->Migrate("test", {"CREATE TABLE t (v TEXT NOT NULL UNIQUE)"}).has_value());
+    queue_ = std::make_unique<WriteQueue>(*db_);
+  }
+  void TearDown() override { queue_.reset(); }
+
+  static WriteQueue::Run InsertRun(std::string v) {
+    return [v](Conn& c) -> Status {
+      c.Prepare("INSERT INTO t (v) VALUES (?1)").Bind(1, v).Run();
+      return Ok();
+    };
+  }
+  // Queues a write that holds the writer thread until `release` counts
+  // down, so the writes queued meanwhile form the next batch.
+  void HoldWriter(std::latch& started, std::latch& release) {
+    queue_->Submit(
+        [&](Conn&) -> Status {
+          started.count_down();
+          release.wait();
+          return Ok();
+        },
+        [](const Status&) {});
+    started.wait();
+  }
+  // Rows as a second connection sees them: what is committed.
+  std::vector<std::string> CommittedRows() const {
+    sqlite3* other = nullptr;
+    EXPECT_EQ(sqlite3_open(path_.c_str(), &other), SQLITE_OK);
+    std::vector<std::string> out;
+    sqlite3_stmt* q = nullptr;
+    sqlite3_prepare_v2(other, "SELECT v FROM t ORDER BY v", -1, &q, nullptr);
+    while (sqlite3_step(q) == SQLITE_ROW) out.emplace_back(reinterpret_cast<const char*>(sqlite3_column_text(q, 0)));
+    sqlite3_finalize(q);
+    sqlite3_close(other);
+    return out;
+  }
+
+  testing::TempDir dir_;
+  std::string path_ = dir_ / "db.sqlite";
+  std::unique_ptr<Database> db_;
+  std::unique_ptr<WriteQueue> queue_;
+};
+
+TEST_F(WriteQueueTest, WritesQueuedMeanwhileShareOneCommitAndEachIsDoneOnlyAfterIt) {
+  std::latch started(1), release(1);
+  HoldWriter(started, release);
+  const uint64_t commits0 = db_->commits();
+  constexpr int kWrites = 50;
+  std::mutex mu;
+  std::vector<bool> seen_committed(kWrites, false);
+  std::latch done(kWrites);
+  for (int i = 0; i < kWrites; ++i) {
+    const std::string v = "v" + std::to_string(100 + i);
+    queue_->Submit(InsertRun(v), [&, i, v](const Status& st) {
+      EXPECT_TRUE(st.has_value()) << st.error().message;
+      const auto rows = CommittedRows();
+      std::lock_guard lock(mu);
+      seen_committed[i] = std::find(rows.begin(), rows.end(), v) != rows.end();
+      done.count_down();
+    });
+  }
+  release.count_down();
+  done.wait();
+  EXPECT_EQ(std::count(seen_committed.begin(), seen_committed.end(), true), kWrites)
+      << "a write was reported done before another connection could see it";
+  EXPECT_EQ(queue_->writes(), static_cast<uint64_t>(kWrites + 1));
+  EXPECT_EQ(queue_->batches(), 2u) << "the writes queued behind the first batch did not share a transaction";
+  EXPECT_EQ(db_->commits() - commits0, 2u);
+}
+
+TEST_F(WriteQueueTest, AFailingWriteUndoesOnlyItsOwnChanges) {
+  std::latch started(1), release(1);
+  HoldWriter(started, release);
+  std::vector<std::promise<Status>> outcomes(5);
+  auto record = [&](int i) { return [&, i](const Status& st) { outcomes[i].set_value(st); }; };
+  queue_->Submit(InsertRun("a"), record(0));
+  queue_->Submit(
+      [](Conn& c) -> Status {
+        c.Prepare("INSERT INTO t (v) VALUES ('refused')").Run();
+        return Conflict("changed its mind");
+      },
+      record(1));
+  queue_->Submit(InsertRun("a"), record(2));  // UNIQUE: SQLite fails it
+  queue_->Submit(
+      [](Conn& c) -> Status {
+        c.Prepare("INSERT INTO t (v) VALUES ('thrown')").Run();
+        throw std::logic_error("bug");
+      },
+      record(3));
+  queue_->Submit(InsertRun("b"), record(4));
+  release.count_down();
+  std::vector<Status> got;
+  for (auto& p : outcomes) got.push_back(p.get_future().get());
+  EXPECT_TRUE(got[0].has_value());
+  ASSERT_FALSE(got[1].has_value());
+  EXPECT_EQ(got[1].error().code, ErrorCode::kConflict);
+  ASSERT_FALSE(got[2].has_value());
+  EXPECT_NE(got[2].error().message.find("UNIQUE"), std::string::npos) << got[2].error().message;
+  ASSERT_FALSE(got[3].has_value());
+  EXPECT_EQ(got[3].error().code, ErrorCode::kInternal);
+  EXPECT_TRUE(got[4].has_value());
+  EXPECT_EQ(CommittedRows(), (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(queue_->batches(), 2u);
+}
+
+TEST_F(WriteQueueTest, AFailedTransactionFailsEveryWriteOfItsBatchAndChangesNothing) {
+  db_->SetFaultInjector([] { return Unavailable("disk full (injected)"); });
+  std::vector<std::promise<Status>> outcomes(3);
+  for (int i = 0; i < 3; ++i)
+    queue_->Submit(InsertRun("x" + std::to_string(i)), [&, i](const Status& st) { outcomes[i].set_value(st); });
+  for (auto& p : outcomes) {
+    const Status st = p.get_future().get();
+    ASSERT_FALSE(st.has_value());
+    EXPECT_EQ(st.error().code, ErrorCode::kUnavailable);
+  }
+  EXPECT_TRUE(CommittedRows().empty());
+  db_->SetFaultInjector(nullptr);
+  std::promise<Status> after;
+  queue_->Submit(InsertRun("after"), [&](const Status& st) { after.set_value(st); });
+  EXPECT_TRUE(after.get_future().get().has_value()) << "the writer keeps working";
+  EXPECT_EQ(CommittedRows(), (std::vector<std::string>{"after"}));
+}
+
+TEST_F(WriteQueueTest, StopRunsWhatIsQueuedThenRefusesNewWrites) {
+  std::latch started(1), release(1);
+  HoldWriter(started, release);
+  int ok = 0;
+  for (int i = 0; i < 10; ++i)
+    queue_->Submit(InsertRun("q" + std::to_string(i)), [&](const Status& st) { ok += st.has_value() ? 1 : 0; });
+  std::thread stopper([&] { queue_->Stop(); });
+  release.count_down();
+  stopper.join();
+  EXPECT_EQ(ok, 10);
+  EXPECT_EQ(CommittedRows().size(), 10u);
+  std::optional<Status> late;
+  queue_->Submit(InsertRun("late"), [&](const Status& st) { late = st; });
+  ASSERT_TRUE(late.has_value()) << "done runs at once after Stop";
+  ASSERT_FALSE(late->has_value());
+  EXPECT_EQ(late->error().code, ErrorCode::kUnavailable);
+  EXPECT_EQ(CommittedRows().size(), 10u);
+}
+
+TEST_F(WriteQueueTest, WhileAnotherProcessHoldsTheWriteLockOneBatchWaitsAndNewWritesFailAtOnce) {
+  // Reopened with a busy timeout long enough to outlast the test's steps.
+  queue_.reset();
+  db_.reset();
+  db_ = std::move(*Database::Open(path_, "NORMAL", std::chrono::seconds(30)));
+  queue_ = std::make_unique<WriteQueue>(*db_);
+  sqlite3* other = nullptr;
+  ASSERT_EQ(sqlite3_open(path_.c_str(), &other), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(other, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
+  std::promise<Status> waiting;
+  queue_->Submit(InsertRun("waited"), [&](const Status& st) { waiting.set_value(st); });
+  // Its batch finds the lock taken; the database turns busy and the batch
+  // waits for the lock.
+  for (int i = 0; i < 500 && !db_->busy(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ASSERT_TRUE(db_->busy());
+  std::optional<Status> refused;
+  queue_->Submit(InsertRun("refused"), [&](const Status& st) { refused = st; });
+  ASSERT_TRUE(refused.has_value()) << "a write submitted while the batch waits is answered at once";
+  ASSERT_FALSE(refused->has_value());
+  EXPECT_EQ(refused->error().code, ErrorCode::kBusy);
+  ASSERT_EQ(sqlite3_exec(other, "ROLLBACK", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(other);
+  const Status waited = waiting.get_future().get();
+  EXPECT_TRUE(waited.has_value()) << "the waiting batch commits once the lock is free: " << waited.error().message;
+  std::promise<Status> after;
+  queue_->Submit(InsertRun("after"), [&](const Status& st) { after.set_value(st); });
+  EXPECT_TRUE(after.get_future().get().has_value());
+  EXPECT_EQ(CommittedRows(), (std::vector<std::string>{"after", "waited"}));
+}
+
+}  // namespace
+}  // namespace duende::store
