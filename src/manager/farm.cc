@@ -423,7 +423,12 @@ Status Farm::ReturnTask(const std::string& worker_id, const std::string& task_id
 }
 
 Result<MayKeepRunning> Farm::MayIRun(const std::string& worker_id, const std::string& task_id, const Seen& seen) {
-  return store_.Write([&](FarmTx& tx) -> Result<MayKeepRunning> {
+  return Await<Result<MayKeepRunning>>([&](auto done) { MayIRunAsync(worker_id, task_id, seen, std::move(done)); });
+}
+
+void Farm::MayIRunAsync(const std::string& worker_id, const std::string& task_id, const Seen& seen,
+                        std::function<void(Result<MayKeepRunning>)> done) {
+  auto check = [this, worker_id, task_id, seen](FarmTx& tx) -> Result<MayKeepRunning> {
     auto w = LoadWorker(tx, worker_id);
     if (!w) return std::unexpected(w.error());
     MarkSeen(*w, seen, tx.now());
@@ -452,7 +457,8 @@ Result<MayKeepRunning> Farm::MayIRun(const std::string& worker_id, const std::st
     }
     tx.UpdateWorker(*w);
     return r;
-  });
+  };
+  store_.WriteAsync(std::move(check), std::move(done));
 }
 
 // --- upstream -------------------------------------------------------------------

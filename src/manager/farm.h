@@ -138,6 +138,10 @@ class Farm {
   Status ReturnTask(const std::string& worker_id, const std::string& task_id, const std::string& reason,
                     const Seen& seen);
   Result<MayKeepRunning> MayIRun(const std::string& worker_id, const std::string& task_id, const Seen& seen);
+  // MayIRun without blocking: done(answer) runs after the commit, on the
+  // store's writer thread (a running worker asks every 5 s).
+  void MayIRunAsync(const std::string& worker_id, const std::string& task_id, const Seen& seen,
+                    std::function<void(Result<MayKeepRunning>)> done);
 
   // --- upstream (the seam)
   // `in_same_tx` (optional) runs in the transaction that stores the tasks:

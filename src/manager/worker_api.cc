@@ -51,6 +51,14 @@ std::chrono::milliseconds RequestedWait(const Request& r) {
   return ParseRequestedWait(text);
 }
 
+// The handler's answer when `out` will carry the response (after a queued
+// write's commit).
+Response Later(std::shared_ptr<http::Deferred> out) {
+  Response resp;
+  resp.deferred = std::move(out);
+  return resp;
+}
+
 }  // namespace
 
 Result<Registration> ParseRegistration(std::string_view body_text) {
@@ -163,10 +171,12 @@ void RegisterWorkerApi(http::Router& router, Farm& farm, WorkerAuthenticator& au
                return Response::NoContent();
              }));
 
-  // POST /task and POST /tasks/{id}/update do not hold their I/O thread
-  // while their write waits for its commit: the write goes to the store's
-  // writer (Farm::AssignTaskAsync, UpdateTaskAsync) and the response follows
-  // from there. A poll that changes nothing is answered at once from a read.
+  // POST /task, POST /tasks/{id}/update and GET /may-i-run (the requests a
+  // busy farm sends all the time) do not hold their I/O thread while their
+  // write waits for its commit: the write goes to the store's writer
+  // (Farm::AssignTaskAsync, UpdateTaskAsync, MayIRunAsync) and the response
+  // follows from there. A poll that changes nothing is answered at once
+  // from a read.
   router.Add("POST", "/task",
              authed([&farm, waiters = options.task_waiters, on_no_task = options.on_no_task](Request& r,
                                                                                              const std::string& id) {
@@ -192,9 +202,7 @@ void RegisterWorkerApi(http::Router& router, Farm& farm, WorkerAuthenticator& au
                if (auto quick = farm.QuickOffer(id, seen)) return answer(*quick, nullptr);
                auto out = std::make_shared<http::Deferred>();
                farm.AssignTaskAsync(id, seen, [answer, out](Result<TaskOffer> offer) { answer(offer, out); });
-               Response resp;
-               resp.deferred = std::move(out);
-               return resp;
+               return Later(std::move(out));
              }));
 
   router.Add("POST", "/tasks/{id}/update", authed([&farm](Request& r, const std::string& id) -> Response {
@@ -205,9 +213,7 @@ void RegisterWorkerApi(http::Router& router, Farm& farm, WorkerAuthenticator& au
                farm.UpdateTaskAsync(id, r.params[0], std::move(*update), SeenOf(r), [out](Status st) {
                  out->Complete(st ? Response::NoContent() : Response::FromError(st.error()));
                });
-               Response resp;
-               resp.deferred = std::move(out);
-               return resp;
+               return Later(std::move(out));
              }));
 
   router.Add("POST", "/tasks/{id}/return", authed([&farm](Request& r, const std::string& id) -> Response {
@@ -219,12 +225,18 @@ void RegisterWorkerApi(http::Router& router, Farm& farm, WorkerAuthenticator& au
 
   router.Add("GET", "/may-i-run/{id}", authed([&farm](Request& r, const std::string& id) -> Response {
                if (auto bad = CheckId(r.params[0])) return *bad;
-               auto answer = farm.MayIRun(id, r.params[0], SeenOf(r));
-               if (!answer) return Response::FromError(answer.error());
-               json j = {{"may_keep_running", answer->may_keep_running}};
-               if (!answer->reason.empty()) j["reason"] = answer->reason;
-               if (!answer->status_requested.empty()) j["status_requested"] = answer->status_requested;
-               return Response::Json(200, j);
+               auto out = std::make_shared<http::Deferred>();
+               farm.MayIRunAsync(id, r.params[0], SeenOf(r), [out](Result<MayKeepRunning> answer) {
+                 if (!answer) {
+                   out->Complete(Response::FromError(answer.error()));
+                   return;
+                 }
+                 json j = {{"may_keep_running", answer->may_keep_running}};
+                 if (!answer->reason.empty()) j["reason"] = answer->reason;
+                 if (!answer->status_requested.empty()) j["status_requested"] = answer->status_requested;
+                 out->Complete(Response::Json(200, j));
+               });
+               return Later(std::move(out));
              }));
 
   router.Add("GET", "/status-change", authed([&farm](Request& r, const std::string& id) -> Response {
