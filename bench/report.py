@@ -145,7 +145,8 @@ class Run:
     def bench(self, name):
         for m in self.micro:
             for b in m["benchmarks"]:
-                if b.get("name") == name and b.get("run_type", "iteration") == "iteration":
+                # Benchmarks timed in real time (UseRealTime) carry a "/real_time" suffix.
+                if b.get("name") in (name, name + "/real_time") and b.get("run_type", "iteration") == "iteration":
                     return b
         return None
 
