@@ -60,9 +60,11 @@ int DiagnosticsCommands::Run(ManagerApi& api, std::ostream& out, std::ostream& e
     return kExitOk;
   }
   if (forget_->parsed()) {
-    auto r = api.Post("/api/blacklist/forget", json{{"worker_id", worker_}, {"job_id", job_}, {"task_type", task_type_}});
+    auto r =
+        api.Post("/api/blacklist/forget", json{{"worker_id", worker_}, {"job_id", job_}, {"task_type", task_type_}});
     if (!r) return Fail(err, r.error());
-    if (!json_output) out << "worker " << worker_ << " may run " << task_type_ << " tasks of job " << job_ << " again\n";
+    if (!json_output)
+      out << "worker " << worker_ << " may run " << task_type_ << " tasks of job " << job_ << " again\n";
     return kExitOk;
   }
   std::string path = "/api/blacklist";
@@ -80,7 +82,8 @@ int DiagnosticsCommands::Run(ManagerApi& api, std::ostream& out, std::ostream& e
   }
   std::vector<Row> rows;
   if (auto it = r->find("blacklist"); it != r->end() && it->is_array())
-    for (const auto& e : *it) rows.push_back({Str(e, "worker_id"), Str(e, "job_id"), Str(e, "task_type"), Str(e, "_created")});
+    for (const auto& e : *it)
+      rows.push_back({Str(e, "worker_id"), Str(e, "job_id"), Str(e, "task_type"), Str(e, "_created")});
   if (rows.empty()) {
     out << "no blacklist entries\n";
     return kExitOk;
