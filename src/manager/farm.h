@@ -99,9 +99,9 @@ class Farm {
   Farm(FarmStore& store, TaskLogs& logs, Clock& clock, FarmOptions options);
   void SetListener(FarmListener* listener) { listener_ = listener; }
   // Called (after commit, on the caller's thread or the store's writer
-  // thread) whenever a task may have
-  // become runnable: new tasks, a status change, a returned task, a lifted
-  // blacklist. Long-polling workers ask again then. Set before serving.
+  // thread) whenever a task may have become runnable: new tasks, a status
+  // change, a returned task, a lifted blacklist. Long-polling workers ask
+  // again then. Set before serving.
   void SetWorkAvailableHook(std::function<void()> hook) { work_available_ = std::move(hook); }
   // Linked mode (spec §5.1 step 4e): before a worker is given a new task,
   // `validator` re-validates the candidate with upstream (true: assign it;
