@@ -124,7 +124,7 @@ class Farm {
   // store (the HTTP handlers). QuickOffer answers from a read when the poll
   // changes nothing but the worker's last-seen time, else nullopt.
   // AssignTaskAsync queues the write on the store's writer and returns;
-  // done(offer) runs on the writer thread after the commit.
+  // done(offer) runs on the writer's finisher thread after the commit.
   std::optional<Result<TaskOffer>> QuickOffer(const std::string& worker_id, const Seen& seen);
   void AssignTaskAsync(const std::string& worker_id, const Seen& seen, std::function<void(Result<TaskOffer>)> done);
   // NotFound for unknown tasks, Conflict when assigned to another worker,
@@ -132,14 +132,15 @@ class Farm {
   Status UpdateTask(const std::string& worker_id, const std::string& task_id, const protocol::TaskUpdate& update,
                     const Seen& seen);
   // UpdateTask without blocking: done(status) runs after the commit, on the
-  // store's writer thread (at once, on this thread, for a refused status).
+  // store writer's finisher thread (at once, on this thread, for a refused
+  // status).
   void UpdateTaskAsync(const std::string& worker_id, const std::string& task_id, protocol::TaskUpdate update,
                        const Seen& seen, std::function<void(Status)> done);
   Status ReturnTask(const std::string& worker_id, const std::string& task_id, const std::string& reason,
                     const Seen& seen);
   Result<MayKeepRunning> MayIRun(const std::string& worker_id, const std::string& task_id, const Seen& seen);
   // MayIRun without blocking: done(answer) runs after the commit, on the
-  // store's writer thread (a running worker asks every 5 s).
+  // store writer's finisher thread (a running worker asks every 5 s).
   void MayIRunAsync(const std::string& worker_id, const std::string& task_id, const Seen& seen,
                     std::function<void(Result<MayKeepRunning>)> done);
 

@@ -276,9 +276,11 @@ class FarmStore {
 
   // Write without waiting: queues fn on the store's writer (store::WriteQueue),
   // which runs it in a transaction shared with the other queued writes, and
-  // returns at once. done(result) runs on the writer thread after the commit
-  // (after the AfterCommit functions), or with the error that rolled fn back
-  // or failed the commit. fn and done are moved into the queue.
+  // returns at once. done(result) runs after the commit, on the writer's
+  // finisher thread (after the AfterCommit functions, in submission order),
+  // or with the error that rolled fn back or failed the commit (on the
+  // writer thread, before the next batch). fn and done are moved into the
+  // queue.
   template <typename F, typename D>
   void WriteAsync(F fn, D done) {
     using R = decltype(fn(std::declval<FarmTx&>()));

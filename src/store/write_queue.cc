@@ -8,6 +8,7 @@
 namespace duende::store {
 
 WriteQueue::WriteQueue(Database& db) : db_(db) {
+  finisher_ = std::thread([this] { FinishLoop(); });
   thread_ = std::thread([this] { Loop(); });
 }
 
@@ -39,6 +40,13 @@ void WriteQueue::Stop() {
   }
   cv_.notify_one();
   if (thread_.joinable()) thread_.join();
+  // The writer has handed over its last batch.
+  {
+    std::lock_guard lock(finish_mu_);
+    finish_stopping_ = true;
+  }
+  finish_cv_.notify_one();
+  if (finisher_.joinable()) finisher_.join();
 }
 
 uint64_t WriteQueue::writes() const {
@@ -96,12 +104,37 @@ void WriteQueue::RunBatch(std::vector<Item>& batch) {
     }
     return Ok();
   });
-  for (size_t i = 0; i < batch.size(); ++i) {
-    try {
-      batch[i].done(committed ? outcomes[i] : committed);
-    } catch (const std::exception& e) {
-      spdlog::error("after a queued store write: {}", e.what());
+  if (!committed) {
+    for (auto& item : batch) RunDone(item, committed);
+    return;
+  }
+  {
+    std::lock_guard lock(finish_mu_);
+    committed_.push_back(Committed{std::move(batch), std::move(outcomes)});
+    if (committed_.size() > 1) return;  // the finisher is awake
+  }
+  finish_cv_.notify_one();
+}
+
+void WriteQueue::FinishLoop() {
+  for (;;) {
+    Committed next;
+    {
+      std::unique_lock lock(finish_mu_);
+      finish_cv_.wait(lock, [&] { return finish_stopping_ || !committed_.empty(); });
+      if (committed_.empty()) return;  // stopping, and every batch is finished
+      next = std::move(committed_.front());
+      committed_.pop_front();
     }
+    for (size_t i = 0; i < next.items.size(); ++i) RunDone(next.items[i], next.outcomes[i]);
+  }
+}
+
+void WriteQueue::RunDone(Item& item, const Status& outcome) {
+  try {
+    item.done(outcome);
+  } catch (const std::exception& e) {
+    spdlog::error("after a queued store write: {}", e.what());
   }
 }
 

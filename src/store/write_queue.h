@@ -5,10 +5,18 @@
 // write queued so far (up to kMaxBatch) and runs them in one transaction
 // (a WriteTx member of the database, so other writers may still share its
 // commit), each in a SAVEPOINT of its own: a write that fails undoes only
-// its own changes. After the COMMIT, each write's `done` runs on the writer
-// thread with the write's outcome (or the commit's failure). While one batch
-// commits, the next one queues up, so the size of a commit group follows the
-// load instead of being capped by the number of threads that block on it.
+// its own changes. While one batch commits, the next one queues up, so the
+// size of a commit group follows the load instead of being capped by the
+// number of threads that block on it.
+//
+// After the COMMIT the writer hands the batch to a second thread, the
+// finisher, which runs each write's `done` with its outcome, in submission
+// order, while the writer goes on with the next batch: the work that
+// follows a commit (the Manager's task-log appends, notifications, sending
+// the answers) overlaps the next transaction instead of delaying it. A
+// failed commit's `done`s run on the writer thread before the next batch
+// starts, so a caller can mark what the rollback undid before any other
+// write runs.
 //
 // Durability is the database's: nothing is reported done before its commit.
 // While another process holds the write lock (see sqlite.h), the running
@@ -17,6 +25,7 @@
 
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <mutex>
 #include <thread>
@@ -32,8 +41,8 @@ class WriteQueue {
   // Runs inside the write's savepoint, under the store's lock. An error
   // result (or a StoreError it throws) rolls back the write's changes.
   using Run = std::function<Status(Conn&)>;
-  // Runs on the writer thread after the commit, with Run's result, or with
-  // the commit's error when the transaction failed.
+  // Runs after the commit on the finisher thread, with Run's result; or,
+  // when the transaction failed, on the writer thread with the commit's error.
   using Done = std::function<void(const Status&)>;
 
   // Most writes one transaction takes.
@@ -47,7 +56,7 @@ class WriteQueue {
   // Queues a write. After Stop(), `done` runs at once (on the caller's
   // thread) with kUnavailable.
   void Submit(Run run, Done done);
-  // Runs the writes already queued, then ends the writer thread.
+  // Runs the writes already queued and their `done`s, then ends both threads.
   void Stop();
 
   // Writes run and transactions committed (or failed) so far; their ratio is
@@ -60,8 +69,15 @@ class WriteQueue {
     Run run;
     Done done;
   };
+  // A committed batch waiting for the finisher.
+  struct Committed {
+    std::vector<Item> items;
+    std::vector<Status> outcomes;
+  };
   void Loop();
   void RunBatch(std::vector<Item>& batch);
+  void FinishLoop();
+  static void RunDone(Item& item, const Status& outcome);
 
   Database& db_;
   mutable std::mutex mu_;
@@ -71,6 +87,11 @@ class WriteQueue {
   bool running_ = false;  // a batch is running
   uint64_t writes_ = 0;
   uint64_t batches_ = 0;
+  std::mutex finish_mu_;
+  std::condition_variable finish_cv_;
+  std::deque<Committed> committed_;  // guarded by finish_mu_
+  bool finish_stopping_ = false;     // guarded by finish_mu_
+  std::thread finisher_;
   std::thread thread_;
 };
 

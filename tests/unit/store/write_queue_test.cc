@@ -92,6 +92,52 @@ TEST_F(WriteQueueTest, WritesQueuedMeanwhileShareOneCommitAndEachIsDoneOnlyAfter
   EXPECT_EQ(db_->commits() - commits0, 2u);
 }
 
+TEST_F(WriteQueueTest, WorkAfterACommitDoesNotHoldTheNextTransactionAndDonesKeepTheirOrder) {
+  // The first write's done is slow (the Manager appends task logs there).
+  std::latch in_done(1), release_done(1);
+  std::mutex mu;
+  std::vector<std::string> order;
+  queue_->Submit(InsertRun("first"), [&](const Status& st) {
+    EXPECT_TRUE(st.has_value());
+    in_done.count_down();
+    release_done.wait();
+    std::lock_guard lock(mu);
+    order.push_back("first");
+  });
+  in_done.wait();
+  // Meanwhile the writer runs and commits the next write.
+  std::promise<void> second_ran;
+  queue_->Submit(
+      [&](Conn& c) -> Status {
+        c.Prepare("INSERT INTO t (v) VALUES ('second')").Run();
+        second_ran.set_value();
+        return Ok();
+      },
+      [&](const Status& st) {
+        EXPECT_TRUE(st.has_value());
+        std::lock_guard lock(mu);
+        order.push_back("second");
+      });
+  const bool ran = second_ran.get_future().wait_for(std::chrono::seconds(10)) == std::future_status::ready;
+  EXPECT_TRUE(ran) << "the writer waited for the first write's done";
+  std::vector<std::string> rows;
+  for (int i = 0; ran && i < 500; ++i) {
+    rows = CommittedRows();
+    if (rows.size() == 2) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(rows, (std::vector<std::string>{"first", "second"}))
+      << "the second write did not commit while the first one's done was still running";
+  {
+    std::lock_guard lock(mu);
+    EXPECT_TRUE(order.empty()) << "the second write was done before the first";
+  }
+  release_done.count_down();
+  queue_->Stop();  // waits for both dones
+  EXPECT_EQ(order, (std::vector<std::string>{"first", "second"}));
+  EXPECT_EQ(queue_->batches(), 2u);
+}
+
 TEST_F(WriteQueueTest, AFailingWriteUndoesOnlyItsOwnChanges) {
   std::latch started(1), release(1);
   HoldWriter(started, release);
