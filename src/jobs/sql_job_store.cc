@@ -100,6 +100,11 @@ INSERT INTO job_task_counts (job_id, status, n)
       R"sql(
 ALTER TABLE job_tasks ADD COLUMN updated_us INTEGER;
 )sql",
+      // 5: the few tasks with a starvation mark, so loading a job (which
+      // summarises them) reads those instead of every task of the job.
+      R"sql(
+CREATE INDEX job_tasks_blocked ON job_tasks(job_id) WHERE blocked_reason != '';
+)sql",
   };
   return *m;
 }
@@ -171,6 +176,10 @@ CREATE TABLE job_task_counts (
   n INTEGER NOT NULL,
   PRIMARY KEY (job_id, status)
 );
+)sql",
+      // 2: SQLite migration 5.
+      R"sql(
+CREATE INDEX job_tasks_blocked ON job_tasks(job_id) WHERE blocked_reason != '';
 )sql",
   };
   return *m;
