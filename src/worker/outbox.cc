@@ -48,11 +48,26 @@ Result<std::unique_ptr<Outbox>> Outbox::Open(const std::string& path, UpdatePost
 }
 
 Status Outbox::Enqueue(std::string_view path, std::string_view payload) {
-  auto st = db_->WriteTx([&](store::Conn& c) -> Status {
-    c.Prepare("INSERT INTO outbox (path, payload) VALUES (?, ?)").Bind(1, path).Bind(2, payload).Run();
-    return Ok();
-  });
-  if (!st) return st;
+  {
+    std::lock_guard mirror(mirror_mu_);
+    int64_t id = 0;
+    auto st = db_->WriteTx([&](store::Conn& c) -> Status {
+      c.Prepare("INSERT INTO outbox (path, payload) VALUES (?, ?)").Bind(1, path).Bind(2, payload).Run();
+      id = c.LastInsertRowid();
+      return Ok();
+    });
+    if (!st) return st;
+    if (mirror_complete_) {
+      if (mirror_bytes_ + payload.size() <= kMirrorMaxBytes) {
+        mirror_.push_back({id, std::string(path), std::string(payload)});
+        mirror_bytes_ += payload.size();
+      } else {
+        mirror_.clear();  // the flusher reads the table until the queue drains
+        mirror_bytes_ = 0;
+        mirror_complete_ = false;
+      }
+    }
+  }
   {
     std::lock_guard lock(kick_mu_);
     ++enqueued_;
@@ -78,9 +93,34 @@ Result<std::vector<OutboxItem>> Outbox::Peek(int limit) {
   });
 }
 
+Result<std::vector<OutboxItem>> Outbox::Head(int limit) {
+  std::lock_guard mirror(mirror_mu_);
+  if (mirror_complete_) {
+    const auto n = std::min(mirror_.size(), static_cast<size_t>(std::max(limit, 0)));
+    return std::vector<OutboxItem>(mirror_.begin(), mirror_.begin() + static_cast<std::ptrdiff_t>(n));
+  }
+  auto items = Peek(limit);
+  if (!items) return items;
+  size_t bytes = 0;
+  for (const auto& item : *items) bytes += item.payload.size();
+  if (items->size() < static_cast<size_t>(limit) && bytes <= kMirrorMaxBytes) {
+    mirror_.assign(items->begin(), items->end());  // the whole queue
+    mirror_bytes_ = bytes;
+    mirror_complete_ = true;
+  }
+  return items;
+}
+
+void Outbox::Forget(int64_t id) {
+  std::lock_guard mirror(mirror_mu_);
+  if (!mirror_complete_ || mirror_.empty() || mirror_.front().id != id) return;
+  mirror_bytes_ -= mirror_.front().payload.size();
+  mirror_.pop_front();
+}
+
 Outbox::Round Outbox::FlushRound() {
   std::lock_guard round(round_mu_);
-  auto items = Peek(options_.max_items_per_round);
+  auto items = Head(options_.max_items_per_round);
   if (!items) {
     spdlog::error("outbox: {}", items.error().message);
     return Round::kFailed;
@@ -110,6 +150,7 @@ Outbox::Round Outbox::FlushRound() {
       spdlog::error("outbox: cannot delete delivered item: {}", removed.error().message);
       return Round::kFailed;
     }
+    Forget(item.id);
   }
   return Round::kDelivered;
 }

@@ -3,6 +3,11 @@
 // <data-dir>/outbox.sqlite, then delivered by a flusher in insertion order.
 // It survives Manager outages and worker restarts.
 //
+// The queued items are also kept in memory (up to kMirrorMaxBytes of
+// payload, while they are every row of the table), so the flusher reads the
+// next item from memory and each update costs two small transactions (its
+// insert and, once delivered, its delete) instead of a read per round too.
+//
 // Delivery rules: 2xx → delete; 404/409 → drop (task gone / reassigned, spec
 // §10.5) and also 400 (the Manager can never accept that payload, so keeping
 // it would block every later update forever); anything else or a network
@@ -12,6 +17,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <stop_token>
@@ -64,9 +70,13 @@ class Outbox final : public UpdateSink {
   static Result<std::unique_ptr<Outbox>> Open(const std::string& path, UpdatePoster& poster, Clock& clock,
                                               OutboxOptions options = {});
 
+  // Payload bytes the in-memory copy of the queue holds at most; past it the
+  // flusher reads the table until the queue drains.
+  static constexpr size_t kMirrorMaxBytes = 8 << 20;
+
   Status Enqueue(std::string_view path, std::string_view payload) override;
   Result<int64_t> Count();
-  // Oldest first.
+  // Oldest first, read from the table.
   Result<std::vector<OutboxItem>> Peek(int limit);
 
   // Delivers queued items in order until the queue is empty or one fails.
@@ -85,6 +95,12 @@ class Outbox final : public UpdateSink {
   Outbox(std::unique_ptr<store::Database> db, UpdatePoster& poster, Clock& clock, OutboxOptions options)
       : db_(std::move(db)), poster_(poster), clock_(clock), options_(options) {}
   bool BackOff(SteadyTime deadline, std::stop_token stop);
+  // The oldest `limit` queued items: from memory when the mirror is
+  // complete, else from the table (which makes the mirror complete again
+  // once everything queued fits).
+  Result<std::vector<OutboxItem>> Head(int limit);
+  // A delivered (or dropped) item left the table: drop it from memory.
+  void Forget(int64_t id);
 
   std::unique_ptr<store::Database> db_;
   UpdatePoster& poster_;
@@ -94,6 +110,12 @@ class Outbox final : public UpdateSink {
   std::mutex kick_mu_;
   std::condition_variable_any kick_cv_;
   uint64_t enqueued_ = 0;  // guarded by kick_mu_
+  // The mirror: held across an insert and its push (Enqueue), and across a
+  // table read and the mirror's refill (Head), so both agree on the order.
+  std::mutex mirror_mu_;
+  std::deque<OutboxItem> mirror_;  // guarded by mirror_mu_
+  size_t mirror_bytes_ = 0;        // guarded by mirror_mu_
+  bool mirror_complete_ = false;   // mirror_ holds every queued row; guarded by mirror_mu_
 };
 
 }  // namespace duende::worker

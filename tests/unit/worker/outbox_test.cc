@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <deque>
 #include <thread>
 
@@ -116,6 +117,77 @@ TEST_F(OutboxTest, FlushUntilGivesUpAtTheDeadline) {
   testing::TimePump pump(clock_);
   EXPECT_FALSE(outbox->FlushUntil(clock_.SteadyNow() + std::chrono::seconds(12), {}));
   EXPECT_EQ(*outbox->Count(), 1);
+}
+
+// A poster that queues another update while it delivers one (the task
+// reporter keeps queuing while the flusher sends).
+class EnqueuingPoster final : public UpdatePoster {
+ public:
+  Result<int> PostJson(std::string_view, std::string_view body) override {
+    delivered.emplace_back(body);
+    if (outbox != nullptr && more > 0) {
+      --more;
+      EXPECT_TRUE(outbox->Enqueue("/p", "late" + std::to_string(more)).has_value());
+    }
+    return 204;
+  }
+  Outbox* outbox = nullptr;
+  int more = 0;
+  std::vector<std::string> delivered;
+};
+
+TEST_F(OutboxTest, UpdatesQueuedDuringARoundFollowInOrder) {
+  EnqueuingPoster poster;
+  auto outbox = Open(poster);
+  poster.outbox = outbox.get();
+  poster.more = 2;
+  ASSERT_TRUE(outbox->Enqueue("/p", "first").has_value());
+  while (outbox->FlushRound() == Outbox::Round::kDelivered) {
+  }
+  EXPECT_THAT(poster.delivered, ElementsAre("first", "late1", "late0"));
+  EXPECT_EQ(*outbox->Count(), 0);
+  EXPECT_EQ(outbox->FlushRound(), Outbox::Round::kEmpty);
+}
+
+TEST_F(OutboxTest, AQueueLargerThanItsMemoryCopyIsDeliveredInOrderFromTheTable) {
+  ScriptedPoster poster;
+  poster.script = {0};  // the first round fails: everything stays queued
+  auto outbox = Open(poster);
+  // Three items of 3 MiB pass the in-memory copy's limit; small ones around them.
+  const std::string big(3 << 20, 'x');
+  std::vector<std::string> sent;
+  for (int i = 0; i < 7; ++i) {
+    const std::string payload = i % 2 == 1 ? std::to_string(i) + big : std::to_string(i);
+    ASSERT_TRUE(outbox->Enqueue("/p", payload).has_value());
+    sent.push_back("/p " + payload);
+  }
+  EXPECT_EQ(outbox->FlushRound(), Outbox::Round::kFailed);
+  EXPECT_EQ(outbox->FlushRound(), Outbox::Round::kDelivered);
+  // Drained: new items go through the in-memory copy again.
+  ASSERT_TRUE(outbox->Enqueue("/p", "after").has_value());
+  sent.push_back("/p after");
+  EXPECT_EQ(outbox->FlushRound(), Outbox::Round::kDelivered);
+  EXPECT_EQ(outbox->FlushRound(), Outbox::Round::kEmpty);
+  ASSERT_EQ(poster.attempts.size(), sent.size() + 1);  // + the failed first attempt
+  EXPECT_EQ(poster.attempts.front(), sent.front());
+  EXPECT_TRUE(std::equal(sent.begin(), sent.end(), poster.attempts.begin() + 1)) << "not delivered in order";
+  EXPECT_EQ(*outbox->Count(), 0);
+}
+
+TEST_F(OutboxTest, ItemsLeftByAnEarlierRunAreDeliveredBeforeNewOnes) {
+  {
+    ScriptedPoster down;
+    down.script = {0};
+    auto outbox = Open(down);
+    for (int i = 0; i < 3; ++i) ASSERT_TRUE(outbox->Enqueue("/p", "old" + std::to_string(i)).has_value());
+    EXPECT_EQ(outbox->FlushRound(), Outbox::Round::kFailed);
+  }
+  ScriptedPoster poster;
+  auto outbox = Open(poster);
+  ASSERT_TRUE(outbox->Enqueue("/p", "new").has_value());
+  EXPECT_EQ(outbox->FlushRound(), Outbox::Round::kDelivered);
+  EXPECT_EQ(outbox->FlushRound(), Outbox::Round::kEmpty);
+  EXPECT_THAT(poster.attempts, ElementsAre("/p old0", "/p old1", "/p old2", "/p new"));
 }
 
 TEST_F(OutboxTest, SurvivesRestartAndDeliversInOrderToTheManager) {
