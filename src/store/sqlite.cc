@@ -105,7 +105,9 @@ int64_t Conn::LastInsertRowid() const { return sqlite3_last_insert_rowid(db_); }
 class Database::Checkpointer {
  public:
   Checkpointer(std::string path, std::string synchronous)
-      : path_(std::move(path)), synchronous_(std::move(synchronous)), thread_([this](std::stop_token st) { Run(st); }) {}
+      : path_(std::move(path)),
+        synchronous_(std::move(synchronous)),
+        thread_([this](std::stop_token st) { Run(st); }) {}
   ~Checkpointer() {
     thread_.request_stop();
     thread_.join();
@@ -310,7 +312,7 @@ Status Database::BeginMember() {
     // lock; longer waits happen in AwaitWriteLock.
     sqlite3_busy_timeout(db_, static_cast<int>(std::min(kBusyGrace, busy_timeout_).count()));
     try {
-      conn_.Exec("BEGIN IMMEDIATE");
+      conn_.Prepare("BEGIN IMMEDIATE").Run();
     } catch (const StoreError& e) {
       sqlite3_busy_timeout(db_, static_cast<int>(busy_timeout_.count()));
       const int primary = e.code() & 0xff;
@@ -329,7 +331,7 @@ Status Database::BeginMember() {
     member_savepoint_ = false;
   } else {
     try {
-      conn_.Exec("SAVEPOINT member");
+      conn_.Prepare("SAVEPOINT member").Run();
     } catch (const StoreError& e) {
       const Error error = ToError(e);
       FailGroup(error);
@@ -354,8 +356,8 @@ Status Database::EndMember(bool keep) {
     return Ok();
   }
   try {
-    if (!keep) conn_.Exec("ROLLBACK TO member");
-    conn_.Exec("RELEASE member");
+    if (!keep) conn_.Prepare("ROLLBACK TO member").Run();
+    conn_.Prepare("RELEASE member").Run();
   } catch (const StoreError& e) {
     return std::unexpected(ToError(e));
   }
@@ -383,7 +385,7 @@ void Database::CommitGroup() {
   if (!group_open_) return;
   const auto c0 = std::chrono::steady_clock::now();
   try {
-    conn_.Exec("COMMIT");
+    conn_.Prepare("COMMIT").Run();
   } catch (const StoreError& e) {
     FailGroup(ToError(e));
     return;

@@ -184,14 +184,14 @@ class Database final : public SqlDatabase {
       if (auto st = fault_injector_(); !st) return R(std::unexpect, st.error());
     }
     try {
-      conn_.Exec("BEGIN");
+      conn_.Prepare("BEGIN").Run();
     } catch (const StoreError& e) {
       return R(std::unexpect, ToError(e));
     }
     try {
       R result = fn(conn_);
       conn_.ResetBusyStatements();
-      conn_.Exec("COMMIT");
+      conn_.Prepare("COMMIT").Run();
       return result;
     } catch (const StoreError& e) {
       conn_.ResetBusyStatements();
