@@ -199,7 +199,7 @@ struct JobService::Impl {
 
   bool ApplyUpdate(JobStoreTx& tx, const std::string& manager, const protocol::TaskUpdate& u, TxEffects& fx,
                    DeriveList& derive) {
-    auto st = tx.GetTask(u.task_id);
+    auto st = tx.GetTaskForUpdate(u.task_id);
     if (!st) {
       spdlog::warn("task update {} for unknown task {} ignored", u.id, u.task_id);
       return false;

@@ -59,6 +59,10 @@ class JobStoreTx {
 
   // Tasks. `seq` orders a job's tasks (compiler order).
   virtual std::optional<StoredTask> GetTask(const std::string& id) = 0;
+  // GetTask without the commands and parents (left empty), for callers that
+  // change mutable fields and write them back with UpdateTask, which leaves
+  // those two alone: the Manager's stream of task updates.
+  virtual std::optional<StoredTask> GetTaskForUpdate(const std::string& id) = 0;
   virtual std::vector<StoredTask> TasksOfJob(const std::string& job_id) = 0;
   // Inserts a job's new tasks in order: tasks[i] gets seq i and revision
   // first_revision + i / tasks_per_revision (a big job spread over several

@@ -216,6 +216,12 @@ const char* kTaskColumns =
     "t.parents, t.log, t.activity, t.worker, t.failed_by_workers, t.metrics, t.task_progress_percentage, "
     "t.current_command_index, t.command_progress_percentage, t.etag, t.revision, t.updated_us";
 
+// kTaskColumns with the commands and parents left out (read as empty).
+const char* kTaskStateColumns =
+    "t.id, t.job_id, t.manager, t.name, t.status, t.priority, t.job_priority, t.job_type, t.task_type, '[]', "
+    "'[]', t.log, t.activity, t.worker, t.failed_by_workers, t.metrics, t.task_progress_percentage, "
+    "t.current_command_index, t.command_progress_percentage, t.etag, t.revision, t.updated_us";
+
 StoredTask ReadTask(store::SqlStatement& q) {
   StoredTask st;
   protocol::Task& t = st.task;
@@ -409,6 +415,13 @@ class SqlJobStoreTx final : public JobStoreTx {
 
   std::optional<StoredTask> GetTask(const std::string& id) override {
     auto& q = c_.Prepare(std::string("SELECT ") + kTaskColumns + " FROM job_tasks t WHERE t.id = ?1");
+    q.Bind(1, id);
+    if (!q.Step()) return std::nullopt;
+    return ReadTask(q);
+  }
+
+  std::optional<StoredTask> GetTaskForUpdate(const std::string& id) override {
+    auto& q = c_.Prepare(std::string("SELECT ") + kTaskStateColumns + " FROM job_tasks t WHERE t.id = ?1");
     q.Bind(1, id);
     if (!q.Step()) return std::nullopt;
     return ReadTask(q);

@@ -77,6 +77,10 @@ Status Outbox::Enqueue(std::string_view path, std::string_view payload) {
 }
 
 Result<int64_t> Outbox::Count() {
+  {
+    std::lock_guard mirror(mirror_mu_);
+    if (mirror_complete_) return static_cast<int64_t>(mirror_.size());
+  }
   return db_->Read([](store::Conn& c) -> Result<int64_t> {
     auto& s = c.Prepare("SELECT COUNT(*) FROM outbox");
     s.Step();

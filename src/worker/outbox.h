@@ -75,6 +75,7 @@ class Outbox final : public UpdateSink {
   static constexpr size_t kMirrorMaxBytes = 8 << 20;
 
   Status Enqueue(std::string_view path, std::string_view payload) override;
+  // Items queued (from memory while the mirror is complete).
   Result<int64_t> Count();
   // Oldest first, read from the table.
   Result<std::vector<OutboxItem>> Peek(int limit);

@@ -475,7 +475,9 @@ TEST_P(JobServiceTest, SameUpdateTwiceIsAppliedOnce) {
 TEST_P(JobServiceTest, UpdateFieldsAreWrittenAndLogTailKept) {
   const Job job = SubmitSleep(1);
   Fetch("");
-  const std::string task = Tasks(job.id)[0].id;
+  const protocol::Task before = Tasks(job.id)[0];
+  ASSERT_FALSE(before.commands.empty());
+  const std::string task = before.id;
   // Through the wire form, with v2's `current_command_idx` spelling.
   auto u = protocol::TaskUpdateFromJson(json{{"_id", "u1"},
                                              {"task_id", task},
@@ -508,6 +510,15 @@ TEST_P(JobServiceTest, UpdateFieldsAreWrittenAndLogTailKept) {
   EXPECT_EQ(t->metrics["timing"]["sleep"], 1.5);
   EXPECT_EQ(t->log.substr(0, 7), "line 2\n");  // last 10 lines only
   EXPECT_TRUE(t->log.ends_with("line 11\n"));
+  // What updates never change is left as it was.
+  ASSERT_EQ(t->commands.size(), before.commands.size());
+  for (size_t i = 0; i < before.commands.size(); ++i) {
+    EXPECT_EQ(t->commands[i].name, before.commands[i].name);
+    EXPECT_EQ(t->commands[i].settings, before.commands[i].settings);
+  }
+  EXPECT_EQ(t->parents, before.parents);
+  EXPECT_EQ(t->job, job.id);
+  EXPECT_EQ(t->name, before.name);
 }
 
 TEST_P(JobServiceTest, UnknownTaskIsHandledButIgnored) {
