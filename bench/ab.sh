@@ -2,7 +2,8 @@
 # Side-by-side comparison of two builds (e.g. before and after a change):
 # runs the same duende-bench scenarios alternately with each build's own
 # duende-bench and duende-manager, so machine noise hits both alike, and
-# prints one JSON line per run tagged with the build.
+# prints one JSON line per run tagged with the build. Use an even number of
+# rounds: the order alternates each round.
 #
 # usage: bench/ab.sh BUILD_A BUILD_B [ROUNDS [SCENARIO...]]
 # (each SCENARIO one argument, e.g. "idle --workers 3000 --seconds 20")
@@ -19,7 +20,14 @@ scenarios=(
 if (($# > 3)); then scenarios=("${@:4}"); fi
 for ((r = 1; r <= rounds; r++)); do
   for s in "${scenarios[@]}"; do
-    for build in "$a" "$b"; do
+    # Alternate which build goes first (A B, then B A, ...): a run can leave
+    # the machine in a state that helps or hurts the run after it (page
+    # cache, the file system's free-inode search after a temp dir of
+    # thousands of task logs was removed), and alternating spreads that
+    # evenly over both builds.
+    order=("$a" "$b")
+    if ((r % 2 == 0)); then order=("$b" "$a"); fi
+    for build in "${order[@]}"; do
       # shellcheck disable=SC2086
       "$build/bin/duende-bench" $s | while IFS= read -r line; do
         python3 -c 'import json,sys; j=json.loads(sys.argv[1]); j["build"]=sys.argv[2]; j["round"]=int(sys.argv[3]); print(json.dumps(j, sort_keys=True))' \
