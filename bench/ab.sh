@@ -18,6 +18,11 @@ scenarios=(
   "bigjob --tasks 50000"
 )
 if (($# > 3)); then scenarios=("${@:4}"); fi
+# Runs keep their directories (--keep) until the end, as in bench/run.sh:
+# removing one run's thousands of task logs right before the next run slows
+# that run's file creations on a journal-less ext4.
+runs_dir=$(mktemp -d "${TMPDIR:-/tmp}/duende-ab-XXXXXX")
+trap 'rm -rf "$runs_dir"' EXIT
 for ((r = 1; r <= rounds; r++)); do
   for s in "${scenarios[@]}"; do
     # Alternate which build goes first (A B, then B A, ...): a run can leave
@@ -29,7 +34,7 @@ for ((r = 1; r <= rounds; r++)); do
     if ((r % 2 == 0)); then order=("$b" "$a"); fi
     for build in "${order[@]}"; do
       # shellcheck disable=SC2086
-      "$build/bin/duende-bench" $s | while IFS= read -r line; do
+      TMPDIR=$runs_dir "$build/bin/duende-bench" $s --keep | while IFS= read -r line; do
         python3 -c 'import json,sys; j=json.loads(sys.argv[1]); j["build"]=sys.argv[2]; j["round"]=int(sys.argv[3]); print(json.dumps(j, sort_keys=True))' \
           "$line" "$build" "$r"
       done

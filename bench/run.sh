@@ -28,7 +28,13 @@ echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d
      "$(free -g | awk '/Mem:/ {print $2}') GiB RAM, load $(cut -d' ' -f1-3 /proc/loadavg)"
 
 micro_json=$(mktemp /tmp/duende-bench-micro-XXXXXX)
-trap 'rm -f "$micro_json"' EXIT
+# Each scenario runs with --keep in a directory of this run, removed at the
+# end: removing thousands of task logs right before the next scenario made
+# that scenario's file creations up to 10x slower on a journal-less ext4
+# (docs/benchmarks.md, "Figures (seventh slice ...)"), a cost of the
+# harness, not of the Manager.
+runs_dir=$(mktemp -d "${TMPDIR:-/tmp}/duende-bench-runs-XXXXXX")
+trap 'rm -f "$micro_json"; rm -rf "$runs_dir"' EXIT
 for b in "$build"/bench/*_bench; do
   [ -x "$b" ] || continue
   echo "== $b --benchmark_min_time=$min_time"
@@ -56,7 +62,11 @@ size=full
 while read -r mode scenario args <&3; do
   [ "$mode" = "$size" ] || continue
   # shellcheck disable=SC2086 # the arguments are words
-  if [ "$scenario" = http_ratio ]; then http_ratio "$build" $args; else run "$bench" "$scenario" $args; fi
+  if [ "$scenario" = http_ratio ]; then
+    http_ratio "$build" $args
+  else
+    TMPDIR=$runs_dir run "$bench" "$scenario" $args --keep
+  fi
 done 3<<'SIZES'
 full  throughput --workers 1000 --tasks 100000
 quick throughput --workers 100 --tasks 5000
