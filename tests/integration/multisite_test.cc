@@ -137,13 +137,16 @@ struct Site {
 };
 
 // Short intervals so a test takes seconds, not minutes.
-std::string LinkedConfig(const std::string& server_url, const std::string& id, const std::string& token) {
+std::string LinkedConfig(const std::string& server_url, const std::string& id, const std::string& token,
+                         const std::string& download_sleep = "1s") {
   return "flamenco: " + server_url + "\nmanager_id: " + id + "\nmanager_secret: " + token +
-         "\ndownload_task_sleep: 1s\ndownload_task_recheck_throttle: 200ms\ntask_update_push_max_interval: 300ms\n"
+         "\ndownload_task_sleep: " + download_sleep +
+         "\ndownload_task_recheck_throttle: 200ms\ntask_update_push_max_interval: 300ms\n"
          "cancel_task_fetch_max_interval: 1s\n";
 }
 
-Site StartSite(ServerProcess& server, const TempDir& dir, const std::string& name) {
+Site StartSite(ServerProcess& server, const TempDir& dir, const std::string& name,
+               const std::string& download_sleep = "1s") {
   Site s;
   auto created = server.Send("POST", "/api/managers", json{{"name", name}});
   EXPECT_EQ(created.status, 201) << created.body;
@@ -151,7 +154,7 @@ Site StartSite(ServerProcess& server, const TempDir& dir, const std::string& nam
   s.id = j.value("_id", "");
   s.token = j.value("token", "");
   s.data_dir = dir / name;
-  s.manager = std::make_unique<ManagerProcess>(s.data_dir, LinkedConfig(server.url(), s.id, s.token));
+  s.manager = std::make_unique<ManagerProcess>(s.data_dir, LinkedConfig(server.url(), s.id, s.token, download_sleep));
   EXPECT_FALSE(s.manager->url().empty()) << s.manager->process().Log();
   s.worker =
       std::make_unique<WorkerProcess>(s.manager->url(), dir / (name + "-worker"), name + "-worker", WorkerArgs());
@@ -368,6 +371,39 @@ TEST_P(MultiSiteTest, PeopleNeedATokenOnTheServerManagersTheirOwn) {
   http::ClientRequest r{"GET", server.url() + "/api/jobs"};
   r.headers.emplace_back("Authorization", "Bearer " + manager_token);
   EXPECT_EQ(http::MakeCurlClient("duende-tests")->Send(r)->status, 401);
+}
+
+TEST_P(MultiSiteTest, AWorkerAskingForWorkMakesItsSiteFetchNewTasksAtOnce) {
+  TempDir dir;
+  auto started = StartServer(dir);
+  ServerProcess& server = *started;
+  ASSERT_FALSE(server.url().empty());
+  // The site's own timer would fetch tasks only every 5 minutes: a job
+  // submitted after it started can reach it in time only because its idle
+  // worker's POST /task, finding nothing, asks the link to fetch now
+  // (WorkerApiOptions::on_no_task, throttled to one fetch per 200 ms).
+  Site a = StartSite(server, dir, "site-a", "300s");
+  // Its worker is up and asking: the link's start-up fetch is over.
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        const json w = a.manager->Get("/api/workers");
+        const json& list = w.is_object() && w.contains("workers") ? w["workers"] : w;
+        return list.is_array() && !list.empty() && list[0].value("status", "") == "awake";
+      },
+      15s))
+      << a.worker->process().Log();
+  std::this_thread::sleep_for(500ms);
+  auto submitted = server.Send("POST", "/api/jobs", SleepJob("1", 0.1));
+  ASSERT_EQ(submitted.status, 201) << submitted.body;
+  const std::string job = json::parse(submitted.body)["_id"];
+  const auto deadline = std::chrono::steady_clock::now() + 40s;
+  std::string status;
+  while (std::chrono::steady_clock::now() < deadline) {
+    status = server.Get("/api/jobs/" + job).value("status", "");
+    if (status == "completed") break;
+    std::this_thread::sleep_for(200ms);
+  }
+  EXPECT_EQ(status, "completed") << a.manager->process().Log();
 }
 
 TEST_P(MultiSiteTest, RevokedTokenIsRefusedAndItsSiteClaimsNothing) {
