@@ -3,6 +3,8 @@
 // they are always read and written whole, never queried into.
 #include <algorithm>
 #include <map>
+#include <string>
+#include <string_view>
 #include <nlohmann/json.hpp>
 
 #include "common/timefmt.h"
@@ -211,16 +213,17 @@ Job ReadJob(store::SqlStatement& q) {
   return j;
 }
 
-const char* kTaskColumns =
-    "t.id, t.job_id, t.manager, t.name, t.status, t.priority, t.job_priority, t.job_type, t.task_type, t.commands, "
-    "t.parents, t.log, t.activity, t.worker, t.failed_by_workers, t.metrics, t.task_progress_percentage, "
-    "t.current_command_index, t.command_progress_percentage, t.etag, t.revision, t.updated_us";
-
-// kTaskColumns with the commands and parents left out (read as empty).
-const char* kTaskStateColumns =
-    "t.id, t.job_id, t.manager, t.name, t.status, t.priority, t.job_priority, t.job_type, t.task_type, '[]', "
-    "'[]', t.log, t.activity, t.worker, t.failed_by_workers, t.metrics, t.task_progress_percentage, "
-    "t.current_command_index, t.command_progress_percentage, t.etag, t.revision, t.updated_us";
+// The columns ReadTask reads, in order; `commands_and_parents` gives
+// columns 9 and 10.
+std::string TaskColumns(std::string_view commands_and_parents) {
+  return "t.id, t.job_id, t.manager, t.name, t.status, t.priority, t.job_priority, t.job_type, t.task_type, " +
+         std::string(commands_and_parents) +
+         ", t.log, t.activity, t.worker, t.failed_by_workers, t.metrics, t.task_progress_percentage, "
+         "t.current_command_index, t.command_progress_percentage, t.etag, t.revision, t.updated_us";
+}
+const std::string kTaskColumns = TaskColumns("t.commands, t.parents");
+// Without the commands and parents (read as empty).
+const std::string kTaskStateColumns = TaskColumns("'[]', '[]'");
 
 StoredTask ReadTask(store::SqlStatement& q) {
   StoredTask st;
@@ -413,19 +416,9 @@ class SqlJobStoreTx final : public JobStoreTx {
     return out;
   }
 
-  std::optional<StoredTask> GetTask(const std::string& id) override {
-    auto& q = c_.Prepare(std::string("SELECT ") + kTaskColumns + " FROM job_tasks t WHERE t.id = ?1");
-    q.Bind(1, id);
-    if (!q.Step()) return std::nullopt;
-    return ReadTask(q);
-  }
+  std::optional<StoredTask> GetTask(const std::string& id) override { return TaskById(kTaskColumns, id); }
 
-  std::optional<StoredTask> GetTaskForUpdate(const std::string& id) override {
-    auto& q = c_.Prepare(std::string("SELECT ") + kTaskStateColumns + " FROM job_tasks t WHERE t.id = ?1");
-    q.Bind(1, id);
-    if (!q.Step()) return std::nullopt;
-    return ReadTask(q);
-  }
+  std::optional<StoredTask> GetTaskForUpdate(const std::string& id) override { return TaskById(kTaskStateColumns, id); }
 
   std::vector<StoredTask> TasksOfJob(const std::string& job_id) override {
     auto& q =
@@ -676,6 +669,13 @@ class SqlJobStoreTx final : public JobStoreTx {
   }
 
  private:
+  std::optional<StoredTask> TaskById(const std::string& columns, const std::string& id) {
+    auto& q = c_.Prepare("SELECT " + columns + " FROM job_tasks t WHERE t.id = ?1");
+    q.Bind(1, id);
+    if (!q.Step()) return std::nullopt;
+    return ReadTask(q);
+  }
+
   void AddCount(const std::string& job_id, std::string_view status, int delta) {
     c_.Prepare(
           "INSERT INTO job_task_counts (job_id, status, n) VALUES (?1, ?2, ?3) "
