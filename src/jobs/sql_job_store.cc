@@ -3,9 +3,9 @@
 // they are always read and written whole, never queried into.
 #include <algorithm>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
-#include <nlohmann/json.hpp>
 
 #include "common/timefmt.h"
 #include "jobs/job_store.h"
