@@ -7,6 +7,8 @@ packages=(
   build-essential cmake ninja-build ccache pkg-config
   libboost-dev nlohmann-json3-dev libsqlite3-dev sqlite3 libyaml-cpp-dev
   libspdlog-dev libfmt-dev libcli11-dev libcurl4-openssl-dev zlib1g-dev libsodium-dev
+  # The daemons' allocator (CMakeLists.txt, DUENDE_JEMALLOC).
+  libjemalloc-dev
   # HTTPS for the Manager and the Server; the TLS tests make certificates with openssl.
   libssl-dev openssl ca-certificates
   libgtest-dev libgmock-dev libbenchmark-dev
