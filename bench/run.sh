@@ -71,6 +71,9 @@ done 3<<'SIZES'
 full  throughput --workers 1000 --tasks 100000
 quick throughput --workers 100 --tasks 5000
 smoke throughput --workers 4 --tasks 50
+full  throughput --workers 1000 --tasks 20000 --task-ms 1000
+quick throughput --workers 100 --tasks 2000 --task-ms 1000
+smoke throughput --workers 4 --tasks 20 --task-ms 50
 full  idle --workers 10000 --seconds 30
 quick idle --workers 1000 --seconds 10
 smoke idle --workers 20 --seconds 1 --warmup 0.5 --poll-interval 0.2

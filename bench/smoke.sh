@@ -18,7 +18,7 @@ python3 - "$tmp/results.jsonl" "$tmp/benchmarks.md" "$here/../docs/benchmarks.md
 import json, sys
 lines = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 scenarios = [l["scenario"] for l in lines if "scenario" in l]
-assert scenarios == ["throughput", "idle", "pickup", "pickup", "bigjob", "realfarm", "http_ratio"], scenarios
+assert scenarios == ["throughput", "throughput", "idle", "pickup", "pickup", "bigjob", "realfarm", "http_ratio"], scenarios
 commands = [l["command"] for l in lines if l.get("record") == "command"]
 for name in ("throughput", "idle", "pickup", "bigjob", "realfarm"):
     assert any(f"duende-bench {name} " in c for c in commands), (name, commands)

@@ -86,6 +86,18 @@ class TargetsTest(unittest.TestCase):
         self.assertEqual(rows[("real farm", "tasks/s ≥ 1,000")][4], "yes")
         self.assertEqual(rows[("logs", "1 GiB head/tail ≤ 5 ms")][4], "yes")
 
+    def test_the_paced_throughput_run_has_its_own_row(self):
+        paced = {"scenario": "throughput", "workers": 1000, "tasks": 20000, "task_ms": 1000.0, "tasks_per_s": 950.0,
+                 "latency": {"task": {"p99_ms": 8.0}}}
+        # Listed first: the saturated row must still pick the line without durations.
+        rows = rows_by_target(report.Run(lines_of([paced] + FULL)))
+        self.assertEqual(rows[("throughput", "p99 of POST /task ≤ 10 ms")][3], "12.5 ms")
+        self.assertEqual(rows[("throughput", "tasks/s ≥ 10,000")][4], "yes")
+        row = rows[("throughput, tasks of 0.5-1.5 s", "p99 of POST /task ≤ 10 ms")]
+        self.assertEqual((row[3], row[4]), ("8 ms", "yes"))
+        alone = rows_by_target(report.Run(lines_of(FULL)))
+        self.assertEqual(alone[("throughput, tasks of 0.5-1.5 s", "p99 of POST /task ≤ 10 ms")][4], "not run")
+
     def test_bounds_are_inclusive(self):
         at_bound = [dict(FULL[0], tasks_per_s=10000, latency={"task": {"p99_ms": 10}})]
         rows = rows_by_target(report.Run(lines_of(at_bound)))
@@ -94,7 +106,8 @@ class TargetsTest(unittest.TestCase):
 
     def test_a_run_at_another_size_is_flagged_not_judged(self):
         small = [dict(FULL[0], workers=100, tasks=5000), dict(FULL[1], workers=1000),
-                 dict(FULL[2], repeat=5), dict(FULL[4], tasks=20000), dict(FULL[5], workers=20, tasks=400)]
+                 dict(FULL[2], repeat=5), dict(FULL[4], tasks=20000), dict(FULL[5], workers=20, tasks=400),
+                 dict(FULL[0], workers=100, tasks=2000, task_ms=1000.0)]
         for row in report.target_rows(report.Run(lines_of(small, micro=False))):
             if row[0] == "logs":
                 self.assertEqual(row[4], "not run")
