@@ -20,6 +20,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/thread_name.h"
 #include "http/http.h"
 
 namespace duende::http {
@@ -510,7 +511,12 @@ Result<uint16_t> Server::Start() {
   }
   const uint16_t port = impl_->acceptor->local_endpoint().port();
   impl_->DoAccept();
-  for (auto& t : impl_->io) impl_->threads.emplace_back([&ioc = t->ioc] { ioc.run(); });
+  for (size_t i = 0; i < impl_->io.size(); ++i) {
+    impl_->threads.emplace_back([&ioc = impl_->io[i]->ioc, i] {
+      NameThisThread("http-io-" + std::to_string(i));
+      ioc.run();
+    });
+  }
   return port;
 }
 

@@ -4,6 +4,7 @@
 
 #include <filesystem>
 
+#include "common/thread_name.h"
 #include "common/timefmt.h"
 #include "http/http.h"
 #include "jobs/job_api.h"
@@ -350,15 +351,15 @@ Result<uint16_t> ManagerApp::Start() {
     return resp;
   });
 
-  s.link_thread = std::jthread([&s](std::stop_token st) { s.link->Run(st); });
-  s.log_upload_thread = std::jthread([&s](std::stop_token st) { s.log_uploader->Run(st); });
-  s.log_follow_thread = std::jthread([&s](std::stop_token st) { s.log_followers->Run(st); });
-  s.log_compress_thread = std::jthread([&s](std::stop_token st) { s.log_compressor->Run(st); });
-  s.sleep_thread = std::jthread([&s](std::stop_token st) { s.sleep_scheduler->Run(st); });
-  s.housekeeping_thread = std::jthread([&s](std::stop_token st) { s.housekeeping->Run(st); });
-  s.task_waiters_thread = std::jthread([&s](std::stop_token st) { s.task_waiters->Run(st); });
-  s.events_thread = std::jthread([&s](std::stop_token st) { s.events->Run(st); });
-  if (s.webhooks) s.webhook_thread = std::jthread([&s](std::stop_token st) { s.webhooks->Run(st); });
+  s.link_thread = NamedThread("upstream-link", [&s](std::stop_token st) { s.link->Run(st); });
+  s.log_upload_thread = NamedThread("log-upload", [&s](std::stop_token st) { s.log_uploader->Run(st); });
+  s.log_follow_thread = NamedThread("log-follow", [&s](std::stop_token st) { s.log_followers->Run(st); });
+  s.log_compress_thread = NamedThread("log-compress", [&s](std::stop_token st) { s.log_compressor->Run(st); });
+  s.sleep_thread = NamedThread("sleep-sched", [&s](std::stop_token st) { s.sleep_scheduler->Run(st); });
+  s.housekeeping_thread = NamedThread("housekeeping", [&s](std::stop_token st) { s.housekeeping->Run(st); });
+  s.task_waiters_thread = NamedThread("task-waiters", [&s](std::stop_token st) { s.task_waiters->Run(st); });
+  s.events_thread = NamedThread("events", [&s](std::stop_token st) { s.events->Run(st); });
+  if (s.webhooks) s.webhook_thread = NamedThread("webhooks", [&s](std::stop_token st) { s.webhooks->Run(st); });
   auto port = s.server->Start();
   if (!port) {
     Stop();

@@ -7,6 +7,7 @@
 #include <set>
 #include <thread>
 
+#include "common/thread_name.h"
 #include "http/http.h"
 #include "http/server_limits.h"
 #include "jobs/job_api.h"
@@ -146,7 +147,7 @@ Result<uint16_t> ServerApp::Start() {
   dashboard.mode = "server";
   dashboard.version = kVersion;
   manager::RegisterDashboard(s.router, *s.events, dashboard);
-  s.events_thread = std::jthread([&s](std::stop_token st) { s.events->Run(st); });
+  s.events_thread = NamedThread("events", [&s](std::stop_token st) { s.events->Run(st); });
 
   auto listen = http::ParseListen(c.listen);
   if (!listen) return std::unexpected(listen.error());

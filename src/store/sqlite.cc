@@ -6,6 +6,8 @@
 #include <stop_token>
 #include <thread>
 
+#include "common/thread_name.h"
+
 namespace duende::store {
 namespace {
 
@@ -107,7 +109,7 @@ class Database::Checkpointer {
   Checkpointer(std::string path, std::string synchronous)
       : path_(std::move(path)),
         synchronous_(std::move(synchronous)),
-        thread_([this](std::stop_token st) { Run(st); }) {}
+        thread_(NamedThread("store-checkpt", [this](std::stop_token st) { Run(st); })) {}
   ~Checkpointer() {
     thread_.request_stop();
     thread_.join();

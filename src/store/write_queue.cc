@@ -5,11 +5,19 @@
 #include <exception>
 #include <utility>
 
+#include "common/thread_name.h"
+
 namespace duende::store {
 
 WriteQueue::WriteQueue(Database& db) : db_(db) {
-  finisher_ = std::thread([this] { FinishLoop(); });
-  thread_ = std::thread([this] { Loop(); });
+  finisher_ = std::thread([this] {
+    NameThisThread("store-finisher");
+    FinishLoop();
+  });
+  thread_ = std::thread([this] {
+    NameThisThread("store-writer");
+    Loop();
+  });
 }
 
 WriteQueue::~WriteQueue() { Stop(); }

@@ -8,6 +8,7 @@
 
 #include "common/ids.h"
 #include "common/jwt.h"
+#include "common/thread_name.h"
 #include "protocol/status.h"
 #include "worker/credentials.h"
 
@@ -114,7 +115,7 @@ int Worker::Run(std::stop_token stop) {
     case Step::kFatal:
       return kExitFailure;
   }
-  std::jthread flusher([this](std::stop_token st) { outbox_->Run(st); });
+  std::jthread flusher = NamedThread("outbox-flusher", [this](std::stop_token st) { outbox_->Run(st); });
   const int code = MainLoop(stop);
   flusher.request_stop();
   flusher.join();
