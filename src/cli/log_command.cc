@@ -24,9 +24,8 @@ int Fail(std::ostream& err, int code, const std::string& message) {
 
 std::string ServerMessage(const http::ClientResponse& r) {
   auto j = nlohmann::json::parse(r.body, nullptr, false);
-  std::string msg = j.is_object() && j.contains("message") && j["message"].is_string()
-                        ? j["message"].get<std::string>()
-                        : r.body;
+  std::string msg =
+      j.is_object() && j.contains("message") && j["message"].is_string() ? j["message"].get<std::string>() : r.body;
   return msg + " (HTTP " + std::to_string(r.status) + ")";
 }
 
@@ -80,8 +79,8 @@ LogCommand::LogCommand(CLI::App& app) {
 
 bool LogCommand::parsed() const { return sub_->parsed(); }
 
-int LogCommand::Run(http::Client& client, const std::string& manager_url, const CliOptions& options,
-                    std::ostream& out, std::ostream& err) const {
+int LogCommand::Run(http::Client& client, const std::string& manager_url, const CliOptions& options, std::ostream& out,
+                    std::ostream& err) const {
   const std::string base = TrimUrl(manager_url) + "/api/tasks/" + http::PercentEncode(task_id_) + "/log";
   if (!follow_) {
     uint64_t offset = 0;
@@ -112,7 +111,8 @@ int LogCommand::Run(http::Client& client, const std::string& manager_url, const 
     } else if (event == "end") {
       ended = true;
       auto j = nlohmann::json::parse(data, nullptr, false);
-      if (j.is_object() && j.contains("status")) err << "duende: task ended: " << j["status"].get<std::string>() << '\n';
+      if (j.is_object() && j.contains("status"))
+        err << "duende: task ended: " << j["status"].get<std::string>() << '\n';
       return false;
     } else if (event == "skipped") {
       auto j = nlohmann::json::parse(data, nullptr, false);
@@ -130,7 +130,8 @@ int LogCommand::Run(http::Client& client, const std::string& manager_url, const 
   req.headers.emplace_back("Accept", "text/event-stream");
   if (!options.token.empty()) req.headers.emplace_back("Authorization", "Bearer " + options.token);
   req.ca_path = options.ca_path;
-  auto r = http::StreamRequest(req, "duende-cli", [&](std::string_view d) { return parser.Feed(d); }, options.stop);
+  auto r = http::StreamRequest(
+      req, "duende-cli", [&](std::string_view d) { return parser.Feed(d); }, options.stop);
   if (!r) return Fail(err, kExitUnreachable, "cannot reach manager at " + manager_url + ": " + r.error().message);
   if (r->status != 200) return Fail(err, kExitFailed, ServerMessage(*r));
   if (!ended && options.stop.stop_requested()) result = kExitInterrupted;

@@ -187,7 +187,8 @@ Result<std::string> GzipComment(const std::string& path) {
   gz_header header{};
   header.comment = reinterpret_cast<Bytef*>(comment.data());
   header.comm_max = static_cast<uInt>(comment.size() - 1);
-  Status st = InflateAll(FdReader(*fd), [](std::string_view) { return Ok(); }, &header);
+  Status st = InflateAll(
+      FdReader(*fd), [](std::string_view) { return Ok(); }, &header);
   ::close(*fd);
   if (!st) return std::unexpected(st.error().WithContext(path));
   if (header.done == 0) return InvalidArgument(path + ": no gzip header");
@@ -216,10 +217,13 @@ Result<std::string> Gunzip(std::string_view data) {
     pos += n;
     return n;
   };
-  auto st = InflateAll(read, [&](std::string_view s) -> Status {
-    out.append(s);
-    return Ok();
-  }, nullptr);
+  auto st = InflateAll(
+      read,
+      [&](std::string_view s) -> Status {
+        out.append(s);
+        return Ok();
+      },
+      nullptr);
   if (!st) return std::unexpected(st.error());
   return out;
 }

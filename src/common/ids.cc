@@ -28,13 +28,17 @@ std::string NewObjectId() {
   }();
   static std::atomic<uint32_t> counter{randombytes_random()};
   const auto secs = static_cast<uint32_t>(
-      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
-          .count());
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count());
   const uint32_t c = counter.fetch_add(1, std::memory_order_relaxed);
   unsigned char b[12];
-  b[0] = secs >> 24; b[1] = secs >> 16; b[2] = secs >> 8; b[3] = secs;
+  b[0] = secs >> 24;
+  b[1] = secs >> 16;
+  b[2] = secs >> 8;
+  b[3] = secs;
   for (int i = 0; i < 5; ++i) b[4 + i] = static_cast<unsigned char>(kProcessRandom >> (8 * i));
-  b[9] = c >> 16; b[10] = c >> 8; b[11] = c;
+  b[9] = c >> 16;
+  b[10] = c >> 8;
+  b[11] = c;
   static constexpr char kHex[] = "0123456789abcdef";
   std::string out(24, '0');
   for (int i = 0; i < 12; ++i) {

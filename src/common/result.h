@@ -33,9 +33,7 @@ struct Error {
   std::string message;
 
   // Returns a copy with "context: " prepended to the message.
-  Error WithContext(std::string_view context) const {
-    return Error{code, std::string(context) + ": " + message};
-  }
+  Error WithContext(std::string_view context) const { return Error{code, std::string(context) + ": " + message}; }
 };
 
 template <typename T>
@@ -47,7 +45,9 @@ inline std::unexpected<Error> MakeError(ErrorCode code, std::string message) {
 }
 inline std::unexpected<Error> NotFound(std::string m) { return MakeError(ErrorCode::kNotFound, std::move(m)); }
 inline std::unexpected<Error> Conflict(std::string m) { return MakeError(ErrorCode::kConflict, std::move(m)); }
-inline std::unexpected<Error> InvalidArgument(std::string m) { return MakeError(ErrorCode::kInvalidArgument, std::move(m)); }
+inline std::unexpected<Error> InvalidArgument(std::string m) {
+  return MakeError(ErrorCode::kInvalidArgument, std::move(m));
+}
 inline std::unexpected<Error> Unauthorized(std::string m) { return MakeError(ErrorCode::kUnauthorized, std::move(m)); }
 inline std::unexpected<Error> Forbidden(std::string m) { return MakeError(ErrorCode::kForbidden, std::move(m)); }
 inline std::unexpected<Error> TooManyRequests(std::string m) {

@@ -60,7 +60,8 @@ size_t WriteHeader(char* data, size_t size, size_t n, void* user) {
   for (auto& ch : name) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
   std::string_view value = line.substr(colon + 1);
   while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
-  while (!value.empty() && (value.back() == '\r' || value.back() == '\n' || value.back() == ' ')) value.remove_suffix(1);
+  while (!value.empty() && (value.back() == '\r' || value.back() == '\n' || value.back() == ' '))
+    value.remove_suffix(1);
   headers->emplace_back(std::move(name), std::string(value));
   return size * n;
 }
@@ -127,8 +128,7 @@ class CurlClient final : public Client {
       if (k == "Content-Type" || k == "content-type") has_content_type = true;
       list = curl_slist_append(list, (k + ": " + v).c_str());
     }
-    if (!has_content_type && !request.body.empty())
-      list = curl_slist_append(list, "Content-Type: application/json");
+    if (!has_content_type && !request.body.empty()) list = curl_slist_append(list, "Content-Type: application/json");
     list = curl_slist_append(list, "Expect:");  // no 100-continue round trip
     curl_easy_setopt(curl, CURLOPT_HTTPHEADER, list);
     const CURLcode rc = curl_easy_perform(curl);

@@ -1,6 +1,6 @@
-#include <nlohmann/json.hpp>
-
 #include "http/http.h"
+
+#include <nlohmann/json.hpp>
 
 namespace duende::http {
 namespace {
@@ -63,8 +63,7 @@ std::string_view ClientResponse::Header(std::string_view name) const {
 }
 
 Response Response::Json(int status, const nlohmann::json& body) {
-  return Response{status, "application/json", body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
-                  {}};
+  return Response{status, "application/json", body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), {}};
 }
 
 Response Response::Text(int status, std::string body) {
@@ -77,16 +76,24 @@ Response Response::Message(int status, std::string_view message) {
 
 int StatusForError(ErrorCode code) {
   switch (code) {
-    case ErrorCode::kNotFound: return 404;
-    case ErrorCode::kConflict: return 409;
-    case ErrorCode::kInvalidArgument: return 400;
-    case ErrorCode::kUnauthorized: return 401;
-    case ErrorCode::kForbidden: return 403;
+    case ErrorCode::kNotFound:
+      return 404;
+    case ErrorCode::kConflict:
+      return 409;
+    case ErrorCode::kInvalidArgument:
+      return 400;
+    case ErrorCode::kUnauthorized:
+      return 401;
+    case ErrorCode::kForbidden:
+      return 403;
     case ErrorCode::kTooManyRequests:
       return 429;
-    case ErrorCode::kBusy: return 503;
-    case ErrorCode::kUnavailable: return 503;
-    case ErrorCode::kInternal: return 500;
+    case ErrorCode::kBusy:
+      return 503;
+    case ErrorCode::kUnavailable:
+      return 503;
+    case ErrorCode::kInternal:
+      return 500;
   }
   return 500;
 }

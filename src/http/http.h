@@ -8,16 +8,15 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
-#include <mutex>
 #include <memory>
+#include <mutex>
+#include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <stop_token>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
-
-#include <nlohmann/json_fwd.hpp>
 
 #include "common/result.h"
 
@@ -31,8 +30,8 @@ struct Request {
   std::string query;   // raw query string without '?'
   Headers headers;     // names lower-cased
   std::string body;
-  std::string remote_host;      // IP only
-  std::string remote_endpoint;  // "ip:port"
+  std::string remote_host;          // IP only
+  std::string remote_endpoint;      // "ip:port"
   std::vector<std::string> params;  // path parameters, filled by the Router
   std::string route;                // matched pattern ("/tasks/{id}/update"), filled by the Router
 
@@ -298,8 +297,7 @@ class Client {
 // `stop` is requested (then the status is that of the response so far).
 // Network errors are kUnavailable.
 Result<ClientResponse> StreamRequest(const ClientRequest& request, std::string user_agent,
-                                     const std::function<bool(std::string_view)>& on_data,
-                                     std::stop_token stop = {});
+                                     const std::function<bool(std::string_view)>& on_data, std::stop_token stop = {});
 
 struct ClientOptions {
   // The CA path of requests that name none (see ClientRequest::ca_path).

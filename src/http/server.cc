@@ -1,4 +1,9 @@
 // Boost.Beast lives only in this file: the rest of Duende sees http.h.
+#include <spdlog/spdlog.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include <atomic>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -8,17 +13,10 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 #include <boost/beast/version.hpp>
-
-#include <sys/types.h>
-#include <unistd.h>
-
-#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <mutex>
 #include <thread>
-
-#include <spdlog/spdlog.h>
 
 #include "common/thread_name.h"
 #include "http/http.h"
@@ -177,8 +175,8 @@ class Session : public std::enable_shared_from_this<Session<S>> {
       return DoClose();
     }
     if (ec == bhttp::error::body_limit) {
-      Response r = Response::Message(413, "request body exceeds the limit of " +
-                                              std::to_string(options_.body_limit_bytes) + " bytes");
+      Response r = Response::Message(
+          413, "request body exceeds the limit of " + std::to_string(options_.body_limit_bytes) + " bytes");
       return Send(std::move(r), /*keep_alive=*/false, 11);
     }
     if (ec == bhttp::error::header_limit) {
@@ -506,8 +504,8 @@ Result<uint16_t> Server::Start() {
   if (!ec) impl_->acceptor->bind(endpoint, ec);
   if (!ec) impl_->acceptor->listen(asio::socket_base::max_listen_connections, ec);
   if (ec) {
-    return Unavailable("cannot listen on " + impl_->options.address + ":" + std::to_string(impl_->options.port) +
-                       ": " + ec.message());
+    return Unavailable("cannot listen on " + impl_->options.address + ":" + std::to_string(impl_->options.port) + ": " +
+                       ec.message());
   }
   const uint16_t port = impl_->acceptor->local_endpoint().port();
   impl_->DoAccept();

@@ -15,7 +15,7 @@ FileSlice::~FileSlice() {
 }
 
 Result<std::shared_ptr<FileSlice>> FileSlice::Open(const std::string& path, uint64_t offset,
-                                                    std::optional<uint64_t> length) {
+                                                   std::optional<uint64_t> length) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     const int err = errno;

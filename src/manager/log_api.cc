@@ -145,8 +145,8 @@ Result<std::string> HeadAndTail(int fd, uint64_t size, const LogServingOptions& 
   if (!out.empty() && out.back() != '\n') out += '\n';
   out += "\n";
   out += "================================================================================\n";
-  out += "  " + HumanBytes(skipped) + " skipped: showing the first " + HumanBytes(head->size()) +
-         " and the last " + HumanBytes(tail.size()) + " of " + HumanBytes(size) + ".\n";
+  out += "  " + HumanBytes(skipped) + " skipped: showing the first " + HumanBytes(head->size()) + " and the last " +
+         HumanBytes(tail.size()) + " of " + HumanBytes(size) + ".\n";
   out += "  curl and wget get the whole file: curl " + std::string(whole_file_url) + "\n";
   out += "================================================================================\n";
   out += "\n";

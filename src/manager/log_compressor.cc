@@ -47,8 +47,10 @@ void LogCompressor::Run(std::stop_token stop) {
   if (!clock_.WaitFor(kInitialDelay, stop)) return;
   do {
     auto n = RunOnce();
-    if (!n) spdlog::warn("task log compression: {}", n.error().message);
-    else if (*n > 0) spdlog::info("compressed {} task logs", *n);
+    if (!n)
+      spdlog::warn("task log compression: {}", n.error().message);
+    else if (*n > 0)
+      spdlog::info("compressed {} task logs", *n);
   } while (clock_.WaitFor(kInterval, stop));
 }
 

@@ -87,8 +87,8 @@ Result<std::string> NormaliseDaysOfWeek(std::string_view text) {
 
 Result<int> ParseTimeOfDay(std::string_view text, bool is_end) {
   auto bad = [&] {
-    return InvalidArgument("time '" + std::string(text) + "' is not HH:MM (00:00 to " +
-                           (is_end ? "24:00" : "23:59") + ")");
+    return InvalidArgument("time '" + std::string(text) + "' is not HH:MM (00:00 to " + (is_end ? "24:00" : "23:59") +
+                           ")");
   };
   const size_t colon = text.find(':');
   if (colon == std::string_view::npos || colon == 0 || colon > 2 || text.size() != colon + 3) return bad();

@@ -95,11 +95,11 @@ json ToJson(const Task& t) {
 Result<Task> TaskFromJson(const json& j) {
   if (!j.is_object()) return InvalidArgument("task must be a JSON object");
   Task t;
-#define DUENDE_STR(field, key, req)                     \
-  {                                                     \
-    auto v = GetString(j, key, req);                    \
-    if (!v) return std::unexpected(v.error());          \
-    t.field = std::move(*v);                            \
+#define DUENDE_STR(field, key, req)            \
+  {                                            \
+    auto v = GetString(j, key, req);           \
+    if (!v) return std::unexpected(v.error()); \
+    t.field = std::move(*v);                   \
   }
   DUENDE_STR(id, "_id", true)
   DUENDE_STR(etag, "_etag", false)

@@ -6,11 +6,10 @@
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "common/clock.h"
 #include "common/result.h"
@@ -43,10 +42,10 @@ struct Task {
   std::string job_type;
   std::string task_type;
   std::vector<Command> commands;
-  std::string log;       // log tail (last lines), not the full log
+  std::string log;  // log tail (last lines), not the full log
   std::string activity;
   std::vector<std::string> parents;
-  std::string worker;    // human identifier of the (last) worker, "-" when unassigned
+  std::string worker;  // human identifier of the (last) worker, "-" when unassigned
   std::vector<FailedByWorker> failed_by_workers;
   nlohmann::json metrics = nlohmann::json::object();
   int task_progress_percentage = 0;
