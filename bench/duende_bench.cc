@@ -804,6 +804,7 @@ int main(int argc, char** argv) {
     else
       return Usage();
   }
+  if (o.task_ms < 0) Die("--task-ms must be 0 or more");
   try {
     if (o.scenario == "throughput")
       Print(Throughput(o));
