@@ -174,7 +174,8 @@ Status TaskLogs::Append(const std::string& job_id, const std::string& task_id, s
   // One mutex for all logs: appends are short, and holding it across the
   // write is what keeps concurrent updates of one task from interleaving
   // and gives followers the text in file order.
-  std::lock_guard lock(mu_);
+  std::unique_lock lock(mu_);
+  WaitWhileCompressing(lock, job_id, task_id);
   // The job's directory usually exists: try the open first and create the
   // directories only when it is missing (one syscall per append instead of
   // a stat per path component; this runs for every task update).
@@ -288,10 +289,18 @@ Status TaskLogs::DeleteJobLogs(const std::string& job_id) {
   return Ok();
 }
 
+void TaskLogs::WaitWhileCompressing(std::unique_lock<std::mutex>& lock, const std::string& job_id,
+                                    const std::string& task_id) {
+  if (compressing_.empty()) return;  // the usual case: no key to build
+  const std::string key = Key(job_id, task_id);
+  compressed_cv_.wait(lock, [&] { return !compressing_.contains(key); });
+}
+
 Status TaskLogs::Rotate(const std::string& job_id, const std::string& task_id) {
   if (job_id.empty()) return Ok();
   const std::string path = PathFor(job_id, task_id);
-  std::lock_guard lock(mu_);
+  std::unique_lock lock(mu_);
+  WaitWhileCompressing(lock, job_id, task_id);
   std::error_code ec;
   if (!fs::exists(path, ec)) return Ok();
   // Only task-X.txt.N with a number N: task-X.txt.gz and temp files are
@@ -394,26 +403,53 @@ Result<bool> TaskLogs::Compress(const std::string& job_id, const std::string& ta
 
   // The rename and unlink happen under the log lock, after checking that no
   // late line was appended while we compressed (it would be lost).
-  std::lock_guard lock(mu_);
+  std::unique_lock lock(mu_);
   struct stat now {};
   if (::stat(plain.c_str(), &now) != 0 || now.st_ino != st.st_ino || now.st_size != st.st_size) {
     if (!already_inside) ::unlink(tmp.c_str());
     return MakeError(ErrorCode::kBusy, plain + " changed while it was being compressed");
   }
+  // From here until the plain log is gone, this task's appends and
+  // rotations wait (a line written to the plain log now would be lost with
+  // it); the lock itself is released for the directory fsync, which can
+  // take milliseconds, so every other log and the answers behind it go on.
+  const std::string key = Key(job_id, task_id);
+  compressing_.insert(key);
+  struct Release {
+    TaskLogs& logs;
+    const std::string& key;
+    ~Release() {  // runs under mu_ (every return below holds the lock)
+      logs.compressing_.erase(key);
+      logs.compressed_cv_.notify_all();
+    }
+  } release{*this, key};
   if (!already_inside) {
     if (auto e = crash(CompressStep::kRename)) return std::unexpected(*e);
     const uint64_t old_gz = SizeOr0(gz);
     const uint64_t new_gz = SizeOr0(tmp);
     if (::rename(tmp.c_str(), gz.c_str()) != 0) return Unavailable(Errno("cannot rename to", gz));
     total_bytes_ = total_bytes_ + new_gz - std::min(total_bytes_ + new_gz, old_gz);
-    if (auto e = crash(CompressStep::kSyncDir)) return std::unexpected(*e);
-    if (auto s = SyncDir(dir); !s) return std::unexpected(s.error());
+    lock.unlock();
+    std::optional<Error> failed = crash(CompressStep::kSyncDir);
+    if (!failed) {
+      if (auto s = SyncDir(dir); !s) failed = s.error();
+    }
+    lock.lock();
+    if (failed) return std::unexpected(*failed);
   }
   if (auto e = crash(CompressStep::kUnlinkPlain)) return std::unexpected(*e);
   if (::unlink(plain.c_str()) != 0) return Unavailable(Errno("cannot remove", plain));
   total_bytes_ -= std::min(total_bytes_, static_cast<uint64_t>(now.st_size));
   NoteFreed();
-  if (auto s = SyncDir(dir); !s) return std::unexpected(s.error());
+  compressing_.erase(key);  // the task's appends may go on (to a new plain log)
+  compressed_cv_.notify_all();
+  lock.unlock();
+  // Makes the unlink durable; nothing waits for it. (Lost to a crash, the
+  // plain log comes back and the next pass removes it: the .gz says it was
+  // made from it.)
+  const Status synced = SyncDir(dir);
+  lock.lock();  // `release` runs under the lock
+  if (!synced) return std::unexpected(synced.error());
   return true;
 }
 

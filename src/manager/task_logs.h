@@ -8,10 +8,12 @@
 // Append is one write(2) of whole lines under a lock.
 #pragma once
 
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <mutex>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -128,6 +130,9 @@ class TaskLogs {
   // after being compressed) its text is kept in front of the new text.
   // Returns true when it compressed, false when there was no plain log.
   // Busy when the log grew meanwhile (late lines): try again later.
+  // The directory fsyncs run outside the log lock: between the rename and
+  // the unlink only this task's appends and rotations wait, every other
+  // log goes on.
   Result<bool> Compress(const std::string& job_id, const std::string& task_id, const CompressStepHook& hook = {});
 
   // The task's log as gzip bytes for upload to a Server (spec §8.4). When
@@ -167,6 +172,9 @@ class TaskLogs {
 
  private:
   std::string Key(const std::string& job_id, const std::string& task_id) const { return job_id + "/" + task_id; }
+  // Waits (releasing `lock` on mu_) while Compress is between the rename
+  // and the unlink of this task's plain log.
+  void WaitWhileCompressing(std::unique_lock<std::mutex>& lock, const std::string& job_id, const std::string& task_id);
 
   // What of `buf` (whole lines) goes into the log open as `fd` (of `size`
   // bytes) under both caps (PlanAppend), with the notices; counts what is
@@ -189,6 +197,10 @@ class TaskLogs {
   // cap does not warn on every request). Guarded by mu_.
   bool dir_full_ = false;
   mutable std::mutex mu_;
+  // Tasks (Key) whose plain log Compress has renamed into the .gz but not
+  // yet removed; guarded by mu_. compressed_cv_ tells when one leaves.
+  std::set<std::string> compressing_;
+  std::condition_variable compressed_cv_;
   uint64_t next_subscription_ = 1;
   std::map<std::string, std::vector<std::pair<uint64_t, LogListener>>> followers_;
 };

@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -210,6 +211,30 @@ TEST_F(TaskLogsTest, CompressBacksOffWhenALateLineArrives) {
   EXPECT_FALSE(fs::exists(gz() + ".tmp"));
   ASSERT_TRUE(logs_.Compress(kJob, kTask).has_value());
   EXPECT_EQ(Gunzipped(gz()), "done\nlate line\n");
+}
+
+TEST_F(TaskLogsTest, CompressSyncsTheDirectoryWithoutHoldingOtherLogs) {
+  const std::string other = "00000000000000000000abcd";
+  ASSERT_TRUE(logs_.Append(kJob, kTask, "done").has_value());
+  std::future<Status> same;
+  auto r = logs_.Compress(kJob, kTask, [&](CompressStep s) {
+    if (s != CompressStep::kSyncDir) return true;
+    // Another task's log takes its line while this one's directory is
+    // synced (under the old lock this waited for the whole compression).
+    auto appended = std::async(std::launch::async, [&] { return logs_.Append(kJob, other, "another task"); });
+    EXPECT_EQ(appended.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+    // This task's late line waits until its plain log is gone: written now
+    // it would be removed with it.
+    same = std::async(std::launch::async, [&] { return logs_.Append(kJob, kTask, "late line"); });
+    EXPECT_EQ(same.wait_for(std::chrono::milliseconds(200)), std::future_status::timeout);
+    return true;
+  });
+  ASSERT_TRUE(r.has_value()) << r.error().message;
+  ASSERT_TRUE(same.valid());
+  ASSERT_TRUE(same.get().has_value());
+  EXPECT_EQ(Gunzipped(gz()), "done\n");
+  EXPECT_EQ(ReadFile(plain()), "late line\n");
+  EXPECT_EQ(ReadFile(logs_.PathFor(kJob, other)), "another task\n");
 }
 
 TEST_F(TaskLogsTest, ReadRangeOfPlainAndCompressedLogs) {
