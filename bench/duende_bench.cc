@@ -442,7 +442,6 @@ json Throughput(const Options& o) {
   std::mt19937 rng(42);
   std::uniform_int_distribution<int64_t> task_us(static_cast<int64_t>(o.task_ms * 500),
                                                  static_cast<int64_t>(o.task_ms * 1500));
-  auto task_time = [&task_us](std::mt19937& g) { return std::chrono::microseconds(task_us(g)); };
   for (int i = 0; i < n; ++i) {
     asio::co_spawn(
         ioc,
@@ -475,7 +474,7 @@ json Throughput(const Options& o) {
             auto a = co_await c.Send(bhttp::verb::post, path, ActiveBody(), w.auth);
             record("update_active", t);
             if (a.status != 204) Die("active update answered " + std::to_string(a.status) + ": " + a.body);
-            if (o.task_ms > 0) co_await Sleep(ioc, task_time(rng));
+            if (o.task_ms > 0) co_await Sleep(ioc, std::chrono::microseconds(task_us(rng)));
             t = SteadyClock::now();
             auto d = co_await c.Send(bhttp::verb::post, path, CompletedBody(log_lines), w.auth);
             record("update_completed", t);

@@ -418,10 +418,16 @@ Result<bool> TaskLogs::Compress(const std::string& job_id, const std::string& ta
   struct Release {
     TaskLogs& logs;
     const std::string& key;
-    ~Release() {  // runs under mu_ (every return below holds the lock)
+    bool done = false;
+    // Clears the mark and wakes the task's waiters. Under mu_: every return
+    // before the explicit call below holds the lock.
+    void Now() {
+      if (done) return;
+      done = true;
       logs.compressing_.erase(key);
       logs.compressed_cv_.notify_all();
     }
+    ~Release() { Now(); }
   } release{*this, key};
   if (!already_inside) {
     if (auto e = crash(CompressStep::kRename)) return std::unexpected(*e);
@@ -441,15 +447,12 @@ Result<bool> TaskLogs::Compress(const std::string& job_id, const std::string& ta
   if (::unlink(plain.c_str()) != 0) return Unavailable(Errno("cannot remove", plain));
   total_bytes_ -= std::min(total_bytes_, static_cast<uint64_t>(now.st_size));
   NoteFreed();
-  compressing_.erase(key);  // the task's appends may go on (to a new plain log)
-  compressed_cv_.notify_all();
+  release.Now();  // the task's appends may go on (to a new plain log)
   lock.unlock();
   // Makes the unlink durable; nothing waits for it. (Lost to a crash, the
   // plain log comes back and the next pass removes it: the .gz says it was
   // made from it.)
-  const Status synced = SyncDir(dir);
-  lock.lock();  // `release` runs under the lock
-  if (!synced) return std::unexpected(synced.error());
+  if (auto s = SyncDir(dir); !s) return std::unexpected(s.error());
   return true;
 }
 
