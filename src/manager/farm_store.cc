@@ -134,6 +134,17 @@ CREATE TRIGGER task_status_forgotten AFTER DELETE ON tasks BEGIN
   DELETE FROM task_status_history WHERE task_id = OLD.id;
 END;
 )sql",
+    // 4: the schedulable-task index with its condition as comparisons. SQLite
+    // evaluates a partial index's `status IN (three values)` by building a
+    // temporary b-tree of the values, twice per UPDATE of a task (old row,
+    // new row): that was a quarter of the cost of every task status change
+    // (issue 6). Queries that use the index name the same condition
+    // (kSchedulable).
+    R"sql(
+DROP INDEX tasks_schedulable;
+CREATE INDEX tasks_schedulable ON tasks (job_priority DESC, priority DESC, id)
+  WHERE status = 'queued' OR status = 'claimed-by-manager' OR status = 'soft-failed';
+)sql",
 };
 
 constexpr const char* kTaskColumns =
@@ -399,7 +410,11 @@ std::optional<std::string> FarmTx::SelectTaskFor(const WorkerRecord& worker) {
 }
 
 namespace {
-constexpr const char* kSchedulable = "status IN ('queued', 'claimed-by-manager', 'soft-failed')";
+// The condition of the tasks_schedulable index (migration 4), written the
+// same way so that SQLite can use the index for these queries.
+constexpr const char* kSchedulable = "(status = 'queued' OR status = 'claimed-by-manager' OR status = 'soft-failed')";
+constexpr const char* kSchedulableT =
+    "(t.status = 'queued' OR t.status = 'claimed-by-manager' OR t.status = 'soft-failed')";
 constexpr const char* kIndexColumns =
     "id, job, task_type, job_priority, priority, EXISTS (SELECT 1 FROM task_parents p WHERE p.task_id = t.id), status";
 
@@ -449,8 +464,8 @@ void FarmTx::RebuildIndex() {
     entries.emplace(std::move(id), std::move(e));
   }
   auto& f = conn_.Prepare(
-      std::string("SELECT f.task_id, f.worker_id FROM task_failures f JOIN tasks t ON t.id = f.task_id WHERE t.") +
-      kSchedulable);
+      std::string("SELECT f.task_id, f.worker_id FROM task_failures f JOIN tasks t ON t.id = f.task_id WHERE ") +
+      kSchedulableT);
   while (f.Step())
     if (auto it = entries.find(f.Text(0)); it != entries.end()) it->second.failed_by.insert(f.Text(1));
   for (auto& [id, e] : entries) sched_->index.Put(std::move(e));
@@ -489,16 +504,15 @@ std::vector<std::string> FarmTx::SchedulableIdsIndexed() {
 }
 
 std::optional<std::string> FarmTx::SelectTaskForSql(const WorkerRecord& worker) {
-  auto& q = conn_.Prepare(
-      "SELECT t.id FROM tasks t INDEXED BY tasks_schedulable "
-      "WHERE t.status IN ('queued', 'claimed-by-manager', 'soft-failed') "
-      "AND t.task_type IN (SELECT value FROM json_each(?2)) "
-      "AND NOT EXISTS (SELECT 1 FROM task_failures f WHERE f.task_id = t.id AND f.worker_id = ?1) "
-      "AND NOT EXISTS (SELECT 1 FROM worker_blacklist b WHERE b.worker_id = ?1 AND b.job_id = t.job "
-      "                AND b.task_type = t.task_type) "
-      "AND NOT EXISTS (SELECT 1 FROM task_parents p JOIN tasks pt ON pt.id = p.parent_id "
-      "                WHERE p.task_id = t.id AND pt.status != 'completed') "
-      "ORDER BY t.job_priority DESC, t.priority DESC, t.id ASC LIMIT 1");
+  auto& q =
+      conn_.Prepare(std::string("SELECT t.id FROM tasks t INDEXED BY tasks_schedulable WHERE ") + kSchedulableT +
+                    " AND t.task_type IN (SELECT value FROM json_each(?2)) "
+                    "AND NOT EXISTS (SELECT 1 FROM task_failures f WHERE f.task_id = t.id AND f.worker_id = ?1) "
+                    "AND NOT EXISTS (SELECT 1 FROM worker_blacklist b WHERE b.worker_id = ?1 AND b.job_id = t.job "
+                    "                AND b.task_type = t.task_type) "
+                    "AND NOT EXISTS (SELECT 1 FROM task_parents p JOIN tasks pt ON pt.id = p.parent_id "
+                    "                WHERE p.task_id = t.id AND pt.status != 'completed') "
+                    "ORDER BY t.job_priority DESC, t.priority DESC, t.id ASC LIMIT 1");
   q.Bind(1, worker.id).Bind(2, json(worker.supported_task_types).dump());
   if (!q.Step()) return std::nullopt;
   std::string id = q.Text(0);
@@ -645,9 +659,8 @@ int64_t FarmTx::UpstreamQueueSize() {
 }
 
 std::vector<std::pair<std::string, std::string>> FarmTx::SchedulableGroups() {
-  auto& q = conn_.Prepare(
-      "SELECT DISTINCT job, task_type FROM tasks WHERE status IN ('queued', 'claimed-by-manager', 'soft-failed') "
-      "ORDER BY job, task_type");
+  auto& q = conn_.Prepare(std::string("SELECT DISTINCT job, task_type FROM tasks WHERE ") + kSchedulable +
+                          " ORDER BY job, task_type");
   std::vector<std::pair<std::string, std::string>> out;
   while (q.Step()) out.emplace_back(q.Text(0), q.Text(1));
   return out;
@@ -655,13 +668,12 @@ std::vector<std::pair<std::string, std::string>> FarmTx::SchedulableGroups() {
 
 std::vector<std::string> FarmTx::TasksFailedByAll(const std::string& job, const std::string& task_type,
                                                   const std::set<std::string>& capable) {
-  auto& q = conn_.Prepare(
-      "SELECT t.id FROM tasks t WHERE t.job = ?1 AND t.task_type = ?2 "
-      "AND t.status IN ('queued', 'claimed-by-manager', 'soft-failed') "
-      "AND NOT EXISTS (SELECT 1 FROM task_parents p JOIN tasks pt ON pt.id = p.parent_id "
-      "                WHERE p.task_id = t.id AND pt.status != 'completed') "
-      "AND (SELECT COUNT(*) FROM task_failures f WHERE f.task_id = t.id "
-      "     AND f.worker_id IN (SELECT value FROM json_each(?3))) = ?4 ORDER BY t.id");
+  auto& q =
+      conn_.Prepare(std::string("SELECT t.id FROM tasks t WHERE t.job = ?1 AND t.task_type = ?2 AND ") + kSchedulableT +
+                    " AND NOT EXISTS (SELECT 1 FROM task_parents p JOIN tasks pt ON pt.id = p.parent_id "
+                    "                WHERE p.task_id = t.id AND pt.status != 'completed') "
+                    "AND (SELECT COUNT(*) FROM task_failures f WHERE f.task_id = t.id "
+                    "     AND f.worker_id IN (SELECT value FROM json_each(?3))) = ?4 ORDER BY t.id");
   q.Bind(1, job).Bind(2, task_type).Bind(3, json(std::vector<std::string>(capable.begin(), capable.end())).dump());
   q.Bind(4, static_cast<int64_t>(capable.size()));
   std::vector<std::string> out;
