@@ -15,10 +15,13 @@
 #include <boost/beast/version.hpp>
 #include <cerrno>
 #include <cstring>
+#include <functional>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 #include "common/thread_name.h"
+#include "common/wakeup_batch.h"
 #include "http/http.h"
 
 namespace duende::http {
@@ -87,6 +90,57 @@ struct Outgoing {
   bool keep_alive = false;
 };
 
+// Hands work from other threads to one I/O thread: deferred responses,
+// completed by the store's finisher or a long poll's producer. The first
+// item of a run posts one drain to the thread, and items handed over before
+// the drain runs go along with it. On a thread inside a WakeupBatch (the
+// store's finisher answering a committed batch of up to 256 writes) the
+// drain is posted when the batch ends. A wake-up per answer was a context
+// switch per request: the woken I/O thread preempted the finisher
+// (docs/benchmarks.md, "Figures (ninth slice").
+class Handoff {
+ public:
+  explicit Handoff(asio::io_context& ioc) : ioc_(ioc) {}
+
+  void Post(std::function<void()> fn) {
+    {
+      std::lock_guard lock(mu_);
+      items_.push_back(std::move(fn));
+      if (items_.size() > 1) return;  // a drain is already on its way
+    }
+    DeferWakeup(this, [this] { asio::post(ioc_, [this] { Drain(); }); });
+  }
+
+ private:
+  void Drain() {
+    std::vector<std::function<void()>> run;
+    {
+      std::lock_guard lock(mu_);
+      run.swap(items_);
+    }
+    for (auto& fn : run) fn();
+  }
+
+  asio::io_context& ioc_;
+  std::mutex mu_;
+  std::vector<std::function<void()>> items_;
+};
+
+// One io_context per I/O thread, each run by that thread alone: a
+// connection lives on one of them for its whole life, so its handlers never
+// hop threads and no thread wakes another to run them. A single io_context
+// shared by all threads cost the Manager ~1.8x the CPU on an idle farm
+// (condition-variable hand-offs between threads on every read and write;
+// docs/benchmarks.md, "Figures (fifth slice").
+struct IoThread {
+  std::atomic<int> connections{0};  // outlives ioc: sessions end with it
+  asio::io_context ioc{1};
+  // Keeps run() going while the thread has no connection yet.
+  asio::executor_work_guard<asio::io_context::executor_type> work{ioc.get_executor()};
+  // After ioc: what it still holds (sessions) goes while ioc is alive.
+  Handoff handoff{ioc};
+};
+
 // One connection. `S` is beast::tcp_stream (plain HTTP) or an ssl_stream
 // over one (HTTPS); everything but the handshake and the close is the same.
 //
@@ -100,11 +154,12 @@ class Session : public std::enable_shared_from_this<Session<S>> {
 
  public:
   template <class... Args>
-  Session(const ServerOptions& options, const Handler& handler, StreamRegistry& streams,
-          std::atomic<int>& thread_connections, Args&&... stream_args)
+  Session(const ServerOptions& options, const Handler& handler, StreamRegistry& streams, IoThread& home,
+          Args&&... stream_args)
       : stream_(std::forward<Args>(stream_args)...),
         streams_(streams),
-        thread_connections_(thread_connections),
+        thread_connections_(home.connections),
+        handoff_(home.handoff),
         options_(options),
         handler_(handler) {
     thread_connections_.fetch_add(1, std::memory_order_relaxed);
@@ -212,12 +267,12 @@ class Session : public std::enable_shared_from_this<Session<S>> {
       // Long poll: no read is pending, so only this sink keeps the session
       // alive until the producer completes the response.
       auto deferred = std::move(resp.deferred);
-      deferred->SetSink([self = this->shared_from_this(), exec = stream_.get_executor(), keep_alive = msg.keep_alive(),
-                         version = msg.version()](Response r) {
-        asio::post(exec, [self, r = std::move(r), keep_alive, version]() mutable {
-          self->Send(std::move(r), keep_alive, version);
-        });
-      });
+      deferred->SetSink(
+          [self = this->shared_from_this(), keep_alive = msg.keep_alive(), version = msg.version()](Response r) {
+            self->handoff_.Post([self, r = std::move(r), keep_alive, version]() mutable {
+              self->Send(std::move(r), keep_alive, version);
+            });
+          });
       return;
     }
     const bool head = req.method == "HEAD";
@@ -380,6 +435,7 @@ class Session : public std::enable_shared_from_this<Session<S>> {
   char peer_byte_[1];
   StreamRegistry& streams_;
   std::atomic<int>& thread_connections_;
+  Handoff& handoff_;
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   std::shared_ptr<void> response_;
@@ -388,19 +444,6 @@ class Session : public std::enable_shared_from_this<Session<S>> {
 };
 
 }  // namespace
-
-// One io_context per I/O thread, each run by that thread alone: a
-// connection lives on one of them for its whole life, so its handlers never
-// hop threads and no thread wakes another to run them. A single io_context
-// shared by all threads cost the Manager ~1.8x the CPU on an idle farm
-// (condition-variable hand-offs between threads on every read and write;
-// docs/benchmarks.md, "Figures (fifth slice").
-struct IoThread {
-  std::atomic<int> connections{0};  // outlives ioc: sessions end with it
-  asio::io_context ioc{1};
-  // Keeps run() going while the thread has no connection yet.
-  asio::executor_work_guard<asio::io_context::executor_type> work{ioc.get_executor()};
-};
 
 struct Server::Impl {
   ServerOptions options;
@@ -468,12 +511,11 @@ struct Server::Impl {
       beast::error_code opt_ec;
       socket.set_option(tcp::no_delay(true), opt_ec);
       if (tls) {
-        std::make_shared<Session<beast::ssl_stream<beast::tcp_stream>>>(options, handler, streams, home.connections,
+        std::make_shared<Session<beast::ssl_stream<beast::tcp_stream>>>(options, handler, streams, home,
                                                                         std::move(socket), *tls)
             ->Run();
       } else {
-        std::make_shared<Session<beast::tcp_stream>>(options, handler, streams, home.connections, std::move(socket))
-            ->Run();
+        std::make_shared<Session<beast::tcp_stream>>(options, handler, streams, home, std::move(socket))->Run();
       }
       if (!stopped) DoAccept();
     });

@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "common/thread_name.h"
+#include "common/wakeup_batch.h"
 
 namespace duende::store {
 
@@ -134,6 +135,7 @@ void WriteQueue::FinishLoop() {
       next = std::move(committed_.front());
       committed_.pop_front();
     }
+    WakeupBatch wakeups;
     for (size_t i = 0; i < next.items.size(); ++i) RunDone(next.items[i], next.outcomes[i]);
   }
 }

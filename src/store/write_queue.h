@@ -13,7 +13,9 @@
 // finisher, which runs each write's `done` with its outcome, in submission
 // order, while the writer goes on with the next batch: the work that
 // follows a commit (the Manager's task-log appends, notifications, sending
-// the answers) overlaps the next transaction instead of delaying it. A
+// the answers) overlaps the next transaction instead of delaying it. The
+// dones of one batch run inside a WakeupBatch (common/wakeup_batch.h), so
+// the threads they hand answers to are woken once per batch. A
 // failed commit's `done`s run on the writer thread before the next batch
 // starts, so a caller can mark what the rollback undid before any other
 // write runs.

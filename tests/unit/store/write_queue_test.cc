@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/wakeup_batch.h"
 #include "support/temp_dir.h"
 
 namespace duende::store {
@@ -238,6 +239,38 @@ TEST_F(WriteQueueTest, WhileAnotherProcessHoldsTheWriteLockOneBatchWaitsAndNewWr
   queue_->Submit(InsertRun("after"), [&](const Status& st) { after.set_value(st); });
   EXPECT_TRUE(after.get_future().get().has_value());
   EXPECT_EQ(CommittedRows(), (std::vector<std::string>{"after", "waited"}));
+}
+
+// The finisher runs a committed batch's dones inside one WakeupBatch: a
+// done's wake-up (the HTTP server waking an I/O thread to send an answer)
+// runs once, after every done of the batch.
+TEST_F(WriteQueueTest, WakeUpsFromABatchsDonesRunOnceAfterAllOfThem) {
+  std::latch started(1), release(1);
+  HoldWriter(started, release);
+  constexpr int kWrites = 20;
+  const int key = 0;
+  std::mutex mu;
+  int dones = 0;
+  std::vector<int> dones_at_wakeup;
+  std::latch finished(kWrites);
+  for (int i = 0; i < kWrites; ++i) {
+    queue_->Submit(InsertRun("w" + std::to_string(i)), [&](const Status&) {
+      {
+        std::lock_guard lock(mu);
+        ++dones;
+      }
+      DeferWakeup(&key, [&] {
+        std::lock_guard lock(mu);
+        dones_at_wakeup.push_back(dones);
+      });
+      finished.count_down();
+    });
+  }
+  release.count_down();
+  finished.wait();
+  queue_->Stop();
+  std::lock_guard lock(mu);
+  EXPECT_EQ(dones_at_wakeup, std::vector<int>{kWrites});
 }
 
 }  // namespace
