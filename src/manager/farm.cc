@@ -428,7 +428,7 @@ Result<MayKeepRunning> Farm::MayIRun(const std::string& worker_id, const std::st
 
 void Farm::MayIRunAsync(const std::string& worker_id, const std::string& task_id, const Seen& seen,
                         std::function<void(Result<MayKeepRunning>)> done) {
-  auto check = [this, worker_id, task_id, seen](FarmTx& tx) -> Result<MayKeepRunning> {
+  auto check = [worker_id, task_id, seen](FarmTx& tx) -> Result<MayKeepRunning> {
     auto w = LoadWorker(tx, worker_id);
     if (!w) return std::unexpected(w.error());
     MarkSeen(*w, seen, tx.now());
