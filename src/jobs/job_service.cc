@@ -91,12 +91,16 @@ class TxEffects {
     if (rev_ == 0) rev_ = tx_.NextRevision();
     return rev_;
   }
-  void JobStatusChanged(Job job, JobStatus previous) { status_changes_.push_back({std::move(job), previous}); }
+  // A job's status changed; `announce` with the listener's copy.
+  void JobStatusChanged() { job_status_changed_ = true; }
+  void Announce(Job job, JobStatus previous) { status_changes_.push_back({std::move(job), previous}); }
+  bool job_status_changed() const { return job_status_changed_; }
 
  private:
   JobStoreTx& tx_;
   std::vector<JobStatusChange>& status_changes_;
   int64_t rev_ = 0;
+  bool job_status_changed_ = false;
 };
 
 }  // namespace
@@ -146,10 +150,12 @@ struct JobService::Impl {
   // listener once the transaction has committed.
   void SaveJob(JobStoreTx& tx, Job& job, JobStatus previous, TxEffects& fx) {
     tx.UpdateJob(job);
-    if (job.status == previous || !status_listener) return;
+    if (job.status == previous) return;
+    fx.JobStatusChanged();
+    if (!status_listener) return;
     Job announced = job;
     announced.tasks_status = ToTasksStatus(tx.CountTasks(job.id));
-    fx.JobStatusChanged(std::move(announced), previous);
+    fx.Announce(std::move(announced), previous);
   }
 
   // Tells the listener about committed status changes (outside the store's
@@ -678,6 +684,26 @@ Result<protocol::BatchResponse> JobService::PushTaskUpdatesFor(const std::string
   impl_->updates_duplicate += duplicate;
   impl_->Announce(changes);
   return resp;
+}
+
+Result<JobService::OwnUpdateEffects> JobService::ApplyOwnUpdateIn(store::SqlConn& conn,
+                                                                  const protocol::TaskUpdate& update) {
+  auto changes = std::make_shared<std::vector<JobStatusChange>>();
+  OwnUpdateEffects out;
+  auto st = impl_->store->WriteIn(conn, [&](JobStoreTx& tx) -> Status {
+    TxEffects fx(tx, *changes);
+    Impl::DeriveList derive;
+    impl_->ApplyUpdate(tx, impl_->options.manager_id, update, fx, derive);
+    for (const auto& [job, became] : derive) impl_->DeriveJob(tx, job, became, fx);
+    out.job_status_changed = fx.job_status_changed();
+    return Ok();
+  });
+  if (!st) return std::unexpected(st.error());
+  out.after_commit = [impl = impl_.get(), changes] {
+    ++impl->updates_applied;
+    impl->Announce(*changes);
+  };
+  return out;
 }
 
 Result<int64_t> JobService::HandledUpdateCount() {

@@ -21,8 +21,9 @@
 #include "protocol/upstream.h"
 
 namespace duende::store {
+class SqlConn;
 class SqlDatabase;
-}
+}  // namespace duende::store
 
 namespace duende::jobs {
 
@@ -168,6 +169,19 @@ class JobService : public protocol::Upstream {
                                                 int claim_limit, int max_tasks = 0);
   Result<protocol::BatchResponse> PushTaskUpdatesFor(const std::string& manager_id,
                                                      const std::vector<protocol::TaskUpdate>& updates);
+
+  // --- the Manager's standalone mode, where the farm and the job side share
+  // one database. Applies one of this service's own Manager's task updates
+  // (as PushTaskUpdates would) inside the write transaction the caller holds
+  // on `conn`: the update commits or rolls back with the farm's change, so
+  // it needs no queue and no handled-update record. Throws
+  // store::StoreError (or returns an error) when the store fails; the caller
+  // must then roll back. The returned effects run after the commit.
+  struct OwnUpdateEffects {
+    bool job_status_changed = false;     // a job changed status: its other tasks may need canceling
+    std::function<void()> after_commit;  // announces the job status changes
+  };
+  Result<OwnUpdateEffects> ApplyOwnUpdateIn(store::SqlConn& conn, const protocol::TaskUpdate& update);
   // Task updates applied (first seen) and received again after being
   // handled (a Manager re-sending one whose answer it did not get), since
   // the service started. Each update is applied once whatever the count of

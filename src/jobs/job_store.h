@@ -25,8 +25,9 @@
 #include "protocol/upstream.h"
 
 namespace duende::store {
+class SqlConn;
 class SqlDatabase;
-}
+}  // namespace duende::store
 
 namespace duende::jobs {
 
@@ -127,6 +128,12 @@ class JobStore {
   virtual ~JobStore() = default;
   virtual Status Write(const std::function<Status(JobStoreTx&)>& fn) = 0;
   virtual Status Read(const std::function<Status(JobStoreTx&)>& fn) = 0;
+  // Runs `fn` inside a write transaction the caller already holds on this
+  // store's own database (`conn`), without taking the database's lock or
+  // committing: the change commits or rolls back with the caller's. For the
+  // Manager's standalone mode, where the farm's writes and the job side
+  // share one database. A store::StoreError from `fn` propagates.
+  virtual Status WriteIn(store::SqlConn& conn, const std::function<Status(JobStoreTx&)>& fn) = 0;
 };
 
 // Applies the "jobs" migrations to `db` (SQLite or PostgreSQL) and returns a

@@ -712,6 +712,9 @@ class SqlJobStore final : public JobStore {
   Status Read(const std::function<Status(JobStoreTx&)>& fn) override {
     return db_.SqlRead([&](store::SqlConn& c) { return RunGuarded(c, fn); });
   }
+  Status WriteIn(store::SqlConn& conn, const std::function<Status(JobStoreTx&)>& fn) override {
+    return RunGuarded(conn, fn);
+  }
 
  private:
   store::SqlDatabase& db_;

@@ -199,6 +199,13 @@ Result<uint16_t> ManagerApp::Start() {
       return n;
     });
     s.farm->SetTaskValidator([link = s.link.get()](const protocol::Task& t) { return link->Revalidate(t); });
+  } else {
+    // The job side shares the farm's database: it takes each task update in
+    // the farm's own transaction (no upstream queue, no push per update).
+    // The link still fetches cancellations and log requests; a job that
+    // changed status may have asked for its other tasks to be canceled.
+    s.eventing_jobs->SetJobChangedHook([link = s.link.get()] { link->KickCancelFetch(); });
+    s.farm->SetSameStoreUpstream(s.eventing_jobs.get());
   }
   s.dashboard_listener = std::make_unique<DashboardFarmListener>(*s.events);
   s.farm_listeners.Add(s.link.get());

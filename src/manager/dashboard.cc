@@ -109,6 +109,19 @@ Result<protocol::BatchResponse> EventingUpstream::PushTaskUpdates(const std::vec
   return result;
 }
 
+Result<std::function<void()>> EventingUpstream::ApplyInTx(store::SqlConn& conn, const std::string& job_id,
+                                                          const protocol::TaskUpdate& update) {
+  auto effects = jobs_.ApplyOwnUpdateIn(conn, update);
+  if (!effects) return std::unexpected(effects.error());
+  return [this, effects = std::move(*effects), job_id, task_id = update.task_id] {
+    effects.after_commit();
+    if (effects.job_status_changed && job_changed_) job_changed_();
+    if (hub_.subscribers() == 0) return;
+    hub_.Publish("task", task_id, json{{"job", job_id}});
+    hub_.Publish("job", job_id);
+  };
+}
+
 Status EventingUpstream::AttachTaskLog(const std::string& job_id, const std::string& task_id,
                                        const std::string& gzipped_log) {
   return jobs_.AttachTaskLog(job_id, task_id, gzipped_log);

@@ -90,9 +90,15 @@ class DashboardFarmListener final : public FarmListener {
 // Wraps the job side (standalone mode): after a batch of task updates is
 // applied it publishes a "task" event per updated task and a "job" event
 // per affected job, so progress bars and job statuses follow the farm.
-class EventingUpstream final : public protocol::Upstream {
+class EventingUpstream final : public protocol::Upstream, public SameStoreUpstream {
  public:
   EventingUpstream(jobs::JobService& jobs, EventHub& hub) : jobs_(jobs), hub_(hub) {}
+  // Standalone mode's path for task updates (Farm::SetSameStoreUpstream).
+  // `job_changed` runs after a commit in which a job changed status: the
+  // job side may have asked for its other tasks to be canceled.
+  Result<std::function<void()>> ApplyInTx(store::SqlConn& conn, const std::string& job_id,
+                                          const protocol::TaskUpdate& update) override;
+  void SetJobChangedHook(std::function<void()> job_changed) { job_changed_ = std::move(job_changed); }
   Result<protocol::Depsgraph> FetchDepsgraph(const std::string& if_updated_since) override;
   Result<protocol::BatchResponse> PushTaskUpdates(const std::vector<protocol::TaskUpdate>& updates) override;
   Status AttachTaskLog(const std::string& job_id, const std::string& task_id, const std::string& gzipped_log) override;
@@ -101,6 +107,7 @@ class EventingUpstream final : public protocol::Upstream {
  private:
   jobs::JobService& jobs_;
   EventHub& hub_;
+  std::function<void()> job_changed_;
 };
 
 // Publishes the events an HTTP request implies once it succeeded: "job" for

@@ -60,7 +60,7 @@ Farm::Farm(FarmStore& store, TaskLogs& logs, Clock& clock, FarmOptions options)
     : store_(store), logs_(logs), clock_(clock), options_(std::move(options)) {}
 
 void Farm::Notify(bool queued) {
-  if (queued && listener_) listener_->OnUpstreamQueued();
+  if (queued && listener_ && !same_store_) listener_->OnUpstreamQueued();
 }
 
 void Farm::Change(FarmTx& tx, const Task& task, TaskMutation m, TaskUpdate u) {
@@ -74,7 +74,10 @@ void Farm::Change(FarmTx& tx, const Task& task, TaskMutation m, TaskUpdate u) {
     u.log.clear();  // the full log stays on the Manager (v2 >= 2.2)
   }
   tx.ApplyMutation(task.id, m);
-  tx.EnqueueUpdate(u);
+  if (!same_store_) return tx.EnqueueUpdate(u);
+  auto after = same_store_->ApplyInTx(tx.conn(), task.job, u);
+  if (!after) throw store::StoreError(SQLITE_ERROR, "job side: " + after.error().message);
+  if (*after) tx.AfterCommit(std::move(*after));
 }
 
 // --- workers ------------------------------------------------------------------

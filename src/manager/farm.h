@@ -94,6 +94,19 @@ class FarmListener {
   virtual void OnWorkerTimedOut(const WorkerRecord& /*worker*/) {}
 };
 
+// Standalone mode: the job side keeps its tasks in the farm's own database,
+// so it takes each task update inside the farm's write transaction instead of
+// through the upstream queue (UpstreamLink then only fetches cancellations
+// and log requests). Everything is applied or nothing: ApplyInTx throws
+// store::StoreError or returns an error to roll the farm's change back. What
+// it returns runs after the commit, on the committing thread.
+class SameStoreUpstream {
+ public:
+  virtual ~SameStoreUpstream() = default;
+  virtual Result<std::function<void()>> ApplyInTx(store::SqlConn& conn, const std::string& job_id,
+                                                  const protocol::TaskUpdate& update) = 0;
+};
+
 class Farm {
  public:
   Farm(FarmStore& store, TaskLogs& logs, Clock& clock, FarmOptions options);
@@ -108,6 +121,10 @@ class Farm {
   // false: it changed or is gone, try the next one; up to 3 candidates).
   // Runs outside the store's write transaction. Set before serving.
   void SetTaskValidator(std::function<bool(const protocol::Task&)> validator) { validator_ = std::move(validator); }
+  // Standalone mode: task updates go to `upstream` in the same transaction
+  // (see SameStoreUpstream) rather than to the upstream queue. Set before
+  // serving; null (the default) queues them.
+  void SetSameStoreUpstream(SameStoreUpstream* upstream) { same_store_ = upstream; }
 
   // --- worker lifecycle (spec §2.2)
   Result<WorkerRecord> RegisterWorker(const Registration& reg, const std::string& remote_endpoint,
@@ -218,6 +235,7 @@ class Farm {
   FarmListener* listener_ = nullptr;
   std::function<void()> work_available_;
   std::function<bool(const protocol::Task&)> validator_;
+  SameStoreUpstream* same_store_ = nullptr;
   // Whether the last poll got a task (or work has appeared since): then
   // RequestTask goes straight to its write transaction. Only a hint.
   std::atomic<bool> polls_find_work_{true};

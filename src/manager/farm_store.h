@@ -132,6 +132,9 @@ class FarmTx {
   explicit FarmTx(store::Conn& conn, SystemTime now, const SeenCache* seen = nullptr, SchedState* sched = nullptr)
       : conn_(conn), now_(now), seen_(seen), sched_(sched) {}
   SystemTime now() const { return now_; }
+  // The transaction's connection, for a component whose tables share the
+  // farm's database (standalone mode's job side: Farm::SetSameStoreUpstream).
+  store::Conn& conn() { return conn_; }
 
   // Runs `fn` once the transaction has committed, in the order added, on the
   // committing caller's thread and outside the store's lock; dropped on

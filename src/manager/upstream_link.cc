@@ -29,6 +29,11 @@ void UpstreamLink::KickDownloadThrottled() {
   KickDownload();
 }
 
+void UpstreamLink::KickCancelFetch() {
+  cancel_fetch_wanted_ = true;
+  clock_.NotifyAll();
+}
+
 bool UpstreamLink::Revalidate(const protocol::Task& task) {
   if (upstream_down_) return true;
   const protocol::TaskCheck check = upstream_.RefetchTask(task.id, task.etag);
@@ -146,7 +151,8 @@ void UpstreamLink::Run(std::stop_token stop) {
       }
     }
     const bool push_due = push_wanted_.load() && now - last_push_ >= options_.push_max_interval;
-    const bool cancel_due = now - last_push_ >= options_.cancel_fetch_max_interval;
+    const bool cancel_due =
+        cancel_fetch_wanted_.exchange(false) || now - last_push_ >= options_.cancel_fetch_max_interval;
     if (push_due || cancel_due) {
       push_wanted_ = false;
       auto pushed = Push(cancel_due);
@@ -164,7 +170,7 @@ void UpstreamLink::Run(std::stop_token stop) {
     next = std::min(next, last_push_ + options_.cancel_fetch_max_interval);
     if (push_wanted_) next = std::min(next, last_push_ + options_.push_max_interval);
     if (failed) next = std::min(next, clock_.SteadyNow() + options_.retry_delay);
-    if (!failed && (download_wanted_ || (push_wanted_ && next <= clock_.SteadyNow()))) continue;
+    if (!failed && (download_wanted_ || cancel_fetch_wanted_ || (push_wanted_ && next <= clock_.SteadyNow()))) continue;
     clock_.WaitUntil(next, stop, generation);
   }
 }

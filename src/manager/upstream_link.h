@@ -46,6 +46,10 @@ class UpstreamLink final : public FarmListener {
   // KickDownload at most once per download_recheck_throttle (a worker found
   // no task; spec §1.3). Thread-safe.
   void KickDownloadThrottled();
+  // Ask upstream for the tasks to cancel (and the log requests) soon, with a
+  // push even when no update is queued: standalone mode's job side changed a
+  // job's status in the farm's own transaction. Thread-safe.
+  void KickCancelFetch();
 
   // Linked mode: what to tell upstream about this farm (spec §3.5). When
   // set, a notification is sent before a download whenever it differs from
@@ -97,6 +101,7 @@ class UpstreamLink final : public FarmListener {
   std::optional<SteadyTime> last_kick_;
   std::atomic<bool> download_wanted_{true};
   std::atomic<bool> push_wanted_{true};
+  std::atomic<bool> cancel_fetch_wanted_{false};
   SteadyTime last_push_{};
   SteadyTime last_download_{};
 };

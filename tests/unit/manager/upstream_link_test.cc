@@ -237,6 +237,30 @@ TEST_F(UpstreamLinkTest, DownloadKickIsThrottled) {
   EXPECT_EQ(upstream_.downloads, before + 2);
 }
 
+// Standalone mode queues nothing: a job side that changed a job's status in
+// the farm's transaction asks for the cancellations at once, with a push of
+// no updates, instead of at the next cancel_fetch_max_interval.
+TEST_F(UpstreamLinkTest, CancelFetchKickPushesAtOnceWithNothingQueued) {
+  const std::string w = Register("w1");
+  Task t = MakeTask("t");
+  upstream_.graph = {t};
+  ASSERT_TRUE(link_->SyncOnce());
+  Fetch(w);
+  ASSERT_TRUE(link_->SyncOnce());  // the assignment's update delivered
+  ASSERT_TRUE(Queue().empty());
+  std::jthread run([&](std::stop_token st) { link_->Run(st); });
+  ASSERT_TRUE(Eventually([&] { return upstream_.downloads >= 3; }));  // Run() downloads at start
+  const size_t pushes = upstream_.pushes.size();
+  upstream_.cancel = {t.id};
+  link_->KickCancelFetch();
+  ASSERT_TRUE(Eventually([&] { return Get(t.id).status == TaskStatus::kCancelRequested; }));
+  run.request_stop();
+  clock_.NotifyAll();
+  run.join();
+  ASSERT_EQ(upstream_.pushes.size(), pushes + 1);  // the fake clock never reached the interval
+  EXPECT_TRUE(upstream_.pushes.back().empty());
+}
+
 // Regression (issue 9, found while writing the Manager crash test): the
 // tasks of a download and its token were saved in two transactions. A crash
 // between them left the tasks under the old token, and the next download
