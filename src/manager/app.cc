@@ -144,11 +144,11 @@ Result<uint16_t> ManagerApp::Start() {
 
   UpstreamLinkOptions link_options;
   link_options.download_task_sleep = c.download_task_sleep;
-  // Standalone: the job side is in-process, so updates are pushed as soon
-  // as they are queued, or under load at most every kStandalonePushInterval
-  // (job status then lags by at most that). Each push is a read and two
-  // write transactions whatever its size: pushing every few updates cost a
-  // quarter of the Manager's CPU per task in the throughput benchmark.
+  // Standalone: the job side takes task updates in the farm's own
+  // transaction (SetSameStoreUpstream below), so the queue holds only the
+  // rare update that cannot go that way (a cancellation for a task the farm
+  // does not know, rows left by an older version); those are pushed within
+  // kStandalonePushInterval.
   constexpr std::chrono::milliseconds kStandalonePushInterval{20};
   link_options.push_max_interval = kStandalonePushInterval;
   link_options.push_max_count = c.task_update_push_max_count;

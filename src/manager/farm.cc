@@ -60,7 +60,10 @@ Farm::Farm(FarmStore& store, TaskLogs& logs, Clock& clock, FarmOptions options)
     : store_(store), logs_(logs), clock_(clock), options_(std::move(options)) {}
 
 void Farm::Notify(bool queued) {
-  if (queued && listener_ && !same_store_) listener_->OnUpstreamQueued();
+  // Standalone mode queues almost nothing (SetSameStoreUpstream), but a
+  // change that did queue an update must reach the link; an empty look at
+  // the queue costs one read at most every push interval.
+  if (queued && listener_) listener_->OnUpstreamQueued();
 }
 
 void Farm::Change(FarmTx& tx, const Task& task, TaskMutation m, TaskUpdate u) {
