@@ -167,11 +167,13 @@ struct JobService::Impl {
 
   // §4.2.2 after a task of `job_id` became `became`.
   void DeriveJob(JobStoreTx& tx, const std::string& job_id, TaskStatus became, TxEffects& fx) {
+    const auto status = tx.GetJobStatus(job_id);
+    if (!status) return;
+    const auto counts = tx.CountTasks(job_id);
+    auto decision = DeriveJobStatus(*status, became, counts, options.task_fail_job_percentage);
+    if (!decision || decision->status == *status) return;
     auto job = tx.GetJob(job_id);
     if (!job) return;
-    const auto counts = tx.CountTasks(job_id);
-    auto decision = DeriveJobStatus(job->status, became, counts, options.task_fail_job_percentage);
-    if (!decision || decision->status == job->status) return;
     if (decision->status == JobStatus::kFailed && job->status != JobStatus::kFailRequested) {
       // Failing a running job cancels what is left of it.
       std::vector<TaskRef> refs;

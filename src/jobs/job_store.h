@@ -36,6 +36,11 @@ struct StoredTask {
   // Depsgraph revision: the value of the global counter when the job side
   // last changed this task in a way the Manager must learn about.
   int64_t revision = 0;
+  // The status as the store held it when this copy was read (set by the
+  // store's readers): UpdateTask moves the job's task counts from it
+  // instead of reading it again. Write back only a copy read in the same
+  // transaction.
+  std::optional<std::string> stored_status;
 };
 
 class JobStoreTx {
@@ -44,6 +49,9 @@ class JobStoreTx {
 
   // Jobs. GetJob/ListJobs leave Job::tasks_status empty.
   virtual std::optional<Job> GetJob(const std::string& id) = 0;
+  // Only the job's status (no settings to parse): deriving it after each
+  // task update needs no more.
+  virtual std::optional<protocol::JobStatus> GetJobStatus(const std::string& id) = 0;
   // Newest first.
   virtual std::vector<Job> ListJobs(const JobFilter& filter) = 0;
   virtual void InsertJob(const Job& job) = 0;

@@ -232,7 +232,8 @@ StoredTask ReadTask(store::SqlStatement& q) {
   t.job = q.Text(1);
   t.manager = q.Text(2);
   t.name = q.Text(3);
-  t.status = protocol::TaskStatusFromString(q.Text(4)).value_or(TaskStatus::kQueued);
+  st.stored_status = q.Text(4);
+  t.status = protocol::TaskStatusFromString(*st.stored_status).value_or(TaskStatus::kQueued);
   t.priority = static_cast<int>(q.Int(5));
   t.job_priority = static_cast<int>(q.Int(6));
   t.job_type = q.Text(7);
@@ -337,6 +338,15 @@ class SqlJobStoreTx final : public JobStoreTx {
     q.Bind(1, id);
     if (!q.Step()) return std::nullopt;
     return ReadJob(q);
+  }
+
+  std::optional<JobStatus> GetJobStatus(const std::string& id) override {
+    auto& q = c_.Prepare("SELECT status FROM jobs WHERE id = ?1");
+    q.Bind(1, id);
+    if (!q.Step()) return std::nullopt;
+    auto status = protocol::JobStatusFromString(q.Text(0)).value_or(JobStatus::kQueued);
+    q.Reset();
+    return status;
   }
 
   std::vector<Job> ListJobs(const JobFilter& filter) override {
@@ -484,15 +494,18 @@ class SqlJobStoreTx final : public JobStoreTx {
 
   void UpdateTask(const StoredTask& st) override {
     const auto& t = st.task;
-    auto& old = c_.Prepare("SELECT job_id, status FROM job_tasks WHERE id = ?1");
-    old.Bind(1, t.id);
-    if (old.Step()) {
-      const std::string job = old.Text(0), was = old.Text(1);
+    std::optional<std::pair<std::string, std::string>> was;  // (job, status) as stored
+    if (st.stored_status) {
+      was.emplace(t.job, *st.stored_status);
+    } else {
+      auto& old = c_.Prepare("SELECT job_id, status FROM job_tasks WHERE id = ?1");
+      old.Bind(1, t.id);
+      if (old.Step()) was.emplace(old.Text(0), old.Text(1));
       old.Reset();
-      if (const std::string_view now = ToString(t.status); was != now) {
-        AddCount(job, was, -1);
-        AddCount(job, now, +1);
-      }
+    }
+    if (const std::string_view now = ToString(t.status); was && was->second != now) {
+      AddCount(was->first, was->second, -1);
+      AddCount(was->first, now, +1);
     }
     c_.Prepare(
           "UPDATE job_tasks SET status = ?2, priority = ?3, job_priority = ?4, log = ?5, activity = ?6, worker = ?7, "

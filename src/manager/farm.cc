@@ -60,10 +60,9 @@ Farm::Farm(FarmStore& store, TaskLogs& logs, Clock& clock, FarmOptions options)
     : store_(store), logs_(logs), clock_(clock), options_(std::move(options)) {}
 
 void Farm::Notify(bool queued) {
-  // Standalone mode queues almost nothing (SetSameStoreUpstream), but a
-  // change that did queue an update must reach the link; an empty look at
-  // the queue costs one read at most every push interval.
-  if (queued && listener_) listener_->OnUpstreamQueued();
+  // Standalone mode: Change() queues nothing (SetSameStoreUpstream). A look
+  // at an empty queue is not free: its read commits the writer's open group.
+  if (queued && listener_ && !same_store_) listener_->OnUpstreamQueued();
 }
 
 void Farm::Change(FarmTx& tx, const Task& task, TaskMutation m, TaskUpdate u) {
@@ -482,8 +481,9 @@ Status Farm::ApplyDepsgraph(const std::vector<Task>& tasks, const std::function<
 
 Status Farm::CancelTasks(const std::vector<std::string>& task_ids) {
   if (task_ids.empty()) return Ok();
-  bool queued = false;
+  bool queued = false, queued_unknown = false;
   auto st = store_.Write([&](FarmTx& tx) -> Status {
+    queued_unknown = false;
     for (const auto& id : task_ids) {
       auto task = tx.GetTask(id);
       if (!task) {
@@ -493,8 +493,8 @@ Status Farm::CancelTasks(const std::vector<std::string>& task_ids) {
         u.task_id = id;
         u.received_on_manager = tx.now();
         u.task_status = TaskStatus::kCanceled;
-        tx.EnqueueUpdate(u);
-        queued = true;
+        tx.EnqueueUpdate(u);  // in both modes: there is no task here to change
+        queued_unknown = true;
         continue;
       }
       if (task->status == TaskStatus::kActive) {
@@ -524,6 +524,7 @@ Status Farm::CancelTasks(const std::vector<std::string>& task_ids) {
     return Ok();
   });
   Notify(queued);
+  if (st && queued_unknown && listener_) listener_->OnUpstreamQueued();
   return st;
 }
 

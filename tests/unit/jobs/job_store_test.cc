@@ -125,6 +125,39 @@ TEST_P(JobStoreTest, RolledBackChangesDoNotMoveCounts) {
   EXPECT_EQ(Counts("a"), (std::map<TaskStatus, int>{{TaskStatus::kQueued, 2}}));
 }
 
+// UpdateTask moves the counts from the status a copy was read with
+// (StoredTask::stored_status), or reads it when the copy was made by hand.
+TEST_P(JobStoreTest, CountsFollowUpdatesOfCopiesReadForUpdateOrMadeByHand) {
+  AddJob("a", 3);
+  ASSERT_TRUE(store_->Write([&](JobStoreTx& tx) -> Status {
+    auto t = tx.GetTaskForUpdate("a-t0");
+    EXPECT_EQ(t->stored_status, "queued");
+    t->task.status = TaskStatus::kActive;
+    tx.UpdateTask(*t);
+    StoredTask by_hand = *tx.GetTask("a-t1");
+    by_hand.stored_status.reset();
+    by_hand.task.status = TaskStatus::kCompleted;
+    tx.UpdateTask(by_hand);
+    return Ok();
+  }));
+  EXPECT_EQ(Counts("a"), Recount("a"));
+  EXPECT_EQ(Counts("a"), (std::map<TaskStatus, int>{
+                             {TaskStatus::kQueued, 1}, {TaskStatus::kActive, 1}, {TaskStatus::kCompleted, 1}}));
+}
+
+TEST_P(JobStoreTest, JobStatusAloneIsTheJobsStatus) {
+  AddJob("a", 1);
+  ASSERT_TRUE(store_->Write([&](JobStoreTx& tx) -> Status {
+    auto j = tx.GetJob("a");
+    EXPECT_EQ(tx.GetJobStatus("a"), j->status);
+    j->status = protocol::JobStatus::kActive;
+    tx.UpdateJob(*j);
+    EXPECT_EQ(tx.GetJobStatus("a"), protocol::JobStatus::kActive);
+    EXPECT_EQ(tx.GetJobStatus("nope"), std::nullopt);
+    return Ok();
+  }));
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, JobStoreTest,
                          ::testing::Values(testing::Backend::kSqlite, testing::Backend::kPostgres),
                          testing::BackendName);
