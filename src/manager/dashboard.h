@@ -87,9 +87,10 @@ class DashboardFarmListener final : public FarmListener {
   EventHub& hub_;
 };
 
-// Wraps the job side (standalone mode): after a batch of task updates is
-// applied it publishes a "task" event per updated task and a "job" event
-// per affected job, so progress bars and job statuses follow the farm.
+// Wraps the job side (standalone mode): after task updates are applied
+// (each in the farm's transaction, or a queued batch pushed) it publishes a
+// "task" event per updated task and a "job" event per affected job, so
+// progress bars and job statuses follow the farm.
 class EventingUpstream final : public protocol::Upstream, public SameStoreUpstream {
  public:
   EventingUpstream(jobs::JobService& jobs, EventHub& hub) : jobs_(jobs), hub_(hub) {}
