@@ -690,10 +690,10 @@ Result<protocol::BatchResponse> JobService::PushTaskUpdatesFor(const std::string
 
 Result<JobService::OwnUpdateEffects> JobService::ApplyOwnUpdateIn(store::SqlConn& conn,
                                                                   const protocol::TaskUpdate& update) {
-  auto changes = std::make_shared<std::vector<JobStatusChange>>();
+  std::vector<JobStatusChange> changes;
   OwnUpdateEffects out;
   auto st = impl_->store->WriteIn(conn, [&](JobStoreTx& tx) -> Status {
-    TxEffects fx(tx, *changes);
+    TxEffects fx(tx, changes);
     Impl::DeriveList derive;
     impl_->ApplyUpdate(tx, impl_->options.manager_id, update, fx, derive);
     for (const auto& [job, became] : derive) impl_->DeriveJob(tx, job, became, fx);
@@ -701,9 +701,9 @@ Result<JobService::OwnUpdateEffects> JobService::ApplyOwnUpdateIn(store::SqlConn
     return Ok();
   });
   if (!st) return std::unexpected(st.error());
-  out.after_commit = [impl = impl_.get(), changes] {
+  out.after_commit = [impl = impl_.get(), changes = std::move(changes)] {
     ++impl->updates_applied;
-    impl->Announce(*changes);
+    impl->Announce(changes);
   };
   return out;
 }

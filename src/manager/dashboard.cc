@@ -102,9 +102,7 @@ Result<protocol::BatchResponse> EventingUpstream::PushTaskUpdates(const std::vec
   for (const auto& u : updates) task_ids.insert(u.task_id);
   for (const auto& id : task_ids) {
     auto task = jobs_.GetTask(id);
-    if (!task) continue;
-    hub_.Publish("task", id, json{{"job", task->job}});
-    hub_.Publish("job", task->job);
+    if (task) PublishTaskChanged(id, task->job);
   }
   return result;
 }
@@ -116,10 +114,13 @@ Result<std::function<void()>> EventingUpstream::ApplyInTx(store::SqlConn& conn, 
   return [this, effects = std::move(*effects), job_id, task_id = update.task_id] {
     effects.after_commit();
     if (effects.job_status_changed && job_changed_) job_changed_();
-    if (hub_.subscribers() == 0) return;
-    hub_.Publish("task", task_id, json{{"job", job_id}});
-    hub_.Publish("job", job_id);
+    if (hub_.subscribers() > 0) PublishTaskChanged(task_id, job_id);
   };
+}
+
+void EventingUpstream::PublishTaskChanged(const std::string& task_id, const std::string& job_id) {
+  hub_.Publish("task", task_id, json{{"job", job_id}});
+  hub_.Publish("job", job_id);
 }
 
 Status EventingUpstream::AttachTaskLog(const std::string& job_id, const std::string& task_id,

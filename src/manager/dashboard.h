@@ -106,6 +106,9 @@ class EventingUpstream final : public protocol::Upstream, public SameStoreUpstre
   Status Notify(const protocol::UpstreamNotification& notification) override;
 
  private:
+  // A "task" event (with its job) and a "job" event.
+  void PublishTaskChanged(const std::string& task_id, const std::string& job_id);
+
   jobs::JobService& jobs_;
   EventHub& hub_;
   std::function<void()> job_changed_;

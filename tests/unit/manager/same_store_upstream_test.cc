@@ -8,13 +8,10 @@
 #include <memory>
 #include <string>
 
-#include "common/ids.h"
+#include "farm_fixture.h"
 #include "jobs/job_service.h"
 #include "manager/dashboard.h"
-#include "manager/farm.h"
 #include "manager/upstream_link.h"
-#include "support/fake_clock.h"
-#include "support/temp_dir.h"
 
 namespace duende::manager {
 namespace {
@@ -40,14 +37,11 @@ class FailAfterApplying final : public SameStoreUpstream {
   SameStoreUpstream& inner_;
 };
 
-class SameStoreUpstreamTest : public ::testing::Test {
+class SameStoreUpstreamTest : public FarmTest {
  protected:
   void SetUp() override {
-    db_ = std::move(*store::Database::Open(dir_.path() + "/duende.sqlite"));
+    FarmTest::SetUp();
     jobs_ = std::move(*jobs::JobService::Open(*db_, clock_, job_options_));
-    store_ = std::move(*FarmStore::Open(*db_, clock_));
-    logs_ = std::make_unique<TaskLogs>(dir_.path() + "/logs");
-    farm_ = std::make_unique<Farm>(*store_, *logs_, clock_, FarmOptions{});
     upstream_ = std::make_unique<EventingUpstream>(*jobs_, hub_);
     upstream_->SetJobChangedHook([this] { ++job_changes_; });
     failing_ = std::make_unique<FailAfterApplying>(*upstream_);
@@ -64,40 +58,22 @@ class SameStoreUpstreamTest : public ::testing::Test {
     ASSERT_TRUE(job) << job.error().message;
     job_id_ = job->id;
     ASSERT_TRUE(link_->SyncOnce());  // the farm downloads both tasks
-    auto w = farm_->RegisterWorker({"secret", "linux", {"sleep"}, "w1"}, "10.0.0.1:5000", "test");
-    ASSERT_TRUE(w);
-    worker_ = w->id;
-    ASSERT_TRUE(farm_->SignOn(worker_, std::nullopt, std::nullopt, seen_));
+    worker_ = Register("w1", {"sleep"});
   }
 
   TaskStatus JobSideStatus(const std::string& task_id) { return jobs_->GetTask(task_id)->status; }
-  TaskStatus FarmSideStatus(const std::string& task_id) {
-    return store_->Read([&](FarmTx& tx) -> Result<protocol::Task> { return *tx.GetTask(task_id); })->status;
-  }
+  TaskStatus FarmSideStatus(const std::string& task_id) { return Get(task_id).status; }
   JobStatus JobStatusNow() { return jobs_->GetJob(job_id_)->status; }
-  size_t Queued() {
-    return store_->Read([](FarmTx& tx) -> Result<std::vector<TaskUpdate>> { return tx.PeekUpdates(100); })->size();
-  }
+  size_t Queued() { return Queue().size(); }
   std::string Assign() {
     auto offer = farm_->RequestTask(worker_, seen_);
     EXPECT_TRUE(offer && offer->kind == TaskOffer::Kind::kTask);
     return offer ? offer->task.id : "";
   }
-  TaskUpdate Completed() {
-    TaskUpdate u;
-    u.task_status = TaskStatus::kCompleted;
-    u.log = "done\n";
-    return u;
-  }
+  TaskUpdate Completed() { return StatusUpdate(TaskStatus::kCompleted, "done\n"); }
 
   jobs::JobServiceOptions job_options_;
-  testing::TempDir dir_;
-  testing::FakeClock clock_;
-  std::unique_ptr<store::Database> db_;
   std::unique_ptr<jobs::JobService> jobs_;
-  std::unique_ptr<FarmStore> store_;
-  std::unique_ptr<TaskLogs> logs_;
-  std::unique_ptr<Farm> farm_;
   EventHub hub_{clock_};
   std::unique_ptr<EventingUpstream> upstream_;
   std::unique_ptr<FailAfterApplying> failing_;
@@ -105,7 +81,6 @@ class SameStoreUpstreamTest : public ::testing::Test {
   std::atomic<int> job_changes_ = 0;
   std::string job_id_;
   std::string worker_;
-  Seen seen_;
 };
 
 TEST_F(SameStoreUpstreamTest, TheJobSideHasEachUpdateWhenTheWorkerIsAnsweredAndNothingIsQueued) {
