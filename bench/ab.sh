@@ -21,8 +21,17 @@ if (($# > 3)); then scenarios=("${@:4}"); fi
 # Runs keep their directories (--keep) until the end, as in bench/run.sh:
 # removing one run's thousands of task logs right before the next run slows
 # that run's file creations on a journal-less ext4.
-runs_dir=$(mktemp -d "${TMPDIR:-/tmp}/duende-ab-XXXXXX")
-trap 'rm -rf "$runs_dir"' EXIT
+# With AB_RUNS_DIR set, the runs stay there instead: on a journal-less ext4
+# the removal of a run's task logs slows file creation for the next few
+# minutes (the inode allocator skips inodes freed in the last 60-300 s), so
+# comparisons made back to back should not remove anything in between.
+if [[ -n ${AB_RUNS_DIR:-} ]]; then
+  mkdir -p "$AB_RUNS_DIR"
+  runs_dir=$(mktemp -d "$AB_RUNS_DIR/duende-ab-XXXXXX")
+else
+  runs_dir=$(mktemp -d "${TMPDIR:-/tmp}/duende-ab-XXXXXX")
+  trap 'rm -rf "$runs_dir"' EXIT
+fi
 for ((r = 1; r <= rounds; r++)); do
   for s in "${scenarios[@]}"; do
     # Alternate which build goes first (A B, then B A, ...): a run can leave

@@ -217,6 +217,7 @@ struct JobService::Impl {
       return false;
     }
     protocol::Task& t = st->task;
+    const int64_t revision_read = st->revision;
     // v2: the task's _updated becomes the time the Manager received this.
     t.last_updated = u.received_on_manager.value_or(clock.Now());
     bool status_changed = false;
@@ -257,7 +258,10 @@ struct JobService::Impl {
     // the task: a linked Manager re-validates its cached copy by etag before
     // assigning it (spec §2.6), and its own updates must not make that copy
     // look stale -- the "new" copy would be older than the Manager's state.
-    tx.UpdateTask(*st);
+    if (st->revision != revision_read)
+      tx.UpdateTask(*st);  // a task of a paused job, back to the Manager as paused
+    else
+      tx.UpdateTaskState(*st);
     if (status_changed) {
       if (t.status == TaskStatus::kFailed || t.status == TaskStatus::kCanceled) {
         // Failure handling depends on the counts at this point: not batched.

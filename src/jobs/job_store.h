@@ -82,6 +82,11 @@ class JobStoreTx {
   // Writes every mutable field (status, priorities, log, activity, worker,
   // failed_by_workers, metrics, progress, etag, revision).
   virtual void UpdateTask(const StoredTask& task) = 0;
+  // Writes what a Manager's task update changes: status, log, activity,
+  // worker, failed_by_workers, metrics, progress and the update time. The
+  // priorities, etag and revision stay as stored, so their index entries
+  // are not rewritten.
+  virtual void UpdateTaskState(const StoredTask& task) = 0;
   // Sets these `queued` tasks of `job_id` to claimed-by-manager (tasks in
   // another status are left alone) without a revision bump: the Manager's
   // own claim. Cheaper than UpdateTask per task for a big depsgraph.

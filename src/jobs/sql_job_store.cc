@@ -494,40 +494,29 @@ class SqlJobStoreTx final : public JobStoreTx {
 
   void UpdateTask(const StoredTask& st) override {
     const auto& t = st.task;
-    std::optional<std::pair<std::string, std::string>> was;  // (job, status) as stored
-    if (st.stored_status) {
-      was.emplace(t.job, *st.stored_status);
-    } else {
-      auto& old = c_.Prepare("SELECT job_id, status FROM job_tasks WHERE id = ?1");
-      old.Bind(1, t.id);
-      if (old.Step()) was.emplace(old.Text(0), old.Text(1));
-      old.Reset();
-    }
-    if (const std::string_view now = ToString(t.status); was && was->second != now) {
-      AddCount(was->first, was->second, -1);
-      AddCount(was->first, now, +1);
-    }
-    c_.Prepare(
-          "UPDATE job_tasks SET status = ?2, priority = ?3, job_priority = ?4, log = ?5, activity = ?6, worker = ?7, "
-          "failed_by_workers = ?8, metrics = ?9, task_progress_percentage = ?10, current_command_index = ?11, "
-          "command_progress_percentage = ?12, etag = ?13, revision = ?14, updated_us = COALESCE(?15, updated_us) "
-          "WHERE id = ?1")
-        .Bind(1, t.id)
-        .Bind(2, ToString(t.status))
-        .Bind(3, t.priority)
-        .Bind(4, t.job_priority)
-        .Bind(5, t.log)
-        .Bind(6, t.activity)
-        .Bind(7, t.worker)
-        .Bind(8, FailedByJson(t))
-        .Bind(9, t.metrics.dump())
-        .Bind(10, t.task_progress_percentage)
-        .Bind(11, t.current_command_index)
-        .Bind(12, t.command_progress_percentage)
-        .Bind(13, t.etag)
-        .Bind(14, st.revision)
-        .Bind(15, t.last_updated ? std::optional<int64_t>(ToUnixMicros(*t.last_updated)) : std::nullopt)
+    MoveCount(st);
+    auto& q =
+        c_.Prepare(std::string("UPDATE job_tasks SET ") + kStateColumns +
+                   ", status = ?11, priority = ?12, job_priority = ?13, etag = ?14, revision = ?15 WHERE id = ?1");
+    BindState(q, t)
+        .Bind(11, ToString(t.status))
+        .Bind(12, t.priority)
+        .Bind(13, t.job_priority)
+        .Bind(14, t.etag)
+        .Bind(15, st.revision)
         .Run();
+  }
+
+  void UpdateTaskState(const StoredTask& st) override {
+    const auto& t = st.task;
+    // SQLite rewrites the entry of every index on a column the UPDATE sets,
+    // changed or not: the status is set only when it changed.
+    const bool status_changed = MoveCount(st);
+    auto& q = c_.Prepare(std::string("UPDATE job_tasks SET ") + kStateColumns +
+                         (status_changed ? ", status = ?11 WHERE id = ?1" : " WHERE id = ?1"));
+    BindState(q, t);
+    if (status_changed) q.Bind(11, ToString(t.status));
+    q.Run();
   }
 
   std::vector<StoredTask> RunnableTasks(const std::string& manager, int64_t max_revision) override {
@@ -687,6 +676,44 @@ class SqlJobStoreTx final : public JobStoreTx {
     q.Bind(1, id);
     if (!q.Step()) return std::nullopt;
     return ReadTask(q);
+  }
+
+  // The columns a Manager's update changes, bound as ?2..?10 by BindState
+  // (?1 is the task's ID).
+  static constexpr const char* kStateColumns =
+      "log = ?2, activity = ?3, worker = ?4, failed_by_workers = ?5, metrics = ?6, task_progress_percentage = ?7, "
+      "current_command_index = ?8, command_progress_percentage = ?9, updated_us = COALESCE(?10, updated_us)";
+  static store::SqlStatement& BindState(store::SqlStatement& q, const protocol::Task& t) {
+    return q.Bind(1, t.id)
+        .Bind(2, t.log)
+        .Bind(3, t.activity)
+        .Bind(4, t.worker)
+        .Bind(5, FailedByJson(t))
+        .Bind(6, t.metrics.dump())
+        .Bind(7, t.task_progress_percentage)
+        .Bind(8, t.current_command_index)
+        .Bind(9, t.command_progress_percentage)
+        .Bind(10, t.last_updated ? std::optional<int64_t>(ToUnixMicros(*t.last_updated)) : std::nullopt);
+  }
+
+  // Moves the task's job count from its stored status to its new one (the
+  // stored status from the copy, else read). True when the status changed.
+  bool MoveCount(const StoredTask& st) {
+    const auto& t = st.task;
+    std::optional<std::pair<std::string, std::string>> was;  // (job, status) as stored
+    if (st.stored_status) {
+      was.emplace(t.job, *st.stored_status);
+    } else {
+      auto& old = c_.Prepare("SELECT job_id, status FROM job_tasks WHERE id = ?1");
+      old.Bind(1, t.id);
+      if (old.Step()) was.emplace(old.Text(0), old.Text(1));
+      old.Reset();
+    }
+    const std::string_view now = ToString(t.status);
+    if (!was || was->second == now) return false;
+    AddCount(was->first, was->second, -1);
+    AddCount(was->first, now, +1);
+    return true;
   }
 
   void AddCount(const std::string& job_id, std::string_view status, int delta) {

@@ -340,7 +340,7 @@ void Farm::UpdateTaskAsync(const std::string& worker_id, const std::string& task
     auto w = LoadWorker(tx, worker_id);
     if (!w) return std::unexpected(w.error());
     MarkSeen(*w, seen, tx.now());
-    auto task = tx.GetTask(task_id);
+    auto task = tx.GetTaskForUpdate(task_id);
     if (!task) return NotFound("task " + task_id + " not found");
     // Only a task held by *another* worker is refused. A task nobody holds
     // any more (returned, signed off, cancelled) still takes the late logs

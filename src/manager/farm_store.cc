@@ -162,7 +162,8 @@ std::optional<int64_t> OptMicros(const std::optional<SystemTime>& t) {
   return ToUnixMicros(*t);
 }
 
-Task ReadTask(store::Conn& conn, store::Statement& q) {
+// `whole`: also the commands (parsed) and the parents (another query).
+Task ReadTask(store::Conn& conn, store::Statement& q, bool whole = true) {
   Task t;
   t.id = q.Text(0);
   t.etag = q.Text(1);
@@ -176,8 +177,10 @@ Task ReadTask(store::Conn& conn, store::Statement& q) {
   t.job_priority = static_cast<int>(q.Int(9));
   t.job_type = q.Text(10);
   t.task_type = q.Text(11);
-  for (const auto& c : json::parse(q.Text(12), nullptr, false))
-    if (c.is_object()) t.commands.push_back({c.value("name", ""), c.value("settings", json::object())});
+  if (whole) {
+    for (const auto& c : json::parse(q.Text(12), nullptr, false))
+      if (c.is_object()) t.commands.push_back({c.value("name", ""), c.value("settings", json::object())});
+  }
   t.log = q.Text(13);
   t.activity = q.Text(14);
   t.worker = q.Text(15);
@@ -189,9 +192,11 @@ Task ReadTask(store::Conn& conn, store::Statement& q) {
   t.worker_id = q.Text(20);
   t.last_worker_ping = OptTime(q, 21);
   t.last_updated = OptTime(q, 22);
-  auto& p = conn.Prepare("SELECT parent_id FROM task_parents WHERE task_id = ?1");
-  p.Bind(1, t.id);
-  while (p.Step()) t.parents.push_back(p.Text(0));
+  if (whole) {
+    auto& p = conn.Prepare("SELECT parent_id FROM task_parents WHERE task_id = ?1");
+    p.Bind(1, t.id);
+    while (p.Step()) t.parents.push_back(p.Text(0));
+  }
   auto& f = conn.Prepare("SELECT worker_id, identifier FROM task_failures WHERE task_id = ?1 ORDER BY seq");
   f.Bind(1, t.id);
   while (f.Step()) t.failed_by_workers.push_back({f.Text(0), f.Text(1)});
@@ -272,11 +277,15 @@ Result<std::unique_ptr<FarmStore>> FarmStore::Open(store::Database& db, Clock& c
 
 // --- tasks ------------------------------------------------------------------
 
-std::optional<Task> FarmTx::GetTask(const std::string& id) {
+std::optional<Task> FarmTx::GetTask(const std::string& id) { return TaskById(id, true); }
+
+std::optional<Task> FarmTx::GetTaskForUpdate(const std::string& id) { return TaskById(id, false); }
+
+std::optional<Task> FarmTx::TaskById(const std::string& id, bool whole) {
   auto& q = conn_.Prepare(std::string("SELECT ") + kTaskColumns + " FROM tasks WHERE id = ?1");
   q.Bind(1, id);
   if (!q.Step()) return std::nullopt;
-  Task t = ReadTask(conn_, q);
+  Task t = ReadTask(conn_, q, whole);
   q.Reset();
   return t;
 }

@@ -145,6 +145,45 @@ TEST_P(JobStoreTest, CountsFollowUpdatesOfCopiesReadForUpdateOrMadeByHand) {
                              {TaskStatus::kQueued, 1}, {TaskStatus::kActive, 1}, {TaskStatus::kCompleted, 1}}));
 }
 
+// The write for a Manager's update: its fields change, the job side's own
+// (priorities, etag, revision) stay as stored even when the copy differs.
+TEST_P(JobStoreTest, UpdateTaskStateWritesTheManagersFieldsOnly) {
+  AddJob("a", 2);
+  ASSERT_TRUE(store_->Write([&](JobStoreTx& tx) -> Status {
+    auto t = tx.GetTaskForUpdate("a-t0");
+    t->task.status = TaskStatus::kActive;
+    t->task.log = "line";
+    t->task.activity = "rendering";
+    t->task.worker = "w1";
+    t->task.task_progress_percentage = 40;
+    t->task.priority = 99;
+    t->task.etag = "changed";
+    t->revision = 1234;
+    tx.UpdateTaskState(*t);
+    auto same = tx.GetTaskForUpdate("a-t1");  // no status change
+    same->task.activity = "waiting";
+    tx.UpdateTaskState(*same);
+    return Ok();
+  }));
+  ASSERT_TRUE(store_->Read([&](JobStoreTx& tx) -> Status {
+    const auto t = tx.GetTask("a-t0");
+    EXPECT_EQ(t->task.status, TaskStatus::kActive);
+    EXPECT_EQ(t->task.log, "line");
+    EXPECT_EQ(t->task.activity, "rendering");
+    EXPECT_EQ(t->task.worker, "w1");
+    EXPECT_EQ(t->task.task_progress_percentage, 40);
+    EXPECT_NE(t->task.priority, 99);
+    EXPECT_NE(t->task.etag, "changed");
+    EXPECT_NE(t->revision, 1234);
+    const auto same = tx.GetTask("a-t1");
+    EXPECT_EQ(same->task.status, TaskStatus::kQueued);
+    EXPECT_EQ(same->task.activity, "waiting");
+    return Ok();
+  }));
+  EXPECT_EQ(Counts("a"), Recount("a"));
+  EXPECT_EQ(Counts("a"), (std::map<TaskStatus, int>{{TaskStatus::kQueued, 1}, {TaskStatus::kActive, 1}}));
+}
+
 TEST_P(JobStoreTest, JobStatusAloneIsTheJobsStatus) {
   AddJob("a", 1);
   ASSERT_TRUE(store_->Write([&](JobStoreTx& tx) -> Status {

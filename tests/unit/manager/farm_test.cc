@@ -170,6 +170,41 @@ TEST_F(FarmTest, UpdateAppendsLogAndQueuesTailOnly) {
   EXPECT_NE(all.find("line 14\n"), std::string::npos);
 }
 
+// A worker's update reads the task without its commands and parents: they
+// must come out of any update (progress, a failure) as they went in, and an
+// offer after an update still carries them whole.
+TEST_F(FarmTest, UpdatesLeaveTheTasksCommandsAndParentsAsTheyWere) {
+  Task parent = MakeTask("parent");
+  Task t = MakeTask("t", 50, 40, "sleep", {parent.id});
+  t.commands.push_back({"blender-render", {{"frames", "1-4"}, {"format", "PNG"}}});
+  Add({parent, t});
+  const std::string w1 = Register("w1");
+  const auto first = Fetch(w1);
+  ASSERT_EQ(first.task.id, parent.id);
+  ASSERT_TRUE(farm_->UpdateTask(w1, parent.id, StatusUpdate(TaskStatus::kCompleted), seen_).has_value());
+  ASSERT_EQ(Fetch(w1).task.id, t.id);
+  TaskUpdate progress;
+  progress.activity = "rendering";
+  progress.task_progress_percentage = 50;
+  ASSERT_TRUE(farm_->UpdateTask(w1, t.id, progress, seen_).has_value());
+  // The worker asks again (a lost answer): its active task, whole.
+  const auto again = Fetch(w1);
+  ASSERT_EQ(again.task.id, t.id);
+  ASSERT_EQ(again.task.commands.size(), 2u);
+  EXPECT_EQ(again.task.commands[1].settings, t.commands[1].settings);
+  EXPECT_EQ(again.task.parents, std::vector<std::string>{parent.id});
+  EXPECT_EQ(again.task.activity, "rendering");
+  ASSERT_TRUE(farm_->UpdateTask(w1, t.id, StatusUpdate(TaskStatus::kFailed), seen_).has_value());
+  const Task after = Get(t.id);
+  EXPECT_EQ(after.status, TaskStatus::kFailed);
+  EXPECT_EQ(after.parents, std::vector<std::string>{parent.id});
+  ASSERT_EQ(after.commands.size(), 2u);
+  EXPECT_EQ(after.commands[1].name, "blender-render");
+  EXPECT_EQ(after.commands[1].settings, t.commands[1].settings);
+  ASSERT_EQ(after.failed_by_workers.size(), 1u);
+  EXPECT_EQ(after.failed_by_workers[0].id, w1);
+}
+
 TEST_F(FarmTest, FailedTaskRecordsWorkerAndIsNotOfferedToItAgain) {
   Task t = MakeTask("t");
   Add({t});
