@@ -169,7 +169,7 @@ struct JobService::Impl {
   void DeriveJob(JobStoreTx& tx, const std::string& job_id, TaskStatus became, TxEffects& fx) {
     const auto status = tx.GetJobStatus(job_id);
     if (!status) return;
-    const auto counts = tx.CountTasks(job_id);
+    const auto counts = DeriveNeedsCounts(became) ? tx.CountTasks(job_id) : TaskStatusCounts{};
     auto decision = DeriveJobStatus(*status, became, counts, options.task_fail_job_percentage);
     if (!decision || decision->status == *status) return;
     auto job = tx.GetJob(job_id);

@@ -97,6 +97,24 @@ std::optional<JobStatusDecision> DeriveJobStatus(JobStatus job, TaskStatus task_
   return std::nullopt;
 }
 
+bool DeriveNeedsCounts(TaskStatus task_became) {
+  switch (task_became) {
+    case TaskStatus::kQueued:
+    case TaskStatus::kActive:
+    case TaskStatus::kSoftFailed:
+    case TaskStatus::kCancelRequested:
+    case TaskStatus::kPaused:
+    case TaskStatus::kUnderConstruction:
+      return false;
+    case TaskStatus::kClaimedByManager:
+    case TaskStatus::kCompleted:
+    case TaskStatus::kFailed:
+    case TaskStatus::kCanceled:
+      return true;
+  }
+  return true;
+}
+
 namespace {
 
 std::unexpected<Error> NotAllowed(JobStatus current, JobStatus requested, std::string_view hint = "") {

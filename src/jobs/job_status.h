@@ -54,6 +54,11 @@ struct JobStatusDecision {
 // (PlanJobStatusChange) so the remaining tasks get canceled.
 std::optional<JobStatusDecision> DeriveJobStatus(protocol::JobStatus job, protocol::TaskStatus task_became,
                                                  const TaskStatusCounts& counts, int fail_percentage);
+// Whether DeriveJobStatus looks at the counts for a task that became
+// `task_became`. When it does not, the caller may pass empty counts and
+// skip counting the job's tasks (an assignment, `active`, is the commonest
+// change of a busy farm).
+bool DeriveNeedsCounts(protocol::TaskStatus task_became);
 
 struct TaskRef {
   std::string id;

@@ -113,11 +113,11 @@ std::chrono::milliseconds ParseRequestedWait(std::string_view text_view) {
   return std::chrono::milliseconds(static_cast<int64_t>(std::min(s, 3600.0) * 1000));
 }
 
-Response TaskOfferResponse(const Result<TaskOffer>& offer) {
+Response TaskOfferResponse(Result<TaskOffer> offer) {
   if (!offer) return Response::FromError(offer.error());
   switch (offer->kind) {
     case TaskOffer::Kind::kTask:
-      return Response::Json(200, protocol::ToJson(offer->task));
+      return Response::Json(200, protocol::ToJson(std::move(offer->task)));
     case TaskOffer::Kind::kNoTask:
       return Response::NoContent();
     case TaskOffer::Kind::kNoTaskTypes:
@@ -177,33 +177,34 @@ void RegisterWorkerApi(http::Router& router, Farm& farm, WorkerAuthenticator& au
   // (Farm::AssignTaskAsync, UpdateTaskAsync, MayIRunAsync) and the response
   // follows from there. A poll that changes nothing is answered at once
   // from a read.
-  router.Add("POST", "/task",
-             authed([&farm, waiters = options.task_waiters, on_no_task = options.on_no_task](Request& r,
-                                                                                             const std::string& id) {
-               const auto wait = waiters ? RequestedWait(r) : std::chrono::milliseconds(0);
-               const uint64_t generation = waiters ? waiters->WorkGeneration() : 0;
-               const Seen seen = SeenOf(r);
-               // Nothing to do and the worker asked to wait: park it, answering
-               // `into` (a new Deferred when null) later.
-               auto answer = [waiters, on_no_task, id, seen, wait, generation](
-                                 const Result<TaskOffer>& offer, std::shared_ptr<http::Deferred> into) -> Response {
-                 const bool none = offer && offer->kind == TaskOffer::Kind::kNoTask;
-                 if (none && on_no_task) on_no_task();
-                 Response resp;
-                 if (none && wait.count() > 0) {
-                   resp.deferred = waiters->Park(id, seen, wait, generation, std::move(into));
-                 } else if (into) {
-                   into->Complete(TaskOfferResponse(offer));
-                 } else {
-                   resp = TaskOfferResponse(offer);
-                 }
-                 return resp;
-               };
-               if (auto quick = farm.QuickOffer(id, seen)) return answer(*quick, nullptr);
-               auto out = std::make_shared<http::Deferred>();
-               farm.AssignTaskAsync(id, seen, [answer, out](Result<TaskOffer> offer) { answer(offer, out); });
-               return Later(std::move(out));
-             }));
+  router.Add(
+      "POST", "/task",
+      authed(
+          [&farm, waiters = options.task_waiters, on_no_task = options.on_no_task](Request& r, const std::string& id) {
+            const auto wait = waiters ? RequestedWait(r) : std::chrono::milliseconds(0);
+            const uint64_t generation = waiters ? waiters->WorkGeneration() : 0;
+            const Seen seen = SeenOf(r);
+            // Nothing to do and the worker asked to wait: park it, answering
+            // `into` (a new Deferred when null) later.
+            auto answer = [waiters, on_no_task, id, seen, wait, generation](
+                              Result<TaskOffer> offer, std::shared_ptr<http::Deferred> into) -> Response {
+              const bool none = offer && offer->kind == TaskOffer::Kind::kNoTask;
+              if (none && on_no_task) on_no_task();
+              Response resp;
+              if (none && wait.count() > 0) {
+                resp.deferred = waiters->Park(id, seen, wait, generation, std::move(into));
+              } else if (into) {
+                into->Complete(TaskOfferResponse(std::move(offer)));
+              } else {
+                resp = TaskOfferResponse(std::move(offer));
+              }
+              return resp;
+            };
+            if (auto quick = farm.QuickOffer(id, seen)) return answer(std::move(*quick), nullptr);
+            auto out = std::make_shared<http::Deferred>();
+            farm.AssignTaskAsync(id, seen, [answer, out](Result<TaskOffer> offer) { answer(std::move(offer), out); });
+            return Later(std::move(out));
+          }));
 
   router.Add("POST", "/tasks/{id}/update", authed([&farm](Request& r, const std::string& id) -> Response {
                if (auto bad = CheckId(r.params[0])) return *bad;

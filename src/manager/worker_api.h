@@ -55,8 +55,9 @@ Result<std::vector<std::string>> ParseOutputProduced(std::string_view body);
 // empty, malformed or non-positive text.
 std::chrono::milliseconds ParseRequestedWait(std::string_view text);
 
-// The POST /task answer for a Farm offer (200 task, 204, 406, 423).
-http::Response TaskOfferResponse(const Result<TaskOffer>& offer);
+// The POST /task answer for a Farm offer (200 task, 204, 406, 423). The
+// offered task is moved into the answer's JSON.
+http::Response TaskOfferResponse(Result<TaskOffer> offer);
 
 void RegisterWorkerApi(http::Router& router, Farm& farm, WorkerAuthenticator& auth, Clock& clock,
                        WorkerApiOptions options);

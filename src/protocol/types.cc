@@ -1,5 +1,8 @@
 #include "protocol/types.h"
 
+#include <type_traits>
+#include <utility>
+
 #include "common/timefmt.h"
 
 namespace duende::protocol {
@@ -59,29 +62,43 @@ json FailedByToJson(const std::vector<FailedByWorker>& v) {
 
 }  // namespace
 
-json ToJson(const Task& t) {
+namespace {
+
+// The task document, from a copy (const Task&) or by moving the task's
+// strings and command settings out of it (Task&&): the task offer is built
+// from a task that is thrown away right after.
+template <typename T>
+json TaskToJson(T&& t) {
+  // A member of `t`, moved out when `t` is an rvalue.
+  auto take = [](auto& member) -> decltype(auto) {
+    if constexpr (std::is_lvalue_reference_v<T>) {
+      return member;
+    } else {
+      return std::move(member);
+    }
+  };
   json cmds = json::array();
-  for (const auto& c : t.commands) cmds.push_back({{"name", c.name}, {"settings", c.settings}});
+  for (auto& c : t.commands) cmds.push_back({{"name", take(c.name)}, {"settings", take(c.settings)}});
   json j = {
-      {"_id", t.id},
-      {"_etag", t.etag},
-      {"job", t.job},
-      {"manager", t.manager},
-      {"project", t.project},
-      {"user", t.user},
-      {"name", t.name},
+      {"_id", take(t.id)},
+      {"_etag", take(t.etag)},
+      {"job", take(t.job)},
+      {"manager", take(t.manager)},
+      {"project", take(t.project)},
+      {"user", take(t.user)},
+      {"name", take(t.name)},
       {"status", ToString(t.status)},
       {"priority", t.priority},
       {"job_priority", t.job_priority},
-      {"job_type", t.job_type},
-      {"task_type", t.task_type},
+      {"job_type", take(t.job_type)},
+      {"task_type", take(t.task_type)},
       {"commands", std::move(cmds)},
-      {"log", t.log},
-      {"activity", t.activity},
-      {"parents", t.parents},
-      {"worker", t.worker},
+      {"log", take(t.log)},
+      {"activity", take(t.activity)},
+      {"parents", take(t.parents)},
+      {"worker", take(t.worker)},
       {"failed_by_workers", FailedByToJson(t.failed_by_workers)},
-      {"metrics", t.metrics},
+      {"metrics", take(t.metrics)},
       {"task_progress_percentage", t.task_progress_percentage},
       {"current_command_index", t.current_command_index},
       {"command_progress_percentage", t.command_progress_percentage},
@@ -91,6 +108,12 @@ json ToJson(const Task& t) {
   if (t.last_updated) j["_updated"] = FormatIso8601(*t.last_updated);
   return j;
 }
+
+}  // namespace
+
+json ToJson(const Task& t) { return TaskToJson(t); }
+
+json ToJson(Task&& t) { return TaskToJson(std::move(t)); }
 
 Result<Task> TaskFromJson(const json& j) {
   if (!j.is_object()) return InvalidArgument("task must be a JSON object");

@@ -60,6 +60,8 @@ struct Task {
 
 // What a worker receives from POST /task, and the depsgraph's task form.
 nlohmann::json ToJson(const Task& t);
+// The same, moving the task's strings and settings into the document.
+nlohmann::json ToJson(Task&& t);
 Result<Task> TaskFromJson(const nlohmann::json& j);
 
 // A task update. The worker form (POST /tasks/{id}/update) uses a subset;

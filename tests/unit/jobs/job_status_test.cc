@@ -37,6 +37,42 @@ TEST_P(DeriveJobStatusTable, Derives) {
   }
 }
 
+// Where DeriveNeedsCounts says no, the counts cannot change the decision:
+// every job status, against no counts and several different ones.
+TEST(DeriveNeedsCountsTest, WithoutCountsTheDecisionIsTheSame) {
+  const std::vector<TaskStatusCounts> samples = {
+      Counts({}),
+      Counts({{TS::kActive, 3}, {TS::kQueued, 2}}),
+      Counts({{TS::kCompleted, 10}}),
+      Counts({{TS::kFailed, 9}, {TS::kCompleted, 1}}),
+      Counts({{TS::kCancelRequested, 1}, {TS::kCanceled, 4}, {TS::kSoftFailed, 2}}),
+  };
+  int checked = 0;
+  for (int t = static_cast<int>(TS::kUnderConstruction); t <= static_cast<int>(TS::kSoftFailed); ++t) {
+    const auto became = static_cast<TS>(t);
+    if (DeriveNeedsCounts(became)) continue;
+    for (int j = static_cast<int>(JS::kUnderConstruction); j <= static_cast<int>(JS::kFailed); ++j) {
+      const auto job = static_cast<JS>(j);
+      const auto without = DeriveJobStatus(job, became, TaskStatusCounts{}, 10);
+      for (const auto& counts : samples) {
+        const auto with = DeriveJobStatus(job, became, counts, 10);
+        ASSERT_EQ(with.has_value(), without.has_value()) << ToString(job) << " / " << ToString(became);
+        if (with) {
+          EXPECT_EQ(with->status, without->status) << ToString(job) << " / " << ToString(became);
+        }
+        ++checked;
+      }
+    }
+  }
+  EXPECT_GT(checked, 0);
+  // The statuses of a finished or abandoned task do need them.
+  EXPECT_TRUE(DeriveNeedsCounts(TS::kCompleted));
+  EXPECT_TRUE(DeriveNeedsCounts(TS::kFailed));
+  EXPECT_TRUE(DeriveNeedsCounts(TS::kCanceled));
+  EXPECT_TRUE(DeriveNeedsCounts(TS::kClaimedByManager));
+  EXPECT_FALSE(DeriveNeedsCounts(TS::kActive));
+}
+
 INSTANTIATE_TEST_SUITE_P(
     Spec4_2_2, DeriveJobStatusTable,
     ::testing::Values(

@@ -97,5 +97,41 @@ TEST(ProtocolTest, TaskJsonUsesV2Names) {
   EXPECT_EQ(back->status, TaskStatus::kClaimedByManager);
 }
 
+// The task offer moves the task into its document: the same document as
+// from a copy, field for field.
+TEST(ProtocolTest, TaskJsonFromAMovedTaskIsTheSame) {
+  Task t;
+  t.id = "aaaaaaaaaaaaaaaaaaaaaaaa";
+  t.etag = "e1";
+  t.job = "bbbbbbbbbbbbbbbbbbbbbbbb";
+  t.manager = "m";
+  t.project = "p";
+  t.user = "u";
+  t.name = "frames 1-10";
+  t.status = TaskStatus::kActive;
+  t.priority = 40;
+  t.job_priority = 60;
+  t.job_type = "blender-render";
+  t.task_type = "blender";
+  t.commands = {{"blender-render", {{"frames", "1-10"}, {"args", {"--x", "y"}}}}, {"echo", {{"message", "hi"}}}};
+  t.log = "a line";
+  t.activity = "rendering";
+  t.parents = {"cccccccccccccccccccccccc"};
+  t.worker = "w (host)";
+  t.failed_by_workers = {{"dddddddddddddddddddddddd", "w2"}};
+  t.metrics = {{"timing", {{"render", 1.5}}}};
+  t.task_progress_percentage = 30;
+  t.current_command_index = 1;
+  t.command_progress_percentage = 70;
+  t.last_updated = SystemTime(std::chrono::seconds(1700000000));
+  const nlohmann::json copied = ToJson(t);
+  Task moved_from = t;
+  const nlohmann::json moved = ToJson(std::move(moved_from));
+  EXPECT_EQ(moved, copied);
+  EXPECT_EQ(moved["commands"][0]["settings"]["frames"], "1-10");
+  EXPECT_EQ(moved["parents"][0], "cccccccccccccccccccccccc");
+  EXPECT_EQ(moved["_updated"], copied["_updated"]);
+}
+
 }  // namespace
 }  // namespace duende::protocol
