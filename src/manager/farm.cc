@@ -348,10 +348,10 @@ void Farm::UpdateTaskAsync(const std::string& worker_id, const std::string& task
     // ("stopped running this task ...", timings) after it was told to stop,
     // and drops them for good on a 409.
     const bool held_by_other = !task->worker_id.empty() && task->worker_id != worker_id;
-    if (held_by_other) {
-      tx.UpdateWorker(*w);
-      return Conflict("task " + task_id + " is assigned to another worker");
-    }
+    // Refused before anything is written: a failed write's changes would be
+    // rolled back anyway, and one that fails after changing rows makes the
+    // store's writer run its whole batch again (store::WriteQueue).
+    if (held_by_other) return Conflict("task " + task_id + " is assigned to another worker");
     TaskUpdate u = update;
     u.id = NewObjectId();
     u.task_id = task_id;

@@ -322,6 +322,7 @@ class FarmStore {
   // Writes queued through WriteAsync, and the transactions they took.
   uint64_t queued_writes() const { return writer_->writes(); }
   uint64_t queued_write_batches() const { return writer_->batches(); }
+  uint64_t queued_write_reruns() const { return writer_->reruns(); }
 
   template <typename F>
   auto Read(F&& fn) {
@@ -345,7 +346,11 @@ class FarmStore {
 
  private:
   FarmStore(store::Database& db, Clock& clock)
-      : db_(db), clock_(clock), writer_(std::make_unique<store::WriteQueue>(db)) {}
+      : db_(db),
+        clock_(clock),
+        // A batch run again with savepoints: the index followed the first
+        // run's writes, which were rolled back.
+        writer_(std::make_unique<store::WriteQueue>(db, [this] { sched_.stale = true; })) {}
 
   // One write transaction's body (Write, WriteAsync): fn on a FarmTx, then
   // the index brought in step while still under the store's lock (the next

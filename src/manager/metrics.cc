@@ -134,6 +134,10 @@ void RegisterMetricsApi(http::Router& router, MetricsSources sources) {
         "queued_writes / queued_write_batches is its mean batch size.\n"
         "# TYPE duende_store_queued_write_batches_total counter\nduende_store_queued_write_batches_total " +
         std::to_string(batches) +
+        "\n# HELP duende_store_queued_write_reruns_total Batches of the store's writer run a second time, a "
+        "savepoint per write, because one write failed after changing rows.\n"
+        "# TYPE duende_store_queued_write_reruns_total counter\nduende_store_queued_write_reruns_total " +
+        std::to_string(sources.store->queued_write_reruns()) +
         "\n# HELP duende_store_commits_total SQLite commits; write_transactions / commits is the mean group size.\n"
         "# TYPE duende_store_commits_total counter\nduende_store_commits_total " +
         std::to_string(sources.store->db().commits()) +

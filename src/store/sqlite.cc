@@ -114,6 +114,10 @@ void Conn::ResetBusyStatements() {
 
 int64_t Conn::LastInsertRowid() const { return sqlite3_last_insert_rowid(db_); }
 
+int64_t Conn::TotalChanges() const { return sqlite3_total_changes64(db_); }
+
+bool Conn::InTransaction() const { return sqlite3_get_autocommit(db_) == 0; }
+
 // The background checkpoint thread (see the top of sqlite.h).
 class Database::Checkpointer {
  public:

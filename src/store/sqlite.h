@@ -107,6 +107,13 @@ class Conn final : public SqlConn {
   // Executes one or more statements without parameters.
   void Exec(const std::string& sql) override;
   int64_t LastInsertRowid() const;
+  // Rows inserted, updated or deleted on this connection so far, triggers
+  // included (sqlite3_total_changes64): a difference tells whether code in
+  // between changed anything.
+  int64_t TotalChanges() const;
+  // Whether a transaction is open (false after SQLite rolled one back by
+  // itself, e.g. on an I/O error or a full disk).
+  bool InTransaction() const;
   // Resets every statement still in progress, so no read snapshot outlives
   // its transaction.
   void ResetBusyStatements();

@@ -10,7 +10,7 @@
 
 namespace duende::store {
 
-WriteQueue::WriteQueue(Database& db) : db_(db) {
+WriteQueue::WriteQueue(Database& db, std::function<void()> on_rerun) : db_(db), on_rerun_(std::move(on_rerun)) {
   finisher_ = std::thread([this] {
     NameThisThread("store-finisher");
     FinishLoop();
@@ -68,6 +68,11 @@ uint64_t WriteQueue::batches() const {
   return batches_;
 }
 
+uint64_t WriteQueue::reruns() const {
+  std::lock_guard lock(mu_);
+  return reruns_;
+}
+
 void WriteQueue::Loop() {
   std::vector<Item> batch;
   for (;;) {
@@ -94,25 +99,18 @@ void WriteQueue::Loop() {
 
 void WriteQueue::RunBatch(std::vector<Item>& batch) {
   std::vector<Status> outcomes(batch.size(), Ok());
-  const Status committed = db_.WriteTx([&](Conn& c) -> Status {
-    for (size_t i = 0; i < batch.size(); ++i) {
-      c.Prepare("SAVEPOINT queued_write").Run();
-      Status st = Ok();
-      try {
-        st = batch[i].run(c);
-      } catch (const StoreError& e) {
-        st = std::unexpected(ErrorFromStoreError(e));
-      } catch (const std::exception& e) {
-        spdlog::error("queued store write failed: {}", e.what());
-        st = Internal(std::string("queued store write failed: ") + e.what());
-      }
-      c.ResetBusyStatements();
-      if (!st) c.Prepare("ROLLBACK TO queued_write").Run();
-      c.Prepare("RELEASE queued_write").Run();
-      outcomes[i] = std::move(st);
+  bool rerun = false;
+  Status committed =
+      db_.WriteTx([&](Conn& c) -> Status { return RunWrites(c, batch, outcomes, /*savepoints=*/false, rerun); });
+  if (rerun) {
+    {
+      std::lock_guard lock(mu_);
+      ++reruns_;
     }
-    return Ok();
-  });
+    if (on_rerun_) on_rerun_();
+    outcomes.assign(batch.size(), Ok());
+    committed = db_.WriteTx([&](Conn& c) -> Status { return RunWrites(c, batch, outcomes, true, rerun); });
+  }
   if (!committed) {
     for (auto& item : batch) RunDone(item, committed);
     return;
@@ -123,6 +121,38 @@ void WriteQueue::RunBatch(std::vector<Item>& batch) {
     if (committed_.size() > 1) return;  // the finisher is awake
   }
   finish_cv_.notify_one();
+}
+
+Status WriteQueue::RunWrites(Conn& c, std::vector<Item>& batch, std::vector<Status>& outcomes, bool savepoints,
+                             bool& rerun) {
+  for (size_t i = 0; i < batch.size(); ++i) {
+    if (savepoints) c.Prepare("SAVEPOINT queued_write").Run();
+    const int64_t changes_before = c.TotalChanges();
+    Status st = Ok();
+    try {
+      st = batch[i].run(c);
+    } catch (const StoreError& e) {
+      st = std::unexpected(ErrorFromStoreError(e));
+    } catch (const std::exception& e) {
+      spdlog::error("queued store write failed: {}", e.what());
+      st = Internal(std::string("queued store write failed: ") + e.what());
+    }
+    c.ResetBusyStatements();
+    if (savepoints) {
+      if (!st) c.Prepare("ROLLBACK TO queued_write").Run();
+      c.Prepare("RELEASE queued_write").Run();
+    } else if (!st) {
+      // SQLite ended the transaction itself (an I/O error, a full disk): the
+      // whole batch fails, as its savepoint could not be rolled back to.
+      if (!c.InTransaction()) return st;
+      if (c.TotalChanges() != changes_before) {
+        rerun = true;
+        return Internal("a queued write failed after changing rows: run again with savepoints");
+      }
+    }
+    outcomes[i] = std::move(st);
+  }
+  return Ok();
 }
 
 void WriteQueue::FinishLoop() {

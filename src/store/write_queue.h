@@ -4,10 +4,21 @@
 // Callers Submit a write and return at once; one writer thread takes every
 // write queued so far (up to kMaxBatch) and runs them in one transaction
 // (a WriteTx member of the database, so other writers may still share its
-// commit), each in a SAVEPOINT of its own: a write that fails undoes only
-// its own changes. While one batch commits, the next one queues up, so the
-// size of a commit group follows the load instead of being capped by the
-// number of threads that block on it.
+// commit). A write that fails undoes only its own changes. While one batch
+// commits, the next one queues up, so the size of a commit group follows
+// the load instead of being capped by the number of threads that block on
+// it.
+//
+// Savepoints: the writes of a batch first run one after the other without
+// a savepoint each. A savepoint per write made SQLite copy every page a
+// write touched into its statement journal again for each write, the pages
+// that many writes share (counts, index pages, worker rows) included; the
+// batch without them took x1.07 throughput (docs/benchmarks.md). A write
+// that fails before it changed a row needs nothing undone, which is how
+// writes fail almost always (an unknown worker or task is found at the first
+// read). Only when a write fails after it changed rows is the batch's
+// transaction rolled back and the whole batch run again, each write in a
+// SAVEPOINT of its own, so that write's changes alone are undone.
 //
 // After the COMMIT the writer hands the batch to a second thread, the
 // finisher, which runs each write's `done` with its outcome, in submission
@@ -40,8 +51,10 @@ namespace duende::store {
 
 class WriteQueue {
  public:
-  // Runs inside the write's savepoint, under the store's lock. An error
-  // result (or a StoreError it throws) rolls back the write's changes.
+  // Runs in the batch's transaction, under the store's lock. An error
+  // result (or a StoreError it throws) rolls back the write's changes. May
+  // run twice for one write (see Savepoints above): its effects outside the
+  // transaction must wait for `done` (or be redone by the second run).
   using Run = std::function<Status(Conn&)>;
   // Runs after the commit on the finisher thread, with Run's result; or,
   // when the transaction failed, on the writer thread with the commit's error.
@@ -50,7 +63,11 @@ class WriteQueue {
   // Most writes one transaction takes.
   static constexpr size_t kMaxBatch = 256;
 
-  explicit WriteQueue(Database& db);
+  // `on_rerun` runs on the writer thread when a batch's transaction was
+  // rolled back to be run again with a savepoint per write (see Savepoints
+  // above), before the second run: state the first run's writes changed
+  // outside the database (a cache that followed them) must be dropped.
+  explicit WriteQueue(Database& db, std::function<void()> on_rerun = {});
   ~WriteQueue();
   WriteQueue(const WriteQueue&) = delete;
   WriteQueue& operator=(const WriteQueue&) = delete;
@@ -65,6 +82,8 @@ class WriteQueue {
   // the mean batch size.
   uint64_t writes() const;
   uint64_t batches() const;
+  // Batches that were run a second time with a savepoint per write.
+  uint64_t reruns() const;
 
  private:
   struct Item {
@@ -78,10 +97,15 @@ class WriteQueue {
   };
   void Loop();
   void RunBatch(std::vector<Item>& batch);
+  // Runs every write of `batch` in the open transaction, with a savepoint
+  // each or not. Without: returns an error and sets `rerun` when a write
+  // failed after it changed rows.
+  Status RunWrites(Conn& c, std::vector<Item>& batch, std::vector<Status>& outcomes, bool savepoints, bool& rerun);
   void FinishLoop();
   static void RunDone(Item& item, const Status& outcome);
 
   Database& db_;
+  const std::function<void()> on_rerun_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::vector<Item> queue_;
@@ -89,6 +113,7 @@ class WriteQueue {
   bool running_ = false;  // a batch is running
   uint64_t writes_ = 0;
   uint64_t batches_ = 0;
+  uint64_t reruns_ = 0;
   std::mutex finish_mu_;
   std::condition_variable finish_cv_;
   std::deque<Committed> committed_;  // guarded by finish_mu_

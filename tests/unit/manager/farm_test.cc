@@ -125,6 +125,9 @@ TEST_F(FarmTest, UpdateFromOtherWorkerIsConflictAndChangesNothing) {
   EXPECT_EQ(st.error().code, ErrorCode::kConflict);
   EXPECT_EQ(Get(t.id).status, TaskStatus::kActive);
   EXPECT_EQ(Queue().size(), queued);
+  // Refused before any write: the writer did not have to run its batch
+  // again with a savepoint per write.
+  EXPECT_EQ(store_->queued_write_reruns(), 0u);
 }
 
 TEST_F(FarmTest, UpdateOfUnknownTaskIsNotFound) {

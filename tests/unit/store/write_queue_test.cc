@@ -172,6 +172,100 @@ TEST_F(WriteQueueTest, AFailingWriteUndoesOnlyItsOwnChanges) {
   EXPECT_TRUE(got[4].has_value());
   EXPECT_EQ(CommittedRows(), (std::vector<std::string>{"a", "b"}));
   EXPECT_EQ(queue_->batches(), 2u);
+  EXPECT_EQ(queue_->reruns(), 1u) << "writes failed after changing rows: the batch ran again with savepoints";
+}
+
+// Writes run without a savepoint each. One that fails before it changed a
+// row (the usual failure: something unknown at the first read) leaves the
+// others as they are: each write runs once and no batch is run again.
+TEST_F(WriteQueueTest, WritesThatFailBeforeChangingARowNeedNoSecondRun) {
+  int reruns_seen = 0;
+  queue_.reset();
+  queue_ = std::make_unique<WriteQueue>(*db_, [&] { ++reruns_seen; });
+  std::latch started(1), release(1);
+  HoldWriter(started, release);
+  std::vector<int> runs(3, 0);
+  std::vector<std::promise<Status>> outcomes(3);
+  auto record = [&](int i) { return [&, i](const Status& st) { outcomes[i].set_value(st); }; };
+  queue_->Submit(
+      [&](Conn& c) -> Status {
+        ++runs[0];
+        return InsertRun("a")(c);
+      },
+      record(0));
+  queue_->Submit(
+      [&](Conn& c) -> Status {
+        ++runs[1];
+        auto& q = c.Prepare("SELECT v FROM t WHERE v = 'missing'");
+        const bool found = q.Step();
+        q.Reset();
+        if (!found) return NotFound("no such row");
+        return Ok();
+      },
+      record(1));
+  queue_->Submit(
+      [&](Conn& c) -> Status {
+        ++runs[2];
+        return InsertRun("b")(c);
+      },
+      record(2));
+  release.count_down();
+  std::vector<Status> got;
+  for (auto& p : outcomes) got.push_back(p.get_future().get());
+  EXPECT_TRUE(got[0].has_value());
+  ASSERT_FALSE(got[1].has_value());
+  EXPECT_EQ(got[1].error().code, ErrorCode::kNotFound);
+  EXPECT_TRUE(got[2].has_value());
+  EXPECT_EQ(CommittedRows(), (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(runs, (std::vector<int>{1, 1, 1}));
+  EXPECT_EQ(queue_->reruns(), 0u);
+  EXPECT_EQ(reruns_seen, 0);
+}
+
+// A write that fails after changing a row: the batch's transaction is
+// rolled back, the hook runs, and every write of the batch runs again, each
+// in its own savepoint; the others' changes commit once, the failed one's
+// not at all.
+TEST_F(WriteQueueTest, AWriteThatFailsAfterChangingARowRunsTheBatchAgainWithSavepoints) {
+  int reruns_seen = 0;
+  queue_.reset();
+  queue_ = std::make_unique<WriteQueue>(*db_, [&] { ++reruns_seen; });
+  std::latch started(1), release(1);
+  HoldWriter(started, release);
+  std::vector<int> runs(3, 0);
+  std::vector<std::promise<Status>> outcomes(3);
+  auto record = [&](int i) { return [&, i](const Status& st) { outcomes[i].set_value(st); }; };
+  queue_->Submit(
+      [&](Conn& c) -> Status {
+        ++runs[0];
+        return InsertRun("a")(c);
+      },
+      record(0));
+  queue_->Submit(
+      [&](Conn& c) -> Status {
+        ++runs[1];
+        c.Prepare("INSERT INTO t (v) VALUES ('half-done')").Run();
+        return Conflict("changed its mind");
+      },
+      record(1));
+  queue_->Submit(
+      [&](Conn& c) -> Status {
+        ++runs[2];
+        return InsertRun("b")(c);
+      },
+      record(2));
+  release.count_down();
+  std::vector<Status> got;
+  for (auto& p : outcomes) got.push_back(p.get_future().get());
+  EXPECT_TRUE(got[0].has_value());
+  ASSERT_FALSE(got[1].has_value());
+  EXPECT_EQ(got[1].error().code, ErrorCode::kConflict);
+  EXPECT_TRUE(got[2].has_value());
+  EXPECT_EQ(CommittedRows(), (std::vector<std::string>{"a", "b"}));
+  // The first run stopped at the failed write; the second ran all three.
+  EXPECT_EQ(runs, (std::vector<int>{2, 2, 1}));
+  EXPECT_EQ(queue_->reruns(), 1u);
+  EXPECT_EQ(reruns_seen, 1);
 }
 
 TEST_F(WriteQueueTest, AFailedTransactionFailsEveryWriteOfItsBatchAndChangesNothing) {
