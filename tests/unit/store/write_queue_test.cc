@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <functional>
 #include <future>
 #include <latch>
 #include <mutex>
@@ -47,6 +48,32 @@ class WriteQueueTest : public ::testing::Test {
         [](const Status&) {});
     started.wait();
   }
+  // Inserts "a", runs `middle`, inserts "b", as one batch of a new queue
+  // whose rerun hook counts in reruns_seen_.
+  struct ThreeWrites {
+    std::vector<Status> outcomes;
+    std::vector<int> runs = std::vector<int>(3, 0);
+  };
+  ThreeWrites RunThreeInOneBatch(WriteQueue::Run middle) {
+    ThreeWrites out;
+    queue_.reset();
+    queue_ = std::make_unique<WriteQueue>(*db_, [this] { ++reruns_seen_; });
+    std::latch started(1), release(1);
+    HoldWriter(started, release);
+    const std::vector<WriteQueue::Run> writes = {InsertRun("a"), std::move(middle), InsertRun("b")};
+    std::vector<std::promise<Status>> outcomes(writes.size());
+    for (size_t i = 0; i < writes.size(); ++i) {
+      queue_->Submit(
+          [run = writes[i], &runs = out.runs[i]](Conn& c) -> Status {
+            ++runs;
+            return run(c);
+          },
+          [&outcome = outcomes[i]](const Status& st) { outcome.set_value(st); });
+    }
+    release.count_down();
+    for (auto& p : outcomes) out.outcomes.push_back(p.get_future().get());
+    return out;
+  }
   // Rows as a second connection sees them: what is committed.
   std::vector<std::string> CommittedRows() const {
     sqlite3* other = nullptr;
@@ -64,6 +91,7 @@ class WriteQueueTest : public ::testing::Test {
   std::string path_ = dir_ / "db.sqlite";
   std::unique_ptr<Database> db_;
   std::unique_ptr<WriteQueue> queue_;
+  int reruns_seen_ = 0;  // calls of the rerun hook (RunThreeInOneBatch)
 };
 
 TEST_F(WriteQueueTest, WritesQueuedMeanwhileShareOneCommitAndEachIsDoneOnlyAfterIt) {
@@ -179,47 +207,20 @@ TEST_F(WriteQueueTest, AFailingWriteUndoesOnlyItsOwnChanges) {
 // row (the usual failure: something unknown at the first read) leaves the
 // others as they are: each write runs once and no batch is run again.
 TEST_F(WriteQueueTest, WritesThatFailBeforeChangingARowNeedNoSecondRun) {
-  int reruns_seen = 0;
-  queue_.reset();
-  queue_ = std::make_unique<WriteQueue>(*db_, [&] { ++reruns_seen; });
-  std::latch started(1), release(1);
-  HoldWriter(started, release);
-  std::vector<int> runs(3, 0);
-  std::vector<std::promise<Status>> outcomes(3);
-  auto record = [&](int i) { return [&, i](const Status& st) { outcomes[i].set_value(st); }; };
-  queue_->Submit(
-      [&](Conn& c) -> Status {
-        ++runs[0];
-        return InsertRun("a")(c);
-      },
-      record(0));
-  queue_->Submit(
-      [&](Conn& c) -> Status {
-        ++runs[1];
-        auto& q = c.Prepare("SELECT v FROM t WHERE v = 'missing'");
-        const bool found = q.Step();
-        q.Reset();
-        if (!found) return NotFound("no such row");
-        return Ok();
-      },
-      record(1));
-  queue_->Submit(
-      [&](Conn& c) -> Status {
-        ++runs[2];
-        return InsertRun("b")(c);
-      },
-      record(2));
-  release.count_down();
-  std::vector<Status> got;
-  for (auto& p : outcomes) got.push_back(p.get_future().get());
-  EXPECT_TRUE(got[0].has_value());
-  ASSERT_FALSE(got[1].has_value());
-  EXPECT_EQ(got[1].error().code, ErrorCode::kNotFound);
-  EXPECT_TRUE(got[2].has_value());
+  const auto got = RunThreeInOneBatch([](Conn& c) -> Status {
+    auto& q = c.Prepare("SELECT v FROM t WHERE v = 'missing'");
+    const bool found = q.Step();
+    q.Reset();
+    return found ? Ok() : NotFound("no such row");
+  });
+  EXPECT_TRUE(got.outcomes[0].has_value());
+  ASSERT_FALSE(got.outcomes[1].has_value());
+  EXPECT_EQ(got.outcomes[1].error().code, ErrorCode::kNotFound);
+  EXPECT_TRUE(got.outcomes[2].has_value());
   EXPECT_EQ(CommittedRows(), (std::vector<std::string>{"a", "b"}));
-  EXPECT_EQ(runs, (std::vector<int>{1, 1, 1}));
+  EXPECT_EQ(got.runs, (std::vector<int>{1, 1, 1}));
   EXPECT_EQ(queue_->reruns(), 0u);
-  EXPECT_EQ(reruns_seen, 0);
+  EXPECT_EQ(reruns_seen_, 0);
 }
 
 // A write that fails after changing a row: the batch's transaction is
@@ -227,45 +228,19 @@ TEST_F(WriteQueueTest, WritesThatFailBeforeChangingARowNeedNoSecondRun) {
 // in its own savepoint; the others' changes commit once, the failed one's
 // not at all.
 TEST_F(WriteQueueTest, AWriteThatFailsAfterChangingARowRunsTheBatchAgainWithSavepoints) {
-  int reruns_seen = 0;
-  queue_.reset();
-  queue_ = std::make_unique<WriteQueue>(*db_, [&] { ++reruns_seen; });
-  std::latch started(1), release(1);
-  HoldWriter(started, release);
-  std::vector<int> runs(3, 0);
-  std::vector<std::promise<Status>> outcomes(3);
-  auto record = [&](int i) { return [&, i](const Status& st) { outcomes[i].set_value(st); }; };
-  queue_->Submit(
-      [&](Conn& c) -> Status {
-        ++runs[0];
-        return InsertRun("a")(c);
-      },
-      record(0));
-  queue_->Submit(
-      [&](Conn& c) -> Status {
-        ++runs[1];
-        c.Prepare("INSERT INTO t (v) VALUES ('half-done')").Run();
-        return Conflict("changed its mind");
-      },
-      record(1));
-  queue_->Submit(
-      [&](Conn& c) -> Status {
-        ++runs[2];
-        return InsertRun("b")(c);
-      },
-      record(2));
-  release.count_down();
-  std::vector<Status> got;
-  for (auto& p : outcomes) got.push_back(p.get_future().get());
-  EXPECT_TRUE(got[0].has_value());
-  ASSERT_FALSE(got[1].has_value());
-  EXPECT_EQ(got[1].error().code, ErrorCode::kConflict);
-  EXPECT_TRUE(got[2].has_value());
+  const auto got = RunThreeInOneBatch([](Conn& c) -> Status {
+    c.Prepare("INSERT INTO t (v) VALUES ('half-done')").Run();
+    return Conflict("changed its mind");
+  });
+  EXPECT_TRUE(got.outcomes[0].has_value());
+  ASSERT_FALSE(got.outcomes[1].has_value());
+  EXPECT_EQ(got.outcomes[1].error().code, ErrorCode::kConflict);
+  EXPECT_TRUE(got.outcomes[2].has_value());
   EXPECT_EQ(CommittedRows(), (std::vector<std::string>{"a", "b"}));
   // The first run stopped at the failed write; the second ran all three.
-  EXPECT_EQ(runs, (std::vector<int>{2, 2, 1}));
+  EXPECT_EQ(got.runs, (std::vector<int>{2, 2, 1}));
   EXPECT_EQ(queue_->reruns(), 1u);
-  EXPECT_EQ(reruns_seen, 1);
+  EXPECT_EQ(reruns_seen_, 1);
 }
 
 TEST_F(WriteQueueTest, AFailedTransactionFailsEveryWriteOfItsBatchAndChangesNothing) {
