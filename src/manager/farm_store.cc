@@ -361,23 +361,36 @@ void FarmTx::UpsertTask(const Task& t) {
 
 void FarmTx::ApplyMutation(const std::string& task_id, const TaskMutation& m) {
   if (m.status || !m.add_failed_by_workers.empty()) Touch(task_id);
-  // One UPDATE with COALESCE keeps absent fields as they are.
-  auto& q = conn_.Prepare(
-      "UPDATE tasks SET status = COALESCE(?2, status), activity = COALESCE(?3, activity), "
-      "worker = COALESCE(?4, worker), "
-      "worker_id = CASE WHEN ?6 THEN NULL ELSE COALESCE(?5, worker_id) END, "
-      "last_worker_ping = COALESCE(?7, last_worker_ping), "
-      "task_progress_percentage = COALESCE(?8, task_progress_percentage), "
-      "current_command_index = COALESCE(?9, current_command_index), "
-      "command_progress_percentage = COALESCE(?10, command_progress_percentage), "
-      "metrics = COALESCE(?11, metrics), last_updated = ?12 WHERE id = ?1");
-  q.Bind(1, task_id);
-  if (m.status) q.Bind(2, protocol::ToString(*m.status));
-  q.Bind(3, m.activity).Bind(4, m.worker).Bind(5, m.worker_id).Bind(6, m.unset_worker_id ? 1 : 0);
-  q.Bind(7, OptMicros(m.last_worker_ping));
-  q.Bind(8, m.task_progress_percentage).Bind(9, m.current_command_index).Bind(10, m.command_progress_percentage);
+  // The UPDATE names only the fields the mutation sets. SQLite rewrites the
+  // index entries on, and runs the `UPDATE OF status` trigger for, every
+  // column a SET names, changed or not; a worker's progress update sets
+  // neither the status nor the worker.
+  std::string sql = "UPDATE tasks SET last_updated = ?2";
+  if (m.status) sql += ", status = ?3";
+  if (m.activity) sql += ", activity = ?4";
+  if (m.worker) sql += ", worker = ?5";
+  if (m.unset_worker_id) {
+    sql += ", worker_id = NULL";
+  } else if (m.worker_id) {
+    sql += ", worker_id = ?6";
+  }
+  if (m.last_worker_ping) sql += ", last_worker_ping = ?7";
+  if (m.task_progress_percentage) sql += ", task_progress_percentage = ?8";
+  if (m.current_command_index) sql += ", current_command_index = ?9";
+  if (m.command_progress_percentage) sql += ", command_progress_percentage = ?10";
+  if (m.metrics) sql += ", metrics = ?11";
+  sql += " WHERE id = ?1";
+  auto& q = conn_.Prepare(sql);
+  q.Bind(1, task_id).Bind(2, ToUnixMicros(now_));
+  if (m.status) q.Bind(3, protocol::ToString(*m.status));
+  if (m.activity) q.Bind(4, *m.activity);
+  if (m.worker) q.Bind(5, *m.worker);
+  if (m.worker_id && !m.unset_worker_id) q.Bind(6, *m.worker_id);
+  if (m.last_worker_ping) q.Bind(7, ToUnixMicros(*m.last_worker_ping));
+  if (m.task_progress_percentage) q.Bind(8, *m.task_progress_percentage);
+  if (m.current_command_index) q.Bind(9, *m.current_command_index);
+  if (m.command_progress_percentage) q.Bind(10, *m.command_progress_percentage);
   if (m.metrics) q.Bind(11, m.metrics->dump());
-  q.Bind(12, ToUnixMicros(now_));
   q.Run();
   for (const auto& f : m.add_failed_by_workers) {
     conn_
