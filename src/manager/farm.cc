@@ -65,13 +65,14 @@ void Farm::Notify(bool queued) {
   if (queued && listener_ && !same_store_) listener_->OnUpstreamQueued();
 }
 
-void Farm::Change(FarmTx& tx, const Task& task, TaskMutation m, TaskUpdate u) {
-  if (!u.log.empty()) {
+void Farm::Change(FarmTx& tx, const Task& task, TaskMutation m, TaskUpdate u, bool new_attempt) {
+  if (!u.log.empty() || new_attempt) {
     if (u.log_tail.empty()) u.log_tail = protocol::LogTail(u.log);
     // Written after the commit: a rolled-back change leaves no log line, and
     // the file system work stays out of the store's lock.
-    tx.AfterCommit([this, job = task.job, id = task.id, log = std::move(u.log)] {
-      if (auto st = logs_.Append(job, id, log); !st) spdlog::warn("task log: {}", st.error().message);
+    tx.AfterCommit([this, job = task.job, id = task.id, log = std::move(u.log), new_attempt] {
+      auto st = new_attempt ? logs_.StartAttempt(job, id, log) : logs_.Append(job, id, log);
+      if (!st) spdlog::warn("task log: {}", st.error().message);
     });
     u.log.clear();  // the full log stays on the Manager (v2 >= 2.2)
   }
@@ -292,9 +293,6 @@ void Farm::AssignTaskAsync(const std::string& worker_id, const Seen& seen,
         return offer;  // kNoTask
       }
       if (!task) return Internal("selected task " + *id + " vanished");
-      tx.AfterCommit([this, job = task->job, id = task->id] {
-        if (auto st = logs_.Rotate(job, id); !st) spdlog::warn("task log: {}", st.error().message);
-      });
       TaskMutation m;
       m.status = TaskStatus::kActive;
       m.worker = w->Identifier();
@@ -304,7 +302,7 @@ void Farm::AssignTaskAsync(const std::string& worker_id, const Seen& seen,
       u.task_status = TaskStatus::kActive;
       u.worker = w->Identifier();
       u.log = LogLine(tx.now(), "Manager assigned task " + task->id + " to worker " + w->Identifier());
-      Change(tx, *task, std::move(m), std::move(u));
+      Change(tx, *task, std::move(m), std::move(u), /*new_attempt=*/true);
       *queued = true;
       task->status = TaskStatus::kActive;
       task->worker = w->Identifier();

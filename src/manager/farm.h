@@ -207,8 +207,9 @@ class Farm {
 
  private:
   // Queues an upstream update and applies the local mutation in the caller's
-  // transaction.
-  void Change(FarmTx& tx, const protocol::Task& task, TaskMutation m, protocol::TaskUpdate u);
+  // transaction. `new_attempt`: the task starts a new run, so its log is
+  // rotated before the update's lines (TaskLogs::StartAttempt).
+  void Change(FarmTx& tx, const protocol::Task& task, TaskMutation m, protocol::TaskUpdate u, bool new_attempt = false);
   void ReturnTaskInTx(FarmTx& tx, const protocol::Task& task, const WorkerRecord& worker, const std::string& reason);
   // Applies a failure of `task` by `worker` (spec §7): blacklisting,
   // requeue or hard-fail of the worker's other soft-failed tasks, and the

@@ -167,6 +167,15 @@ std::string TaskLogs::GzPathFor(const std::string& job_id, const std::string& ta
 }
 
 Status TaskLogs::Append(const std::string& job_id, const std::string& task_id, std::string_view text) {
+  return Write(job_id, task_id, text, false);
+}
+
+Status TaskLogs::StartAttempt(const std::string& job_id, const std::string& task_id, std::string_view text) {
+  if (text.empty()) return Rotate(job_id, task_id);
+  return Write(job_id, task_id, text, true);
+}
+
+Status TaskLogs::Write(const std::string& job_id, const std::string& task_id, std::string_view text, bool new_attempt) {
   if (text.empty() || job_id.empty()) return Ok();
   const std::string path = PathFor(job_id, task_id);
   std::string buf(text);
@@ -181,11 +190,17 @@ Status TaskLogs::Append(const std::string& job_id, const std::string& task_id, s
   // a stat per path component; this runs for every task update).
   // Read-write: at the directory cap, the log's last bytes tell whether it
   // already ends with the notice.
-  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  const int flags = O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC | (new_attempt ? O_EXCL : 0);
+  int fd = ::open(path.c_str(), flags, 0644);
   if (fd < 0 && errno == ENOENT) {
     std::error_code ec;
     fs::create_directories(fs::path(path).parent_path(), ec);
     if (ec) return Unavailable("cannot create log directory for " + path + ": " + ec.message());
+    fd = ::open(path.c_str(), flags, 0644);
+  }
+  if (fd < 0 && new_attempt && errno == EEXIST) {
+    // An earlier run's log: rotated away, and this run's starts anew.
+    if (auto st = RotateLocked(job_id, task_id, path); !st) return st;
     fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   }
   if (fd < 0) return Unavailable(Errno("cannot open", path));
@@ -303,6 +318,11 @@ Status TaskLogs::Rotate(const std::string& job_id, const std::string& task_id) {
   WaitWhileCompressing(lock, job_id, task_id);
   std::error_code ec;
   if (!fs::exists(path, ec)) return Ok();
+  return RotateLocked(job_id, task_id, path);
+}
+
+Status TaskLogs::RotateLocked(const std::string& job_id, const std::string& task_id, const std::string& path) {
+  std::error_code ec;
   // Only task-X.txt.N with a number N: task-X.txt.gz and temp files are
   // not part of the chain.
   int highest = 0;

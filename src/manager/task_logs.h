@@ -107,6 +107,12 @@ class TaskLogs {
   // §15.9, which turned it into .txt.gz.0).
   Status Rotate(const std::string& job_id, const std::string& task_id);
 
+  // Rotate, then Append: the first lines of a new run of the task. The new
+  // log is created exclusively, which finds an earlier run's log to rotate
+  // in the same system call (Rotate alone looks first). Empty text only
+  // rotates.
+  Status StartAttempt(const std::string& job_id, const std::string& task_id, std::string_view text);
+
   // Removes every log of a deleted job (its directory). Missing is fine.
   Status DeleteJobLogs(const std::string& job_id);
 
@@ -172,6 +178,10 @@ class TaskLogs {
 
  private:
   std::string Key(const std::string& job_id, const std::string& task_id) const { return job_id + "/" + task_id; }
+  // Append and StartAttempt (`new_attempt`).
+  Status Write(const std::string& job_id, const std::string& task_id, std::string_view text, bool new_attempt);
+  // Rotate's renames, for a plain log that exists. Called under mu_.
+  Status RotateLocked(const std::string& job_id, const std::string& task_id, const std::string& path);
   // Waits (releasing `lock` on mu_) while Compress is between the rename
   // and the unlink of this task's plain log.
   void WaitWhileCompressing(std::unique_lock<std::mutex>& lock, const std::string& job_id, const std::string& task_id);

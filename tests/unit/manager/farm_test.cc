@@ -241,6 +241,17 @@ TEST_F(FarmTest, ReturnRequeuesForAnotherWorker) {
   EXPECT_TRUE(local.worker_id.empty());
   EXPECT_EQ(Queue().back().task_status, TaskStatus::kClaimedByManager);
   EXPECT_EQ(Fetch(w2).task.id, t.id);
+  // w2's run has a log of its own; w1's (assignment and return) was rotated.
+  auto read = [](const std::string& path) {
+    std::ifstream in(path);
+    return std::string((std::istreambuf_iterator<char>(in)), {});
+  };
+  const std::string now_log = read(logs_->PathFor(t.job, t.id));
+  const std::string earlier = read(logs_->PathFor(t.job, t.id) + ".1");
+  EXPECT_NE(now_log.find("to worker 10.0.0.1 (w2)"), std::string::npos) << now_log;
+  EXPECT_EQ(now_log.find("(w1)"), std::string::npos) << now_log;
+  EXPECT_NE(earlier.find("to worker 10.0.0.1 (w1)"), std::string::npos) << earlier;
+  EXPECT_NE(earlier.find("returned by worker"), std::string::npos) << earlier;
   // A return by the old worker is now a no-op.
   const size_t queued = Queue().size();
   ASSERT_TRUE(farm_->ReturnTask(w1, t.id, "late", seen_).has_value());

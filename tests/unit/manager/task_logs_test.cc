@@ -80,6 +80,33 @@ TEST_F(TaskLogsTest, RotationOnReactivationShiftsPlainLogsAndNeverTouchesGzip) {
   EXPECT_FALSE(fs::exists(plain() + ".3"));
 }
 
+// A new run of a task: its first lines go to a new log, an earlier run's
+// log (if any) rotated away first, and followers hear the rotation before
+// the lines. Without text it only rotates.
+TEST_F(TaskLogsTest, StartAttemptRotatesAnEarlierRunAndStartsANewLog) {
+  ASSERT_TRUE(logs_.StartAttempt(kJob, kTask, "run 1").has_value());  // creates the directories
+  EXPECT_EQ(ReadFile(plain()), "run 1\n");
+  EXPECT_FALSE(fs::exists(plain() + ".1"));
+  ASSERT_TRUE(logs_.Append(kJob, kTask, "more of run 1").has_value());
+  std::vector<std::string> heard;
+  auto sub = logs_.Subscribe(kJob, kTask, [&](const LogEvent& e) {
+    heard.push_back(e.kind == LogEvent::Kind::kRotated ? "rotated"
+                                                       : std::to_string(e.offset) + ":" + std::string(e.text));
+  });
+  ASSERT_TRUE(logs_.StartAttempt(kJob, kTask, "run 2").has_value());
+  EXPECT_EQ(ReadFile(plain()), "run 2\n");
+  EXPECT_EQ(ReadFile(plain() + ".1"), "run 1\nmore of run 1\n");
+  EXPECT_EQ(heard, (std::vector<std::string>{"rotated", "0:run 2\n"}));
+  logs_.Unsubscribe(sub.id);
+  ASSERT_TRUE(logs_.StartAttempt(kJob, kTask, "").has_value());
+  EXPECT_FALSE(fs::exists(plain()));
+  EXPECT_EQ(ReadFile(plain() + ".1"), "run 2\n");
+  EXPECT_EQ(ReadFile(plain() + ".2"), "run 1\nmore of run 1\n");
+  ASSERT_TRUE(logs_.StartAttempt(kJob, kTask, "run 3").has_value());
+  EXPECT_EQ(ReadFile(plain()), "run 3\n");
+  EXPECT_FALSE(fs::exists(plain() + ".3"));
+}
+
 TEST_F(TaskLogsTest, RotateWithoutLogIsNoop) {
   ASSERT_TRUE(logs_.Rotate(kJob, kTask).has_value());
   EXPECT_FALSE(fs::exists(plain() + ".1"));
