@@ -360,7 +360,7 @@ void FarmTx::UpsertTask(const Task& t) {
 }
 
 void FarmTx::ApplyMutation(const std::string& task_id, const TaskMutation& m) {
-  if (m.status || !m.add_failed_by_workers.empty()) Touch(task_id);
+  if (m.status || !m.add_failed_by_workers.empty()) Touch(task_id, m.status && !protocol::IsSchedulable(*m.status));
   // The UPDATE names only the fields the mutation sets. SQLite rewrites the
   // index entries on, and runs the `UPDATE OF status` trigger for, every
   // column a SET names, changed or not; a worker's progress update sets
@@ -460,7 +460,13 @@ void FarmTx::SyncIndex() {
     } else {
       if (!touched_.empty() || !forgotten_jobs_.empty()) index_synced_ = true;
       for (const auto& job : forgotten_jobs_) sched_->index.RemoveJob(job);
-      for (const auto& id : touched_) RefreshIndexEntry(id);
+      for (const auto& [id, leaves_index] : touched_) {
+        if (leaves_index) {
+          sched_->index.Remove(id);  // active or ended: no row to read back
+        } else {
+          RefreshIndexEntry(id);
+        }
+      }
     }
   } catch (...) {
     sched_->stale = true;

@@ -244,8 +244,12 @@ class FarmTx {
 
  private:
   WorkerRecord ReadWorkerRow(store::Statement& q) const;
-  void Touch(const std::string& task_id) {
-    if (sched_) touched_.insert(task_id);
+  // Marks a task whose index entry SyncIndex must refresh. `leaves_index`:
+  // the change left the task in a status that is never schedulable, so its
+  // entry is dropped without reading the row back. The last mark of a task
+  // in a transaction decides.
+  void Touch(const std::string& task_id, bool leaves_index = false) {
+    if (sched_) touched_[task_id] = leaves_index;
   }
   void RebuildIndex();
   // Refreshes (or drops) the index entry of one task from its row.
@@ -256,7 +260,7 @@ class FarmTx {
   SystemTime now_;
   const SeenCache* seen_;
   SchedState* sched_;
-  std::set<std::string> touched_;            // tasks changed since the last SyncIndex
+  std::map<std::string, bool> touched_;      // tasks changed since the last SyncIndex (-> leaves_index)
   std::vector<std::string> forgotten_jobs_;  // jobs whose tasks were deleted since then
   bool index_synced_ = false;
   std::vector<std::function<void()>> after_commit_;

@@ -130,6 +130,32 @@ TEST_F(FarmTest, UpdateFromOtherWorkerIsConflictAndChangesNothing) {
   EXPECT_EQ(store_->queued_write_reruns(), 0u);
 }
 
+// The scheduling index follows a task's last status in a transaction: a
+// status that leaves the index drops its entry without reading the row, and
+// a later change in the same transaction that makes it schedulable again
+// puts it back.
+TEST_F(FarmTest, TheIndexFollowsTheLastStatusOfATaskInATransaction) {
+  Task left = MakeTask("left", 50, 60);
+  Task back = MakeTask("back", 50, 50);
+  Add({left, back});
+  ASSERT_TRUE(store_->Write([&](FarmTx& tx) -> Status {
+    TaskMutation gone;
+    gone.status = TaskStatus::kCanceled;
+    tx.ApplyMutation(left.id, gone);
+    tx.ApplyMutation(back.id, gone);
+    TaskMutation again;
+    again.status = TaskStatus::kQueued;
+    tx.ApplyMutation(back.id, again);
+    return Ok();
+  }));
+  const std::string w = Register("w1");
+  const auto offer = Fetch(w);
+  ASSERT_EQ(offer.kind, TaskOffer::Kind::kTask);
+  EXPECT_EQ(offer.task.id, back.id);
+  ASSERT_TRUE(farm_->UpdateTask(w, back.id, StatusUpdate(TaskStatus::kCompleted), seen_).has_value());
+  EXPECT_EQ(Fetch(w).kind, TaskOffer::Kind::kNoTask) << "the canceled task must not come back";
+}
+
 TEST_F(FarmTest, UpdateOfUnknownTaskIsNotFound) {
   auto st = farm_->UpdateTask(Register("w1"), NewObjectId(), StatusUpdate(TaskStatus::kCompleted), seen_);
   ASSERT_FALSE(st.has_value());
