@@ -330,6 +330,10 @@ TEST_F(ManagerApiTest, UpdateOfATaskHeldByAnotherWorkerIs409) {
   ASSERT_EQ(FetchTask(b, "b").status, 200);
 
   ExpectJsonMessage(Call("POST", "/tasks/" + task_id + "/update", json{{"log", "x"}}.dump(), a, "secret-a"), 409);
+  // Refused before it wrote anything: the store's writer did not have to run
+  // its batch again with a savepoint per write.
+  const std::string metrics = Call("GET", "/metrics").body;
+  EXPECT_NE(metrics.find("\nduende_store_queued_write_reruns_total 0\n"), std::string::npos) << metrics;
   auto may = json::parse(Call("GET", "/may-i-run/" + task_id, "", a, "secret-a").body);
   EXPECT_EQ(may["may_keep_running"], false);
   // Returning a task someone else holds is a no-op, still 204.
