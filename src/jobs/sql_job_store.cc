@@ -488,8 +488,7 @@ class SqlJobStoreTx final : public JobStoreTx {
       claimed += q.Changes();
     }
     if (claimed == 0) return;
-    AddCount(job_id, ToString(TaskStatus::kQueued), -claimed);
-    AddCount(job_id, ToString(TaskStatus::kClaimedByManager), +claimed);
+    MoveCounts(job_id, ToString(TaskStatus::kQueued), ToString(TaskStatus::kClaimedByManager), claimed);
   }
 
   void UpdateTask(const StoredTask& st) override {
@@ -711,9 +710,22 @@ class SqlJobStoreTx final : public JobStoreTx {
     }
     const std::string_view now = ToString(t.status);
     if (!was || was->second == now) return false;
-    AddCount(was->first, was->second, -1);
-    AddCount(was->first, now, +1);
+    MoveCounts(was->first, was->second, now, 1);
     return true;
+  }
+
+  // `n` tasks of the job from status `from` to `to`: both counts in one
+  // statement.
+  void MoveCounts(const std::string& job_id, std::string_view from, std::string_view to, int64_t n) {
+    c_.Prepare(
+          "INSERT INTO job_task_counts (job_id, status, n) VALUES (?1, ?2, ?4), (?1, ?3, ?5) "
+          "ON CONFLICT (job_id, status) DO UPDATE SET n = job_task_counts.n + excluded.n")
+        .Bind(1, job_id)
+        .Bind(2, from)
+        .Bind(3, to)
+        .Bind(4, -n)
+        .Bind(5, n)
+        .Run();
   }
 
   void AddCount(const std::string& job_id, std::string_view status, int delta) {

@@ -371,7 +371,12 @@ void Farm::UpdateTaskAsync(const std::string& worker_id, const std::string& task
     m.current_command_index = u.current_command_index;
     m.command_progress_percentage = u.command_progress_percentage;
     m.metrics = u.metrics;
-    if (u.task_status == TaskStatus::kFailed) FailTaskInTx(tx, *task, *w, m, u);
+    if (u.task_status == TaskStatus::kFailed) {
+      // Failing it weighs the workers that failed it before: the whole task.
+      auto whole = tx.GetTask(task_id);
+      if (!whole) return NotFound("task " + task_id + " not found");
+      FailTaskInTx(tx, *whole, *w, m, u);
+    }
     *new_status = u.task_status;
     Change(tx, *task, std::move(m), std::move(u));
     w->current_task_updated = tx.now();

@@ -162,7 +162,8 @@ std::optional<int64_t> OptMicros(const std::optional<SystemTime>& t) {
   return ToUnixMicros(*t);
 }
 
-// `whole`: also the commands (parsed) and the parents (another query).
+// `whole`: also the commands (parsed), the parents and the workers that
+// failed it (two more queries).
 Task ReadTask(store::Conn& conn, store::Statement& q, bool whole = true) {
   Task t;
   t.id = q.Text(0);
@@ -197,9 +198,11 @@ Task ReadTask(store::Conn& conn, store::Statement& q, bool whole = true) {
     p.Bind(1, t.id);
     while (p.Step()) t.parents.push_back(p.Text(0));
   }
-  auto& f = conn.Prepare("SELECT worker_id, identifier FROM task_failures WHERE task_id = ?1 ORDER BY seq");
-  f.Bind(1, t.id);
-  while (f.Step()) t.failed_by_workers.push_back({f.Text(0), f.Text(1)});
+  if (whole) {
+    auto& f = conn.Prepare("SELECT worker_id, identifier FROM task_failures WHERE task_id = ?1 ORDER BY seq");
+    f.Bind(1, t.id);
+    while (f.Step()) t.failed_by_workers.push_back({f.Text(0), f.Text(1)});
+  }
   return t;
 }
 

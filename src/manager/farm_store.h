@@ -145,9 +145,10 @@ class FarmTx {
 
   // --- tasks
   std::optional<protocol::Task> GetTask(const std::string& id);
-  // GetTask without the commands and parents (left empty): a worker's task
-  // update changes neither and needs neither, and parsing the commands was
-  // a tenth of the store writer's time under load.
+  // GetTask without the commands, parents and failed_by_workers (left
+  // empty): a worker's task update changes none of them and needs them only
+  // to fail the task, and parsing the commands was a tenth of the store
+  // writer's time under load.
   std::optional<protocol::Task> GetTaskForUpdate(const std::string& id);
   // Whole-document replace of a task from upstream, keeping local-only fields
   // (worker_id, last_worker_ping) of an existing copy.
