@@ -5,7 +5,7 @@
 # prints one JSON line per run tagged with the build. Use an even number of
 # rounds: the order alternates each round.
 #
-# usage: bench/ab.sh BUILD_A BUILD_B [ROUNDS [SCENARIO...]]
+# usage: [AB_RUNS_DIR=DIR] bench/ab.sh BUILD_A BUILD_B [ROUNDS [SCENARIO...]]
 # (each SCENARIO one argument, e.g. "idle --workers 3000 --seconds 20")
 set -euo pipefail
 a=$1
