@@ -197,8 +197,6 @@ Task ReadTask(store::Conn& conn, store::Statement& q, bool whole = true) {
     auto& p = conn.Prepare("SELECT parent_id FROM task_parents WHERE task_id = ?1");
     p.Bind(1, t.id);
     while (p.Step()) t.parents.push_back(p.Text(0));
-  }
-  if (whole) {
     auto& f = conn.Prepare("SELECT worker_id, identifier FROM task_failures WHERE task_id = ?1 ORDER BY seq");
     f.Bind(1, t.id);
     while (f.Step()) t.failed_by_workers.push_back({f.Text(0), f.Text(1)});
