@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -26,8 +27,10 @@ namespace fs = std::filesystem;
 class JobServiceTest : public ::testing::TestWithParam<testing::Backend> {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("duende-jobs-test-" + std::to_string(::getpid()) + "-" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    // A parameterized test's name ends in "/N": one directory, not two.
+    std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    std::ranges::replace(name, '/', '-');
+    dir_ = fs::temp_directory_path() / ("duende-jobs-test-" + std::to_string(::getpid()) + "-" + name);
     fs::remove_all(dir_);
     fs::create_directories(dir_);
     Reopen();
