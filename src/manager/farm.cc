@@ -258,19 +258,20 @@ void Farm::AssignTaskAsync(const std::string& worker_id, const Seen& seen,
   if (validator_) PrevalidateFor(worker_id);
   auto queued = std::make_shared<bool>(false);
   auto assign = [this, worker_id, seen, queued](FarmTx& tx) -> Result<TaskOffer> {
-    auto w = LoadWorker(tx, worker_id);
-    if (!w) return std::unexpected(w.error());
+    const auto before = LoadWorker(tx, worker_id);
+    if (!before) return std::unexpected(before.error());
+    auto w = before;
     MarkSeen(*w, seen, tx.now());
     MarkAwake(*w);
     TaskOffer offer;
     if (!w->status_requested.empty()) {
-      tx.UpdateWorker(*w);
+      tx.UpdateWorker(*before, *w);
       offer.kind = TaskOffer::Kind::kStatusRequested;
       offer.status_requested = w->status_requested;
       return offer;
     }
     if (w->supported_task_types.empty()) {
-      tx.UpdateWorker(*w);
+      tx.UpdateWorker(*before, *w);
       offer.kind = TaskOffer::Kind::kNoTaskTypes;
       return offer;
     }
@@ -289,7 +290,7 @@ void Farm::AssignTaskAsync(const std::string& worker_id, const Seen& seen,
         task = id ? tx.GetTask(*id) : std::nullopt;
       }
       if (!id) {
-        tx.UpdateWorker(*w);
+        tx.UpdateWorker(*before, *w);
         return offer;  // kNoTask
       }
       if (!task) return Internal("selected task " + *id + " vanished");
@@ -310,7 +311,7 @@ void Farm::AssignTaskAsync(const std::string& worker_id, const Seen& seen,
     w->current_task = task->id;
     w->current_task_status = std::string(protocol::ToString(task->status));
     w->current_task_updated = tx.now();
-    tx.UpdateWorker(*w);
+    tx.UpdateWorker(*before, *w);
     ExpandTaskVariables(*task, ResolveVariables(options_.variables, "workers", w->platform));
     offer.kind = TaskOffer::Kind::kTask;
     offer.task = std::move(*task);
@@ -335,8 +336,9 @@ void Farm::UpdateTaskAsync(const std::string& worker_id, const std::string& task
                                 std::string(protocol::ToString(*update.task_status)) + "'"));
   auto new_status = std::make_shared<std::optional<TaskStatus>>();
   auto apply = [this, worker_id, task_id, update = std::move(update), seen, new_status](FarmTx& tx) -> Status {
-    auto w = LoadWorker(tx, worker_id);
-    if (!w) return std::unexpected(w.error());
+    const auto before = tx.GetWorkerForTaskUpdate(worker_id);
+    if (!before) return Forbidden("worker " + worker_id + " does not exist");
+    auto w = before;
     MarkSeen(*w, seen, tx.now());
     auto task = tx.GetTaskForUpdate(task_id);
     if (!task) return NotFound("task " + task_id + " not found");
@@ -381,7 +383,7 @@ void Farm::UpdateTaskAsync(const std::string& worker_id, const std::string& task
     Change(tx, *task, std::move(m), std::move(u));
     w->current_task_updated = tx.now();
     if (update.task_status) w->current_task_status = std::string(protocol::ToString(*update.task_status));
-    tx.UpdateWorker(*w);
+    tx.UpdateWorker(*before, *w);
     return Ok();
   };
   store_.WriteAsync(std::move(apply), [this, task_id, new_status, done = std::move(done)](Status st) {

@@ -1,5 +1,7 @@
 #include "manager/farm_store.h"
 
+#include <array>
+
 #include "common/timefmt.h"
 
 namespace duende::manager {
@@ -756,6 +758,26 @@ std::optional<WorkerRecord> FarmTx::GetWorker(const std::string& id) {
   return w;
 }
 
+std::optional<WorkerRecord> FarmTx::GetWorkerForTaskUpdate(const std::string& id) {
+  auto& q = conn_.Prepare(
+      "SELECT nickname, address, software, last_activity, current_task, current_task_status, current_task_updated "
+      "FROM workers WHERE id = ?1");
+  q.Bind(1, id);
+  if (!q.Step()) return std::nullopt;
+  WorkerRecord w;
+  w.id = id;
+  w.nickname = q.Text(0);
+  w.address = q.Text(1);
+  w.software = q.Text(2);
+  w.last_activity = OptTime(q, 3);
+  w.current_task = q.Text(4);
+  w.current_task_status = q.Text(5);
+  w.current_task_updated = OptTime(q, 6);
+  q.Reset();
+  if (seen_) seen_->Apply(w);
+  return w;
+}
+
 void FarmTx::InsertWorker(const WorkerRecord& w) {
   conn_
       .Prepare(
@@ -794,6 +816,58 @@ void FarmTx::UpdateWorker(const WorkerRecord& w) {
       .Bind(12, w.status_requested)
       .Bind(13, w.lazy_status_request ? 1 : 0)
       .Run();
+}
+
+void FarmTx::UpdateWorker(const WorkerRecord& before, const WorkerRecord& after) {
+  // Column i is parameter ?i+2, numbered as in the full UPDATE above, so
+  // each set of changed columns is one cached statement.
+  static constexpr std::array<const char*, 12> kSet = {"nickname = ?2",
+                                                       "address = ?3",
+                                                       "status = ?4",
+                                                       "platform = ?5",
+                                                       "current_task = ?6",
+                                                       "last_activity = ?7",
+                                                       "supported_task_types = ?8",
+                                                       "software = ?9",
+                                                       "current_task_status = ?10",
+                                                       "current_task_updated = ?11",
+                                                       "status_requested = ?12",
+                                                       "lazy_status_request = ?13"};
+  const std::array<bool, 12> changed = {before.nickname != after.nickname,
+                                        before.address != after.address,
+                                        before.status != after.status,
+                                        before.platform != after.platform,
+                                        before.current_task != after.current_task,
+                                        before.last_activity != after.last_activity,
+                                        before.supported_task_types != after.supported_task_types,
+                                        before.software != after.software,
+                                        before.current_task_status != after.current_task_status,
+                                        before.current_task_updated != after.current_task_updated,
+                                        before.status_requested != after.status_requested,
+                                        before.lazy_status_request != after.lazy_status_request};
+  std::string sql;
+  for (size_t i = 0; i < kSet.size(); ++i) {
+    if (!changed[i]) continue;
+    sql += sql.empty() ? "UPDATE workers SET " : ", ";
+    sql += kSet[i];
+  }
+  if (sql.empty()) return;
+  sql += " WHERE id = ?1";
+  auto& q = conn_.Prepare(sql);
+  q.Bind(1, after.id);
+  if (changed[0]) q.Bind(2, after.nickname);
+  if (changed[1]) q.Bind(3, after.address);
+  if (changed[2]) q.Bind(4, after.status);
+  if (changed[3]) q.Bind(5, after.platform);
+  if (changed[4]) q.Bind(6, after.current_task);
+  if (changed[5]) q.Bind(7, OptMicros(after.last_activity));
+  if (changed[6]) q.Bind(8, json(after.supported_task_types).dump());
+  if (changed[7]) q.Bind(9, after.software);
+  if (changed[8]) q.Bind(10, after.current_task_status);
+  if (changed[9]) q.Bind(11, OptMicros(after.current_task_updated));
+  if (changed[10]) q.Bind(12, after.status_requested);
+  if (changed[11]) q.Bind(13, after.lazy_status_request ? 1 : 0);
+  q.Run();
 }
 
 std::vector<WorkerRecord> FarmTx::ListWorkers() {

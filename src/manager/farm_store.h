@@ -220,8 +220,19 @@ class FarmTx {
 
   // --- workers
   std::optional<WorkerRecord> GetWorker(const std::string& id);
+  // What a worker's task update reads of the worker: its ID, nickname,
+  // address, software and current-task fields, the rest left empty. Write
+  // it back with UpdateWorker(before, after) only, which leaves the columns
+  // not read as they are.
+  std::optional<WorkerRecord> GetWorkerForTaskUpdate(const std::string& id);
   void InsertWorker(const WorkerRecord& w);
+  // Every column of the row.
   void UpdateWorker(const WorkerRecord& w);
+  // The columns in which `after` differs from `before`, the row as read in
+  // this transaction; no statement when none does. A request changes two or
+  // three of a worker's columns: the full UPDATE also wrote the task types
+  // back as JSON every time.
+  void UpdateWorker(const WorkerRecord& before, const WorkerRecord& after);
   std::vector<WorkerRecord> ListWorkers();
   std::vector<WorkerRecord> WorkersSeenBefore(SystemTime cutoff, const std::string& status);
   // Writes last-seen times (never moving one back). Returns rows changed.

@@ -234,6 +234,54 @@ TEST_F(FarmTest, UpdatesLeaveTheTasksCommandsAndParentsAsTheyWere) {
   EXPECT_EQ(after.failed_by_workers[0].id, w1);
 }
 
+// A task update reads part of the worker's row and writes back only the
+// columns that changed: what it did not read (status, task types, platform)
+// stays as it was, and a write that changes nothing runs no statement.
+TEST_F(FarmTest, WorkerWritesNameOnlyTheColumnsThatChanged) {
+  const std::string w1 = Register("w1", {"sleep", "ffmpeg"}, "windows");
+  const WorkerRecord registered = WorkerById(w1);
+  auto total_changes = [&] { return *db_->Read([](store::Conn& c) -> Result<int64_t> { return c.TotalChanges(); }); };
+  const int64_t changes_before = total_changes();
+  ASSERT_TRUE(store_
+                  ->Write([&](FarmTx& tx) -> Status {
+                    const auto before = tx.GetWorkerForTaskUpdate(w1);
+                    EXPECT_TRUE(before.has_value());
+                    if (!before) return Ok();
+                    EXPECT_EQ(before->nickname, "w1");
+                    EXPECT_EQ(before->address, registered.address);
+                    EXPECT_TRUE(before->supported_task_types.empty()) << "not read";
+                    tx.UpdateWorker(*before, *before);  // nothing changed: no statement
+                    return Ok();
+                  })
+                  .has_value());
+  EXPECT_EQ(total_changes(), changes_before);
+  EXPECT_FALSE(store_->Read([&](FarmTx& tx) -> Result<bool> { return tx.GetWorkerForTaskUpdate("nobody").has_value(); })
+                   .value());
+
+  clock_.Advance(std::chrono::seconds(3));
+  ASSERT_TRUE(store_
+                  ->Write([&](FarmTx& tx) -> Status {
+                    const auto before = *tx.GetWorkerForTaskUpdate(w1);
+                    WorkerRecord after = before;
+                    after.current_task_status = "active";
+                    after.current_task_updated = tx.now();
+                    after.software = "Flamenco-Worker/2.6";
+                    tx.UpdateWorker(before, after);
+                    return Ok();
+                  })
+                  .has_value());
+  EXPECT_EQ(total_changes(), changes_before + 1);
+  const WorkerRecord now = WorkerById(w1);
+  EXPECT_EQ(now.current_task_status, "active");
+  EXPECT_EQ(now.current_task_updated, clock_.Now());
+  EXPECT_EQ(now.software, "Flamenco-Worker/2.6");
+  EXPECT_EQ(now.status, registered.status);
+  EXPECT_EQ(now.supported_task_types, registered.supported_task_types);
+  EXPECT_EQ(now.platform, "windows");
+  EXPECT_EQ(now.nickname, "w1");
+  EXPECT_EQ(now.last_activity, registered.last_activity);
+}
+
 TEST_F(FarmTest, FailedTaskRecordsWorkerAndIsNotOfferedToItAgain) {
   Task t = MakeTask("t");
   Add({t});
