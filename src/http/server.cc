@@ -250,12 +250,17 @@ class Session : public std::enable_shared_from_this<Session<S>> {
     req.headers.reserve(8);
     for (const auto& field : msg) req.headers.emplace_back(ToLower(field.name_string()), std::string(field.value()));
     req.body = std::move(msg.body());
-    beast::error_code ep_ec;
-    auto ep = Tcp().socket().remote_endpoint(ep_ec);
-    if (!ep_ec) {
-      req.remote_host = ep.address().to_string();
-      req.remote_endpoint = req.remote_host + ":" + std::to_string(ep.port());
+    if (remote_host_.empty()) {
+      // Asked once per connection (a getpeername(2) and a formatting each).
+      beast::error_code ep_ec;
+      auto ep = Tcp().socket().remote_endpoint(ep_ec);
+      if (!ep_ec) {
+        remote_host_ = ep.address().to_string();
+        remote_endpoint_ = remote_host_ + ":" + std::to_string(ep.port());
+      }
     }
+    req.remote_host = remote_host_;
+    req.remote_endpoint = remote_endpoint_;
     Response resp;
     try {
       resp = handler_(req);
@@ -437,6 +442,8 @@ class Session : public std::enable_shared_from_this<Session<S>> {
   std::atomic<int>& thread_connections_;
   Handoff& handoff_;
   beast::flat_buffer buffer_;
+  std::string remote_host_;  // the peer, once known (empty: not yet)
+  std::string remote_endpoint_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   std::shared_ptr<void> response_;
   const ServerOptions& options_;
