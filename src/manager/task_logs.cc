@@ -198,6 +198,8 @@ Status TaskLogs::Write(const std::string& job_id, const std::string& task_id, st
     if (ec) return Unavailable("cannot create log directory for " + path + ": " + ec.message());
     fd = ::open(path.c_str(), flags, 0644);
   }
+  // A new attempt's log made by the O_EXCL open is empty: no fstat needed.
+  const bool created = new_attempt && fd >= 0;
   if (fd < 0 && new_attempt && errno == EEXIST) {
     // An earlier run's log: rotated away, and this run's starts anew.
     if (auto st = RotateLocked(job_id, task_id, path); !st) return st;
@@ -205,7 +207,7 @@ Status TaskLogs::Write(const std::string& job_id, const std::string& task_id, st
   }
   if (fd < 0) return Unavailable(Errno("cannot open", path));
   struct stat st {};
-  const uint64_t offset = ::fstat(fd, &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
+  const uint64_t offset = created || ::fstat(fd, &st) != 0 ? 0 : static_cast<uint64_t>(st.st_size);
   if (caps_.max_bytes > 0 || caps_.max_total_bytes > 0) buf = FitUnderCaps(std::move(buf), fd, offset, path);
   if (buf.empty()) {
     ::close(fd);
