@@ -35,9 +35,11 @@ void MarkAwake(WorkerRecord& w) {
 
 std::string LogLine(SystemTime now, std::string_view text) { return FormatIso8601(now) + ": " + std::string(text); }
 
+std::unexpected<Error> UnknownWorker(const std::string& id) { return Forbidden("worker " + id + " does not exist"); }
+
 Result<WorkerRecord> LoadWorker(FarmTx& tx, const std::string& id) {
   auto w = tx.GetWorker(id);
-  if (!w) return Forbidden("worker " + id + " does not exist");
+  if (!w) return UnknownWorker(id);
   return *w;
 }
 
@@ -337,7 +339,7 @@ void Farm::UpdateTaskAsync(const std::string& worker_id, const std::string& task
   auto new_status = std::make_shared<std::optional<TaskStatus>>();
   auto apply = [this, worker_id, task_id, update = std::move(update), seen, new_status](FarmTx& tx) -> Status {
     const auto before = tx.GetWorkerForTaskUpdate(worker_id);
-    if (!before) return Forbidden("worker " + worker_id + " does not exist");
+    if (!before) return UnknownWorker(worker_id);
     auto w = before;
     MarkSeen(*w, seen, tx.now());
     auto task = tx.GetTaskForUpdate(task_id);

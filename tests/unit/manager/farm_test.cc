@@ -282,6 +282,23 @@ TEST_F(FarmTest, WorkerWritesNameOnlyTheColumnsThatChanged) {
   EXPECT_EQ(now.last_activity, registered.last_activity);
 }
 
+// A worker removed after it was authenticated (housekeeping, an operator)
+// gets 403 on its task update, and the task is left as it was.
+TEST_F(FarmTest, UpdateFromAWorkerThatNoLongerExistsIsForbiddenAndChangesNothing) {
+  Task t = MakeTask("t");
+  Add({t});
+  const std::string w1 = Register("w1");
+  ASSERT_EQ(Fetch(w1).task.id, t.id);
+  const Task before = Get(t.id);
+  clock_.Advance(std::chrono::seconds(5));
+  auto st = farm_->UpdateTask("aaaaaaaaaaaaaaaaaaaaaaaa", t.id, StatusUpdate(TaskStatus::kCompleted), seen_);
+  ASSERT_FALSE(st.has_value());
+  EXPECT_EQ(st.error().code, ErrorCode::kForbidden);
+  const Task after = Get(t.id);
+  EXPECT_EQ(after.status, TaskStatus::kActive);
+  EXPECT_EQ(after.last_updated, before.last_updated);
+}
+
 TEST_F(FarmTest, FailedTaskRecordsWorkerAndIsNotOfferedToItAgain) {
   Task t = MakeTask("t");
   Add({t});
