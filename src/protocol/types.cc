@@ -245,9 +245,11 @@ Result<TaskUpdate> TaskUpdateFromJson(const json& j) {
   if (!u) return u;
   auto id = GetString(j, "_id", true);
   if (!id) return std::unexpected(id.error());
+  if (id->empty()) return InvalidArgument("field '_id' must not be empty");
   u->id = *id;
   auto task = GetString(j, "task_id", true);
   if (!task) return std::unexpected(task.error());
+  if (task->empty()) return InvalidArgument("field 'task_id' must not be empty");
   u->task_id = *task;
   auto rom = GetString(j, "received_on_manager");
   if (!rom) return std::unexpected(rom.error());

@@ -75,6 +75,21 @@ TEST(ProtocolTest, ManagerUpdateRoundTrips) {
   EXPECT_EQ(back->log_tail, "x\n");
 }
 
+// A Manager's update names itself and its task: an empty ID is refused
+// like a missing one (found by fuzz/server_requests_fuzz.cc).
+TEST(ProtocolTest, TaskUpdateWithAnEmptyIdOrTaskIdIsRefused) {
+  const json ok = {{"_id", "aaaaaaaaaaaaaaaaaaaaaaaa"}, {"task_id", "bbbbbbbbbbbbbbbbbbbbbbbb"}};
+  ASSERT_TRUE(TaskUpdateFromJson(ok).has_value());
+  for (const char* key : {"_id", "task_id"}) {
+    json bad = ok;
+    bad[key] = "";
+    auto u = TaskUpdateFromJson(bad);
+    ASSERT_FALSE(u.has_value()) << key;
+    EXPECT_EQ(u.error().code, ErrorCode::kInvalidArgument);
+    EXPECT_EQ(u.error().message, std::string("field '") + key + "' must not be empty");
+  }
+}
+
 TEST(ProtocolTest, LogTailKeepsLastTenLines) {
   std::string log;
   for (int i = 1; i <= 12; ++i) log += "l" + std::to_string(i) + "\n";
