@@ -205,70 +205,95 @@ struct JobService::Impl {
     derive.emplace_back(job, became);
   }
 
+  // What deferred own updates left for FinishOwnUpdates: count changes per
+  // (job, stored status) and the derivations.
+  struct Pending {
+    std::map<std::pair<std::string, std::string>, int64_t> counts;
+    DeriveList derive;
+  };
+  Pending pending;  // the farm's writer thread only (see ApplyOwnUpdateIn)
+
+  // Writes the count changes `p` holds.
+  static void FlushCounts(JobStoreTx& tx, Pending& p) {
+    for (const auto& [key, delta] : p.counts)
+      if (delta != 0) tx.AdjustCount(key.first, key.second, delta);
+    p.counts.clear();
+  }
+
+  // `pending` (may be null): moves the job's counts and defers the
+  // derivation there instead of doing them now.
   bool ApplyUpdate(JobStoreTx& tx, const std::string& manager, const protocol::TaskUpdate& u, TxEffects& fx,
-                   DeriveList& derive) {
-    auto st = tx.GetTaskForUpdate(u.task_id);
-    if (!st) {
+                   DeriveList& derive, Pending* pending = nullptr) {
+    const std::string& tail = !u.log_tail.empty() ? u.log_tail : u.log;
+    const bool metrics = u.metrics && u.metrics->is_object();
+    auto t = tx.GetTaskForUpdate(u.task_id, /*with_log=*/!tail.empty(), /*with_metrics=*/metrics);
+    if (!t) {
       spdlog::warn("task update {} for unknown task {} ignored", u.id, u.task_id);
       return false;
     }
-    if (st->task.manager != manager) {
-      spdlog::warn("task update {} for task {} of another manager ({}) ignored", u.id, u.task_id, st->task.manager);
+    if (t->manager != manager) {
+      spdlog::warn("task update {} for task {} of another manager ({}) ignored", u.id, u.task_id, t->manager);
       return false;
     }
-    protocol::Task& t = st->task;
-    const int64_t revision_read = st->revision;
+    // Only what the update sets is written: a progress update rewrites
+    // neither the log tail nor the metrics (issue 6).
+    TaskStateChange c;
+    c.id = t->id;
+    c.job = t->job;
+    c.stored_status = t->stored_status;
     // v2: the task's _updated becomes the time the Manager received this.
-    t.last_updated = u.received_on_manager.value_or(clock.Now());
-    bool status_changed = false;
-    if (u.task_status && *u.task_status != t.status) {
+    c.updated = u.received_on_manager.value_or(clock.Now());
+    const TaskStatus was = protocol::TaskStatusFromString(t->stored_status).value_or(TaskStatus::kQueued);
+    if (u.task_status && *u.task_status != was) {
       const TaskStatus to = *u.task_status;
       const bool accepted =
-          ManagerMayReport(to) && (t.status != TaskStatus::kCancelRequested || to == TaskStatus::kCanceled ||
+          ManagerMayReport(to) && (was != TaskStatus::kCancelRequested || to == TaskStatus::kCanceled ||
                                    to == TaskStatus::kFailed || to == TaskStatus::kCompleted);
       if (accepted) {
-        t.status = to;
-        status_changed = true;
+        c.status = to;
         if (to == TaskStatus::kQueued || to == TaskStatus::kClaimedByManager || to == TaskStatus::kSoftFailed) {
           // A paused job must not have schedulable tasks; tell the Manager.
-          auto job = tx.GetJob(t.job);
+          // The etag, like the revision, changes only when the job side
+          // changes the task: a linked Manager re-validates its cached copy
+          // by etag before assigning it (spec §2.6), and its own updates
+          // must not make that copy look stale.
+          auto job = tx.GetJob(t->job);
           if (job && job->status == JobStatus::kPaused) {
-            t.status = TaskStatus::kPaused;
-            st->revision = fx.Revision();
+            c.status = TaskStatus::kPaused;
+            c.revision = fx.Revision();
           }
         }
       } else {
-        spdlog::info("task {}: status {} -> {} from manager ignored", t.id, ToString(t.status), ToString(to));
+        spdlog::info("task {}: status {} -> {} from manager ignored", t->id, t->stored_status, ToString(to));
       }
     }
-    if (u.activity) t.activity = *u.activity;
-    if (u.worker) t.worker = *u.worker;
-    if (u.task_progress_percentage) t.task_progress_percentage = *u.task_progress_percentage;
-    if (u.current_command_index) t.current_command_index = *u.current_command_index;
-    if (u.command_progress_percentage) t.command_progress_percentage = *u.command_progress_percentage;
-    if (u.failed_by_workers) t.failed_by_workers = *u.failed_by_workers;
-    if (u.metrics && u.metrics->is_object()) {
-      if (!t.metrics.is_object()) t.metrics = json::object();
-      t.metrics.update(*u.metrics);
+    if (u.activity) c.activity = *u.activity;
+    if (u.worker) c.worker = *u.worker;
+    if (u.task_progress_percentage) c.task_progress_percentage = *u.task_progress_percentage;
+    if (u.current_command_index) c.current_command_index = *u.current_command_index;
+    if (u.command_progress_percentage) c.command_progress_percentage = *u.command_progress_percentage;
+    if (u.failed_by_workers) c.failed_by_workers = *u.failed_by_workers;
+    if (metrics) {
+      if (!t->metrics.is_object()) t->metrics = json::object();
+      t->metrics.update(*u.metrics);
+      c.metrics = std::move(t->metrics);
     }
-    if (u.blocked_reason) tx.SetBlockedReason(t.id, *u.blocked_reason);
-    const std::string& tail = !u.log_tail.empty() ? u.log_tail : u.log;
-    if (!tail.empty()) t.log = protocol::LogTail(t.log + "\n" + tail, kLogTailLines);
-    // The etag, like the revision, changes only when the job side changes
-    // the task: a linked Manager re-validates its cached copy by etag before
-    // assigning it (spec §2.6), and its own updates must not make that copy
-    // look stale -- the "new" copy would be older than the Manager's state.
-    if (st->revision != revision_read)
-      tx.UpdateTask(*st);  // a task of a paused job, back to the Manager as paused
-    else
-      tx.UpdateTaskState(*st);
-    if (status_changed) {
-      if (t.status == TaskStatus::kFailed || t.status == TaskStatus::kCanceled) {
+    if (u.blocked_reason) tx.SetBlockedReason(t->id, *u.blocked_reason);
+    if (!tail.empty()) c.log = protocol::LogTail(t->log + "\n" + tail, kLogTailLines);
+    c.count_later = pending != nullptr;
+    tx.UpdateTaskState(c);
+    if (c.status && *c.status != was) {
+      if (pending) {
+        pending->counts[{t->job, t->stored_status}] -= 1;
+        pending->counts[{t->job, std::string(ToString(*c.status))}] += 1;
+      }
+      if (*c.status == TaskStatus::kFailed || *c.status == TaskStatus::kCanceled) {
         // Failure handling depends on the counts at this point: not batched.
-        DeriveJob(tx, t.job, t.status, fx);
-        CheckRunnability(tx, t.job, fx);
+        if (pending) FlushCounts(tx, *pending);
+        DeriveJob(tx, t->job, *c.status, fx);
+        CheckRunnability(tx, t->job, fx);
       } else {
-        DeriveLater(derive, t.job, t.status);
+        DeriveLater(pending ? pending->derive : derive, t->job, *c.status);
       }
     }
     return true;
@@ -693,13 +718,13 @@ Result<protocol::BatchResponse> JobService::PushTaskUpdatesFor(const std::string
 }
 
 Result<JobService::OwnUpdateEffects> JobService::ApplyOwnUpdateIn(store::SqlConn& conn,
-                                                                  const protocol::TaskUpdate& update) {
+                                                                  const protocol::TaskUpdate& update, bool deferred) {
   std::vector<JobStatusChange> changes;
   OwnUpdateEffects out;
   auto st = impl_->store->WriteIn(conn, [&](JobStoreTx& tx) -> Status {
     TxEffects fx(tx, changes);
     Impl::DeriveList derive;
-    impl_->ApplyUpdate(tx, impl_->options.manager_id, update, fx, derive);
+    impl_->ApplyUpdate(tx, impl_->options.manager_id, update, fx, derive, deferred ? &impl_->pending : nullptr);
     for (const auto& [job, became] : derive) impl_->DeriveJob(tx, job, became, fx);
     out.job_status_changed = fx.job_status_changed();
     return Ok();
@@ -711,6 +736,29 @@ Result<JobService::OwnUpdateEffects> JobService::ApplyOwnUpdateIn(store::SqlConn
   };
   return out;
 }
+
+Result<JobService::OwnUpdateEffects> JobService::FinishOwnUpdates(store::SqlConn& conn) {
+  OwnUpdateEffects out;
+  Impl::Pending& p = impl_->pending;
+  if (p.counts.empty() && p.derive.empty()) return out;
+  std::vector<JobStatusChange> changes;
+  auto st = impl_->store->WriteIn(conn, [&](JobStoreTx& tx) -> Status {
+    TxEffects fx(tx, changes);
+    Impl::FlushCounts(tx, p);
+    for (const auto& [job, became] : p.derive) impl_->DeriveJob(tx, job, became, fx);
+    out.job_status_changed = fx.job_status_changed();
+    return Ok();
+  });
+  // Done or failed, nothing stays pending: a failure fails the batch, whose
+  // writes are then run again.
+  p = Impl::Pending{};
+  if (!st) return std::unexpected(st.error());
+  if (!changes.empty())
+    out.after_commit = [impl = impl_.get(), changes = std::move(changes)] { impl->Announce(changes); };
+  return out;
+}
+
+void JobService::DropPendingOwnUpdates() { impl_->pending = Impl::Pending{}; }
 
 Result<int64_t> JobService::HandledUpdateCount() {
   int64_t n = 0;

@@ -181,7 +181,21 @@ class JobService : public protocol::Upstream {
     bool job_status_changed = false;     // a job changed status: its other tasks may need canceling
     std::function<void()> after_commit;  // announces the job status changes
   };
-  Result<OwnUpdateEffects> ApplyOwnUpdateIn(store::SqlConn& conn, const protocol::TaskUpdate& update);
+  //
+  // `deferred`: the update is one of a batch of writes sharing one
+  // transaction (the farm's store::WriteQueue). The job counts it moves
+  // and the job status derivation it calls for are left pending, and
+  // FinishOwnUpdates does them once for the batch, before it commits: a
+  // batch of updates to one job moves each count once and derives the job
+  // once (issue 6). A task that fails or is canceled has its job derived
+  // at once, as the failure policy needs the counts at that point.
+  // DropPendingOwnUpdates forgets what is pending (a batch starts or its
+  // rolled-back write is undone). The three are called from one thread at
+  // a time: the batch's writer.
+  Result<OwnUpdateEffects> ApplyOwnUpdateIn(store::SqlConn& conn, const protocol::TaskUpdate& update,
+                                            bool deferred = false);
+  Result<OwnUpdateEffects> FinishOwnUpdates(store::SqlConn& conn);
+  void DropPendingOwnUpdates();
   // Task updates applied (first seen) and received again after being
   // handled (a Manager re-sending one whose answer it did not get), since
   // the service started. Each update is applied once whatever the count of

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
@@ -43,6 +44,42 @@ struct StoredTask {
   std::optional<std::string> stored_status;
 };
 
+// What a Manager's task update needs of the stored task (spec §4.1.2): who
+// it belongs to, its status and revision, and the two fields an update adds
+// to rather than replaces, read only when asked for.
+struct TaskForUpdate {
+  std::string id;
+  std::string job;
+  std::string manager;
+  std::string stored_status;  // as stored (the counts move from it)
+  int64_t revision = 0;
+  std::string log;                                    // with_log
+  nlohmann::json metrics = nlohmann::json::object();  // with_metrics
+};
+
+// The change a Manager's task update makes: only the fields set are
+// written. The priorities, etag and commands stay as stored, and so do
+// their index entries.
+struct TaskStateChange {
+  std::string id;
+  std::string job;
+  std::string stored_status;                   // TaskForUpdate::stored_status
+  std::optional<protocol::TaskStatus> status;  // written (and counted) only when it differs
+  std::optional<int64_t> revision;             // a bump: the Manager must learn of the change
+  std::optional<std::string> log;
+  std::optional<std::string> activity;
+  std::optional<std::string> worker;
+  std::optional<std::vector<protocol::FailedByWorker>> failed_by_workers;
+  std::optional<nlohmann::json> metrics;
+  std::optional<int> task_progress_percentage;
+  std::optional<int> current_command_index;
+  std::optional<int> command_progress_percentage;
+  std::optional<SystemTime> updated;
+  // The caller moves the job's counts itself (AdjustCount), once for many
+  // changes: UpdateTaskState leaves them alone.
+  bool count_later = false;
+};
+
 class JobStoreTx {
  public:
   virtual ~JobStoreTx() = default;
@@ -60,6 +97,9 @@ class JobStoreTx {
   // Deletes the job with its tasks and log requests.
   virtual void DeleteJob(const std::string& id) = 0;
   virtual TaskStatusCounts CountTasks(const std::string& job_id) = 0;
+  // Adds `delta` to the count of the job's tasks in `status` (a stored
+  // status string): for changes written with TaskStateChange::count_later.
+  virtual void AdjustCount(const std::string& job_id, const std::string& status, int64_t delta) = 0;
   // Starvation marks from the Manager (TaskUpdate::blocked_reason): set or
   // clear ("") a task's mark; count the job's schedulable marked tasks and
   // give one of their reasons.
@@ -68,10 +108,9 @@ class JobStoreTx {
 
   // Tasks. `seq` orders a job's tasks (compiler order).
   virtual std::optional<StoredTask> GetTask(const std::string& id) = 0;
-  // GetTask without the commands and parents (left empty), for callers that
-  // change mutable fields and write them back with UpdateTask, which leaves
-  // those two alone: the Manager's stream of task updates.
-  virtual std::optional<StoredTask> GetTaskForUpdate(const std::string& id) = 0;
+  // The Manager's stream of task updates reads only this: the log tail and
+  // the metrics (JSON to parse) only when the update adds to them.
+  virtual std::optional<TaskForUpdate> GetTaskForUpdate(const std::string& id, bool with_log, bool with_metrics) = 0;
   virtual std::vector<StoredTask> TasksOfJob(const std::string& job_id) = 0;
   // Inserts a job's new tasks in order: tasks[i] gets seq i and revision
   // first_revision + i / tasks_per_revision (a big job spread over several
@@ -82,11 +121,9 @@ class JobStoreTx {
   // Writes every mutable field (status, priorities, log, activity, worker,
   // failed_by_workers, metrics, progress, etag, revision).
   virtual void UpdateTask(const StoredTask& task) = 0;
-  // Writes what a Manager's task update changes: status, log, activity,
-  // worker, failed_by_workers, metrics, progress and the update time. The
-  // priorities, etag and revision stay as stored, so their index entries
-  // are not rewritten.
-  virtual void UpdateTaskState(const StoredTask& task) = 0;
+  // Writes what a Manager's task update changes, and only that (see
+  // TaskStateChange); moves the job's counts when the status changed.
+  virtual void UpdateTaskState(const TaskStateChange& change) = 0;
   // Sets these `queued` tasks of `job_id` to claimed-by-manager (tasks in
   // another status are left alone) without a revision bump: the Manager's
   // own claim. Cheaper than UpdateTask per task for a big depsgraph.

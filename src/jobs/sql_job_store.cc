@@ -213,17 +213,11 @@ Job ReadJob(store::SqlStatement& q) {
   return j;
 }
 
-// The columns ReadTask reads, in order; `commands_and_parents` gives
-// columns 9 and 10.
-std::string TaskColumns(std::string_view commands_and_parents) {
-  return "t.id, t.job_id, t.manager, t.name, t.status, t.priority, t.job_priority, t.job_type, t.task_type, " +
-         std::string(commands_and_parents) +
-         ", t.log, t.activity, t.worker, t.failed_by_workers, t.metrics, t.task_progress_percentage, "
-         "t.current_command_index, t.command_progress_percentage, t.etag, t.revision, t.updated_us";
-}
-const std::string kTaskColumns = TaskColumns("t.commands, t.parents");
-// Without the commands and parents (read as empty).
-const std::string kTaskStateColumns = TaskColumns("'[]', '[]'");
+// The columns ReadTask reads, in order.
+const std::string kTaskColumns =
+    "t.id, t.job_id, t.manager, t.name, t.status, t.priority, t.job_priority, t.job_type, t.task_type, t.commands, "
+    "t.parents, t.log, t.activity, t.worker, t.failed_by_workers, t.metrics, t.task_progress_percentage, "
+    "t.current_command_index, t.command_progress_percentage, t.etag, t.revision, t.updated_us";
 
 StoredTask ReadTask(store::SqlStatement& q) {
   StoredTask st;
@@ -311,10 +305,10 @@ class JsonMemo {
   std::string text_;
 };
 
-std::string FailedByJson(const protocol::Task& t) {
-  if (t.failed_by_workers.empty()) return "[]";
+std::string FailedByJson(const std::vector<protocol::FailedByWorker>& failed_by) {
+  if (failed_by.empty()) return "[]";
   json arr = json::array();
-  for (const auto& f : t.failed_by_workers) arr.push_back({{"id", f.id}, {"identifier", f.identifier}});
+  for (const auto& f : failed_by) arr.push_back({{"id", f.id}, {"identifier", f.identifier}});
   return arr.dump();
 }
 
@@ -411,6 +405,10 @@ class SqlJobStoreTx final : public JobStoreTx {
     return counts;
   }
 
+  void AdjustCount(const std::string& job_id, const std::string& status, int64_t delta) override {
+    AddCount(job_id, status, delta);
+  }
+
   void SetBlockedReason(const std::string& task_id, const std::string& reason) override {
     c_.Prepare("UPDATE job_tasks SET blocked_reason = ?2 WHERE id = ?1").Bind(1, task_id).Bind(2, reason).Run();
   }
@@ -426,9 +424,24 @@ class SqlJobStoreTx final : public JobStoreTx {
     return out;
   }
 
-  std::optional<StoredTask> GetTask(const std::string& id) override { return TaskById(kTaskColumns, id); }
+  std::optional<StoredTask> GetTask(const std::string& id) override { return TaskById(id); }
 
-  std::optional<StoredTask> GetTaskForUpdate(const std::string& id) override { return TaskById(kTaskStateColumns, id); }
+  std::optional<TaskForUpdate> GetTaskForUpdate(const std::string& id, bool with_log, bool with_metrics) override {
+    auto& q = c_.Prepare(std::string("SELECT job_id, manager, status, revision") + (with_log ? ", log" : ", ''") +
+                         (with_metrics ? ", metrics" : ", '{}'") + " FROM job_tasks WHERE id = ?1");
+    q.Bind(1, id);
+    if (!q.Step()) return std::nullopt;
+    TaskForUpdate t;
+    t.id = id;
+    t.job = q.Text(0);
+    t.manager = q.Text(1);
+    t.stored_status = q.Text(2);
+    t.revision = q.Int(3);
+    if (with_log) t.log = q.Text(4);
+    if (with_metrics) t.metrics = ParseJson(q.Text(5), json::object());
+    q.Reset();
+    return t;
+  }
 
   std::vector<StoredTask> TasksOfJob(const std::string& job_id) override {
     auto& q =
@@ -465,7 +478,7 @@ class SqlJobStoreTx final : public JobStoreTx {
           .Bind(13, t.log)
           .Bind(14, t.activity)
           .Bind(15, t.worker)
-          .Bind(16, FailedByJson(t))
+          .Bind(16, FailedByJson(t.failed_by_workers))
           .Bind(17, t.metrics.empty() ? std::string("{}") : t.metrics.dump())
           .Bind(18, t.task_progress_percentage)
           .Bind(19, t.current_command_index)
@@ -506,16 +519,43 @@ class SqlJobStoreTx final : public JobStoreTx {
         .Run();
   }
 
-  void UpdateTaskState(const StoredTask& st) override {
-    const auto& t = st.task;
-    // SQLite rewrites the entry of every index on a column the UPDATE sets,
-    // changed or not: the status is set only when it changed.
-    const bool status_changed = MoveCount(st);
-    auto& q = c_.Prepare(std::string("UPDATE job_tasks SET ") + kStateColumns +
-                         (status_changed ? ", status = ?11 WHERE id = ?1" : " WHERE id = ?1"));
-    BindState(q, t);
-    if (status_changed) q.Bind(11, ToString(t.status));
+  void UpdateTaskState(const TaskStateChange& c) override {
+    // The UPDATE names only the columns the change sets: SQLite rewrites
+    // the entry of every index on a column a SET names, changed or not, and
+    // every value bound is one more string or JSON text to build.
+    const bool status_changed = c.status && ToString(*c.status) != c.stored_status;
+    // Parameters are numbered in the order set (PostgreSQL wants no gaps).
+    std::string sql = "UPDATE job_tasks SET updated_us = COALESCE(?2, updated_us)";
+    int n = 2;
+    auto set = [&](bool on, std::string_view column) {
+      if (!on) return;
+      sql.append(", ").append(column).append(" = ?").append(std::to_string(++n));
+    };
+    set(status_changed, "status");
+    set(c.revision.has_value(), "revision");
+    set(c.log.has_value(), "log");
+    set(c.activity.has_value(), "activity");
+    set(c.worker.has_value(), "worker");
+    set(c.failed_by_workers.has_value(), "failed_by_workers");
+    set(c.metrics.has_value(), "metrics");
+    set(c.task_progress_percentage.has_value(), "task_progress_percentage");
+    set(c.current_command_index.has_value(), "current_command_index");
+    set(c.command_progress_percentage.has_value(), "command_progress_percentage");
+    auto& q = c_.Prepare(sql + " WHERE id = ?1");
+    q.Bind(1, c.id).Bind(2, c.updated ? std::optional<int64_t>(ToUnixMicros(*c.updated)) : std::nullopt);
+    n = 2;
+    if (status_changed) q.Bind(++n, ToString(*c.status));
+    if (c.revision) q.Bind(++n, *c.revision);
+    if (c.log) q.Bind(++n, *c.log);
+    if (c.activity) q.Bind(++n, *c.activity);
+    if (c.worker) q.Bind(++n, *c.worker);
+    if (c.failed_by_workers) q.Bind(++n, FailedByJson(*c.failed_by_workers));
+    if (c.metrics) q.Bind(++n, c.metrics->dump());
+    if (c.task_progress_percentage) q.Bind(++n, *c.task_progress_percentage);
+    if (c.current_command_index) q.Bind(++n, *c.current_command_index);
+    if (c.command_progress_percentage) q.Bind(++n, *c.command_progress_percentage);
     q.Run();
+    if (status_changed && !c.count_later) MoveCounts(c.job, c.stored_status, ToString(*c.status), 1);
   }
 
   std::vector<StoredTask> RunnableTasks(const std::string& manager, int64_t max_revision) override {
@@ -670,15 +710,15 @@ class SqlJobStoreTx final : public JobStoreTx {
   }
 
  private:
-  std::optional<StoredTask> TaskById(const std::string& columns, const std::string& id) {
-    auto& q = c_.Prepare("SELECT " + columns + " FROM job_tasks t WHERE t.id = ?1");
+  std::optional<StoredTask> TaskById(const std::string& id) {
+    auto& q = c_.Prepare("SELECT " + kTaskColumns + " FROM job_tasks t WHERE t.id = ?1");
     q.Bind(1, id);
     if (!q.Step()) return std::nullopt;
     return ReadTask(q);
   }
 
-  // The columns a Manager's update changes, bound as ?2..?10 by BindState
-  // (?1 is the task's ID).
+  // The mutable fields UpdateTask writes besides the status, priorities,
+  // etag and revision, bound as ?2..?10 by BindState (?1 is the task's ID).
   static constexpr const char* kStateColumns =
       "log = ?2, activity = ?3, worker = ?4, failed_by_workers = ?5, metrics = ?6, task_progress_percentage = ?7, "
       "current_command_index = ?8, command_progress_percentage = ?9, updated_us = COALESCE(?10, updated_us)";
@@ -687,7 +727,7 @@ class SqlJobStoreTx final : public JobStoreTx {
         .Bind(2, t.log)
         .Bind(3, t.activity)
         .Bind(4, t.worker)
-        .Bind(5, FailedByJson(t))
+        .Bind(5, FailedByJson(t.failed_by_workers))
         .Bind(6, t.metrics.dump())
         .Bind(7, t.task_progress_percentage)
         .Bind(8, t.current_command_index)
@@ -728,7 +768,7 @@ class SqlJobStoreTx final : public JobStoreTx {
         .Run();
   }
 
-  void AddCount(const std::string& job_id, std::string_view status, int delta) {
+  void AddCount(const std::string& job_id, std::string_view status, int64_t delta) {
     c_.Prepare(
           "INSERT INTO job_task_counts (job_id, status, n) VALUES (?1, ?2, ?3) "
           "ON CONFLICT (job_id, status) DO UPDATE SET n = job_task_counts.n + ?3")

@@ -108,13 +108,26 @@ Result<protocol::BatchResponse> EventingUpstream::PushTaskUpdates(const std::vec
 }
 
 Result<std::function<void()>> EventingUpstream::ApplyInTx(store::SqlConn& conn, const std::string& job_id,
-                                                          const protocol::TaskUpdate& update) {
-  auto effects = jobs_.ApplyOwnUpdateIn(conn, update);
+                                                          const protocol::TaskUpdate& update, bool batched) {
+  auto effects = jobs_.ApplyOwnUpdateIn(conn, update, batched);
   if (!effects) return std::unexpected(effects.error());
   return [this, effects = std::move(*effects), job_id, task_id = update.task_id] {
     effects.after_commit();
     if (effects.job_status_changed && job_changed_) job_changed_();
     if (hub_.subscribers() > 0) PublishTaskChanged(task_id, job_id);
+  };
+}
+
+void EventingUpstream::BeginBatch() { jobs_.DropPendingOwnUpdates(); }
+
+Result<std::function<void()>> EventingUpstream::FinishBatch(store::SqlConn& conn) {
+  auto effects = jobs_.FinishOwnUpdates(conn);
+  if (!effects) return std::unexpected(effects.error());
+  if (!effects->after_commit && !effects->job_status_changed) return std::function<void()>{};
+  // The jobs' "job" events went out with their tasks' updates.
+  return [this, effects = std::move(*effects)] {
+    if (effects.after_commit) effects.after_commit();
+    if (effects.job_status_changed && job_changed_) job_changed_();
   };
 }
 

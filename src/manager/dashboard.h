@@ -98,7 +98,9 @@ class EventingUpstream final : public protocol::Upstream, public SameStoreUpstre
   // `job_changed` runs after a commit in which a job changed status: the
   // job side may have asked for its other tasks to be canceled.
   Result<std::function<void()>> ApplyInTx(store::SqlConn& conn, const std::string& job_id,
-                                          const protocol::TaskUpdate& update) override;
+                                          const protocol::TaskUpdate& update, bool batched) override;
+  void BeginBatch() override;
+  Result<std::function<void()>> FinishBatch(store::SqlConn& conn) override;
   void SetJobChangedHook(std::function<void()> job_changed) { job_changed_ = std::move(job_changed); }
   Result<protocol::Depsgraph> FetchDepsgraph(const std::string& if_updated_since) override;
   Result<protocol::BatchResponse> PushTaskUpdates(const std::vector<protocol::TaskUpdate>& updates) override;

@@ -61,6 +61,13 @@ bool WorkerMaySet(TaskStatus s) {
 Farm::Farm(FarmStore& store, TaskLogs& logs, Clock& clock, FarmOptions options)
     : store_(store), logs_(logs), clock_(clock), options_(std::move(options)) {}
 
+void Farm::SetSameStoreUpstream(SameStoreUpstream* upstream) {
+  same_store_ = upstream;
+  if (!upstream) return store_.SetBatchHook({});
+  store_.SetBatchHook(
+      {[upstream] { upstream->BeginBatch(); }, [upstream](store::Conn& c) { return upstream->FinishBatch(c); }});
+}
+
 void Farm::Notify(bool queued) {
   // Standalone mode: Change() queues nothing (SetSameStoreUpstream). A look
   // at an empty queue is not free: its read commits the writer's open group.
@@ -80,7 +87,7 @@ void Farm::Change(FarmTx& tx, const Task& task, TaskMutation m, TaskUpdate u, bo
   }
   tx.ApplyMutation(task.id, m);
   if (!same_store_) return tx.EnqueueUpdate(u);
-  auto after = same_store_->ApplyInTx(tx.conn(), task.job, u);
+  auto after = same_store_->ApplyInTx(tx.conn(), task.job, u, tx.batched());
   if (!after) throw store::StoreError(SQLITE_ERROR, "job side: " + after.error().message);
   if (*after) tx.AfterCommit(std::move(*after));
 }

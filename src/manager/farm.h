@@ -100,11 +100,20 @@ class FarmListener {
 // and log requests). Everything is applied or nothing: ApplyInTx throws
 // store::StoreError or returns an error to roll the farm's change back. What
 // it returns runs after the commit, on the committing thread.
+//
+// `batched`: the change is one of a batch of the store's queued writes
+// (FarmStore::WriteAsync), which share one transaction. The job side may
+// then leave work the batch's updates share (counts, job status
+// derivation) pending: FinishBatch does it before the batch commits, and
+// BeginBatch drops it when a batch starts or a write of it is rolled back
+// (store::WriteQueue::BatchHook). All three run on the store's writer.
 class SameStoreUpstream {
  public:
   virtual ~SameStoreUpstream() = default;
   virtual Result<std::function<void()>> ApplyInTx(store::SqlConn& conn, const std::string& job_id,
-                                                  const protocol::TaskUpdate& update) = 0;
+                                                  const protocol::TaskUpdate& update, bool batched) = 0;
+  virtual void BeginBatch() = 0;
+  virtual Result<std::function<void()>> FinishBatch(store::SqlConn& conn) = 0;
 };
 
 class Farm {
@@ -124,7 +133,8 @@ class Farm {
   // Standalone mode: task updates go to `upstream` in the same transaction
   // (see SameStoreUpstream) rather than to the upstream queue. Set before
   // serving; null (the default) queues them.
-  void SetSameStoreUpstream(SameStoreUpstream* upstream) { same_store_ = upstream; }
+  // Before serving. Hooks `upstream` into the store's queued writes.
+  void SetSameStoreUpstream(SameStoreUpstream* upstream);
 
   // --- worker lifecycle (spec §2.2)
   Result<WorkerRecord> RegisterWorker(const Registration& reg, const std::string& remote_endpoint,

@@ -129,9 +129,13 @@ class FarmTx {
   // `seen` (may be null) supplies last-seen times newer than the stored ones.
   // `sched` (may be null: SelectTaskFor then runs the SQL query) is the
   // index this transaction's task changes are noted for.
-  explicit FarmTx(store::Conn& conn, SystemTime now, const SeenCache* seen = nullptr, SchedState* sched = nullptr)
-      : conn_(conn), now_(now), seen_(seen), sched_(sched) {}
+  explicit FarmTx(store::Conn& conn, SystemTime now, const SeenCache* seen = nullptr, SchedState* sched = nullptr,
+                  bool batched = false)
+      : conn_(conn), now_(now), seen_(seen), sched_(sched), batched_(batched) {}
   SystemTime now() const { return now_; }
+  // One of a batch of queued writes (FarmStore::WriteAsync) sharing one
+  // transaction, whose BatchHook runs before the commit.
+  bool batched() const { return batched_; }
   // The transaction's connection, for a component whose tables share the
   // farm's database (standalone mode's job side: Farm::SetSameStoreUpstream).
   store::Conn& conn() { return conn_; }
@@ -272,6 +276,7 @@ class FarmTx {
   SystemTime now_;
   const SeenCache* seen_;
   SchedState* sched_;
+  bool batched_;
   std::map<std::string, bool> touched_;      // tasks changed since the last SyncIndex (-> leaves_index)
   std::vector<std::string> forgotten_jobs_;  // jobs whose tasks were deleted since then
   bool index_synced_ = false;
@@ -318,7 +323,7 @@ class FarmStore {
     auto s = std::make_shared<State>(State{std::move(fn), std::move(done), std::nullopt, {}, false});
     writer_->Submit(
         [this, s](store::Conn& c) -> Status {
-          s->result.emplace(RunWrite(c, s->fn, s->after, s->fn_ok));
+          s->result.emplace(RunWrite(c, s->fn, s->after, s->fn_ok, /*batched=*/true));
           if (!*s->result) return std::unexpected(s->result->error());
           return Ok();
         },
@@ -332,6 +337,9 @@ class FarmStore {
           s->done(R(std::unexpect, st.error()));
         });
   }
+  // Work the queued writes of a batch share (store::WriteQueue::BatchHook).
+  // Before the first WriteAsync.
+  void SetBatchHook(store::WriteQueue::BatchHook hook) { writer_->SetBatchHook(std::move(hook)); }
   // Ends the writer: runs what is queued; later WriteAsync calls fail with
   // kUnavailable at once.
   void StopWriter() { writer_->Stop(); }
@@ -373,9 +381,9 @@ class FarmStore {
   // transaction, maybe in the same commit group, sees the index as this one
   // left the rows). Collects the AfterCommit functions.
   template <typename F>
-  auto RunWrite(store::Conn& c, F& fn, std::vector<std::function<void()>>& after, bool& fn_ok)
+  auto RunWrite(store::Conn& c, F& fn, std::vector<std::function<void()>>& after, bool& fn_ok, bool batched = false)
       -> decltype(fn(std::declval<FarmTx&>())) {
-    FarmTx tx(c, clock_.Now(), &seen_, &sched_);
+    FarmTx tx(c, clock_.Now(), &seen_, &sched_, batched);
     auto r = [&]() -> decltype(fn(tx)) {
       try {
         return fn(tx);

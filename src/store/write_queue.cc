@@ -23,6 +23,11 @@ WriteQueue::WriteQueue(Database& db, std::function<void()> on_rerun) : db_(db), 
 
 WriteQueue::~WriteQueue() { Stop(); }
 
+void WriteQueue::SetBatchHook(BatchHook hook) {
+  std::lock_guard lock(mu_);
+  hook_ = std::move(hook);
+}
+
 void WriteQueue::Submit(Run run, Done done) {
   bool refuse_busy = false;
   {
@@ -99,9 +104,10 @@ void WriteQueue::Loop() {
 
 void WriteQueue::RunBatch(std::vector<Item>& batch) {
   std::vector<Status> outcomes(batch.size(), Ok());
+  std::vector<std::function<void()>> after;
   bool rerun = false;
   Status committed =
-      db_.WriteTx([&](Conn& c) -> Status { return RunWrites(c, batch, outcomes, /*savepoints=*/false, rerun); });
+      db_.WriteTx([&](Conn& c) -> Status { return RunWrites(c, batch, outcomes, /*savepoints=*/false, rerun, after); });
   if (rerun) {
     {
       std::lock_guard lock(mu_);
@@ -109,7 +115,7 @@ void WriteQueue::RunBatch(std::vector<Item>& batch) {
     }
     if (on_rerun_) on_rerun_();
     outcomes.assign(batch.size(), Ok());
-    committed = db_.WriteTx([&](Conn& c) -> Status { return RunWrites(c, batch, outcomes, true, rerun); });
+    committed = db_.WriteTx([&](Conn& c) -> Status { return RunWrites(c, batch, outcomes, true, rerun, after); });
   }
   if (!committed) {
     for (auto& item : batch) RunDone(item, committed);
@@ -117,29 +123,54 @@ void WriteQueue::RunBatch(std::vector<Item>& batch) {
   }
   {
     std::lock_guard lock(finish_mu_);
-    committed_.push_back(Committed{std::move(batch), std::move(outcomes)});
+    committed_.push_back(Committed{std::move(batch), std::move(outcomes), std::move(after)});
     if (committed_.size() > 1) return;  // the finisher is awake
   }
   finish_cv_.notify_one();
 }
 
+// Runs one write (or BatchHook::finish) and turns what it throws into a
+// Status.
+template <typename F>
+static Status Guarded(const char* what, F&& fn) {
+  try {
+    return fn();
+  } catch (const StoreError& e) {
+    return std::unexpected(ErrorFromStoreError(e));
+  } catch (const std::exception& e) {
+    spdlog::error("{} failed: {}", what, e.what());
+    return Internal(std::string(what) + " failed: " + e.what());
+  }
+}
+
+Status WriteQueue::FinishShared(Conn& c, std::vector<std::function<void()>>& after) {
+  if (!hook_.finish) return Ok();
+  return Guarded("a queued batch's shared work", [&]() -> Status {
+    auto fn = hook_.finish(c);
+    if (!fn) return std::unexpected(fn.error());
+    if (*fn) after.push_back(std::move(*fn));
+    return Ok();
+  });
+}
+
 Status WriteQueue::RunWrites(Conn& c, std::vector<Item>& batch, std::vector<Status>& outcomes, bool savepoints,
-                             bool& rerun) {
+                             bool& rerun, std::vector<std::function<void()>>& after) {
+  after.clear();
+  if (hook_.begin) hook_.begin();
   for (size_t i = 0; i < batch.size(); ++i) {
     if (savepoints) c.Prepare("SAVEPOINT queued_write").Run();
     const int64_t changes_before = c.TotalChanges();
-    Status st = Ok();
-    try {
-      st = batch[i].run(c);
-    } catch (const StoreError& e) {
-      st = std::unexpected(ErrorFromStoreError(e));
-    } catch (const std::exception& e) {
-      spdlog::error("queued store write failed: {}", e.what());
-      st = Internal(std::string("queued store write failed: ") + e.what());
-    }
+    Status st = Guarded("queued store write", [&] { return batch[i].run(c); });
     c.ResetBusyStatements();
     if (savepoints) {
-      if (!st) c.Prepare("ROLLBACK TO queued_write").Run();
+      // The write's shared work is done inside its own savepoint, so a
+      // failure there undoes this write alone.
+      if (st) st = FinishShared(c, after);
+      c.ResetBusyStatements();
+      if (!st) {
+        c.Prepare("ROLLBACK TO queued_write").Run();
+        if (hook_.begin) hook_.begin();  // drop the rolled-back write's share
+      }
       c.Prepare("RELEASE queued_write").Run();
     } else if (!st) {
       // SQLite ended the transaction itself (an I/O error, a full disk): the
@@ -151,6 +182,15 @@ Status WriteQueue::RunWrites(Conn& c, std::vector<Item>& batch, std::vector<Stat
       }
     }
     outcomes[i] = std::move(st);
+  }
+  if (savepoints) return Ok();
+  Status shared = FinishShared(c, after);
+  c.ResetBusyStatements();
+  if (!shared) {
+    if (!c.InTransaction()) return shared;
+    // Which write's share failed is found by running each in its savepoint.
+    rerun = true;
+    return Internal("a queued batch's shared work failed: run again with savepoints");
   }
   return Ok();
 }
@@ -166,6 +206,15 @@ void WriteQueue::FinishLoop() {
       committed_.pop_front();
     }
     WakeupBatch wakeups;
+    // The batch's shared work first: a caller told its write is done can
+    // count on what that work announces (a job's new status) being out.
+    for (auto& fn : next.after) {
+      try {
+        fn();
+      } catch (const std::exception& e) {
+        spdlog::error("after a queued batch: {}", e.what());
+      }
+    }
     for (size_t i = 0; i < next.items.size(); ++i) RunDone(next.items[i], next.outcomes[i]);
   }
 }

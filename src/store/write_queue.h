@@ -31,6 +31,16 @@
 // starts, so a caller can mark what the rollback undid before any other
 // write runs.
 //
+// Work the writes of a batch share (BatchHook): a total many writes move, a
+// status derived from many changes, is best done once per batch rather
+// than by each write. A write leaves its share pending with the hook's
+// owner; the hook's `finish` does it, in the batch's transaction, after the
+// last write and before the commit. When the batch runs again with a
+// savepoint per write, `finish` runs after each write inside its savepoint
+// instead, and a write that fails drops its share (`begin`), so nothing of
+// a rolled-back write is done. What `finish` returns runs after the
+// commit, on the finisher, before the batch's `done`s.
+//
 // Durability is the database's: nothing is reported done before its commit.
 // While another process holds the write lock (see sqlite.h), the running
 // batch waits for it and writes submitted meanwhile fail at once with kBusy.
@@ -72,6 +82,18 @@ class WriteQueue {
   WriteQueue(const WriteQueue&) = delete;
   WriteQueue& operator=(const WriteQueue&) = delete;
 
+  // See "Work the writes of a batch share" above. Both run on the writer
+  // thread. `begin` drops whatever is pending: a batch (or its second run)
+  // starts, or a write that failed in its savepoint is rolled back.
+  // `finish` does what is pending in the open transaction; an error (or a
+  // StoreError) fails the batch's writes as a write's own error would.
+  struct BatchHook {
+    std::function<void()> begin;
+    std::function<Result<std::function<void()>>(Conn&)> finish;
+  };
+  // Set before the first Submit.
+  void SetBatchHook(BatchHook hook);
+
   // Queues a write. After Stop(), `done` runs at once (on the caller's
   // thread) with kUnavailable.
   void Submit(Run run, Done done);
@@ -94,18 +116,24 @@ class WriteQueue {
   struct Committed {
     std::vector<Item> items;
     std::vector<Status> outcomes;
+    std::vector<std::function<void()>> after;  // BatchHook::finish's, run before the dones
   };
   void Loop();
   void RunBatch(std::vector<Item>& batch);
   // Runs every write of `batch` in the open transaction, with a savepoint
   // each or not. Without: returns an error and sets `rerun` when a write
   // failed after it changed rows.
-  Status RunWrites(Conn& c, std::vector<Item>& batch, std::vector<Status>& outcomes, bool savepoints, bool& rerun);
+  Status RunWrites(Conn& c, std::vector<Item>& batch, std::vector<Status>& outcomes, bool savepoints, bool& rerun,
+                   std::vector<std::function<void()>>& after);
+  // BatchHook::finish, its error or exception as a Status; its result added
+  // to `after`.
+  Status FinishShared(Conn& c, std::vector<std::function<void()>>& after);
   void FinishLoop();
   static void RunDone(Item& item, const Status& outcome);
 
   Database& db_;
   const std::function<void()> on_rerun_;
+  BatchHook hook_;  // set before the first Submit
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::vector<Item> queue_;

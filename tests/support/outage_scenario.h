@@ -8,6 +8,8 @@
 #include <signal.h>
 
 #include <chrono>
+#include <deque>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -29,6 +31,23 @@ inline int64_t OutboxSize(const std::string& worker_dir) {
     return q.Step() ? q.Int(0) : 0;
   });
   return n.value_or(-1);
+}
+
+// Each worker's outbox size and the end of its log, for a failure message.
+inline std::string WorkerLogTails(const TempDir& dir, int workers) {
+  std::string out;
+  for (int i = 0; i < workers; ++i) {
+    const std::string nick = "w" + std::to_string(i);
+    out += nick + ": outbox " + std::to_string(OutboxSize(dir / nick)) + ", log ends:\n";
+    std::ifstream in(dir / (nick + "/worker.log"));
+    std::deque<std::string> lines;
+    for (std::string line; std::getline(in, line);) {
+      lines.push_back(line);
+      if (lines.size() > 25) lines.pop_front();
+    }
+    for (const auto& line : lines) out += "  " + line + "\n";
+  }
+  return out;
 }
 
 // Four workers on 2-second tasks; the Manager is killed while they run and
@@ -59,9 +78,11 @@ inline void RunManagerOutage(std::chrono::seconds outage) {
     logs[nick] = dir / (nick + "/worker.log");
   }
   // Kill while every worker is in the middle of a task.
+  nlohmann::json job_at_kill;
   ASSERT_TRUE(WaitFor(
       [&] {
         auto j = manager->Get("/api/jobs/" + job);
+        job_at_kill = j;
         return j.is_object() && j["tasks_status"].value("active", 0) == kWorkers &&
                j["tasks_status"].value("completed", 0) >= kWorkers;
       },
@@ -77,7 +98,10 @@ inline void RunManagerOutage(std::chrono::seconds outage) {
         for (int i = 0; i < kWorkers; ++i) waiting += OutboxSize(dir / ("w" + std::to_string(i)));
         return waiting >= kWorkers;
       },
-      outage));
+      outage))
+      << waiting << " updates waiting in the outboxes " << outage.count()
+      << " s after the kill; job then: " << job_at_kill.dump() << "\n"
+      << WorkerLogTails(dir, kWorkers);
   std::this_thread::sleep_until(down_at + outage);
   int64_t at_restart = 0;
   for (int i = 0; i < kWorkers; ++i) at_restart += OutboxSize(dir / ("w" + std::to_string(i)));

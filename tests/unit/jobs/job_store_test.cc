@@ -5,12 +5,19 @@
 
 #include <gtest/gtest.h>
 
+#include "common/timefmt.h"
 #include "support/backends.h"
 
 namespace duende::jobs {
 namespace {
 
 using protocol::TaskStatus;
+
+std::vector<std::string> FailedBy(const protocol::Task& t) {
+  std::vector<std::string> ids;
+  for (const auto& f : t.failed_by_workers) ids.push_back(f.id);
+  return ids;
+}
 
 class JobStoreTest : public ::testing::TestWithParam<testing::Backend> {
  protected:
@@ -127,10 +134,10 @@ TEST_P(JobStoreTest, RolledBackChangesDoNotMoveCounts) {
 
 // UpdateTask moves the counts from the status a copy was read with
 // (StoredTask::stored_status), or reads it when the copy was made by hand.
-TEST_P(JobStoreTest, CountsFollowUpdatesOfCopiesReadForUpdateOrMadeByHand) {
+TEST_P(JobStoreTest, CountsFollowUpdatesOfCopiesReadOrMadeByHand) {
   AddJob("a", 3);
   ASSERT_TRUE(store_->Write([&](JobStoreTx& tx) -> Status {
-    auto t = tx.GetTaskForUpdate("a-t0");
+    auto t = tx.GetTask("a-t0");
     EXPECT_EQ(t->stored_status, "queued");
     t->task.status = TaskStatus::kActive;
     tx.UpdateTask(*t);
@@ -145,39 +152,101 @@ TEST_P(JobStoreTest, CountsFollowUpdatesOfCopiesReadForUpdateOrMadeByHand) {
                              {TaskStatus::kQueued, 1}, {TaskStatus::kActive, 1}, {TaskStatus::kCompleted, 1}}));
 }
 
-// The write for a Manager's update: its fields change, the job side's own
-// (priorities, etag, revision) stay as stored even when the copy differs.
-TEST_P(JobStoreTest, UpdateTaskStateWritesTheManagersFieldsOnly) {
-  AddJob("a", 2);
+// The read for a Manager's update: who the task belongs to and its status
+// always; the log tail and the metrics only when asked for.
+TEST_P(JobStoreTest, ReadForUpdateReadsTheLogAndMetricsOnlyWhenAsked) {
+  AddJob("a", 1);
   ASSERT_TRUE(store_->Write([&](JobStoreTx& tx) -> Status {
-    auto t = tx.GetTaskForUpdate("a-t0");
-    t->task.status = TaskStatus::kActive;
-    t->task.log = "line";
-    t->task.activity = "rendering";
-    t->task.worker = "w1";
-    t->task.task_progress_percentage = 40;
-    t->task.priority = 99;
-    t->task.etag = "changed";
-    t->revision = 1234;
-    tx.UpdateTaskState(*t);
-    auto same = tx.GetTaskForUpdate("a-t1");  // no status change
-    same->task.activity = "waiting";
-    tx.UpdateTaskState(*same);
+    auto t = tx.GetTask("a-t0");
+    t->task.log = "line 1";
+    t->task.metrics = {{"frames", 3}};
+    tx.UpdateTask(*t);
     return Ok();
   }));
+  ASSERT_TRUE(store_->Read([&](JobStoreTx& tx) -> Status {
+    const auto bare = tx.GetTaskForUpdate("a-t0", false, false);
+    EXPECT_EQ(bare->id, "a-t0");
+    EXPECT_EQ(bare->job, "a");
+    EXPECT_EQ(bare->manager, "m");
+    EXPECT_EQ(bare->stored_status, "queued");
+    EXPECT_EQ(bare->revision, tx.GetTask("a-t0")->revision);
+    EXPECT_EQ(bare->log, "");
+    EXPECT_EQ(bare->metrics, nlohmann::json::object());
+    const auto both = tx.GetTaskForUpdate("a-t0", true, true);
+    EXPECT_EQ(both->log, "line 1");
+    EXPECT_EQ(both->metrics, (nlohmann::json{{"frames", 3}}));
+    EXPECT_FALSE(tx.GetTaskForUpdate("nope", true, true));
+    return Ok();
+  }));
+}
+
+// The write for a Manager's update: the fields it sets change; the rest,
+// the job side's own (priorities, etag) included, stay as stored.
+TEST_P(JobStoreTest, UpdateTaskStateWritesOnlyTheFieldsItSets) {
+  AddJob("a", 2);
+  int64_t revision = 0;
+  std::string etag;
+  const auto st = store_->Write([&](JobStoreTx& tx) -> Status {
+    auto t = tx.GetTask("a-t1");
+    t->task.last_updated = FromUnixMicros(1'600'000'000'000'000);
+    t->task.log = "old line";
+    t->task.metrics = {{"frames", 3}};
+    t->task.worker = "w0";
+    t->task.failed_by_workers = {{"w9", "w9 (host)"}};
+    tx.UpdateTask(*t);
+    revision = t->revision;
+    etag = tx.GetTask("a-t0")->task.etag;
+
+    TaskStateChange c;
+    c.id = "a-t0";
+    c.job = "a";
+    c.stored_status = "queued";
+    c.status = TaskStatus::kActive;
+    c.log = "line";
+    c.activity = "rendering";
+    c.worker = "w1";
+    c.metrics = nlohmann::json{{"ms", 5}};
+    c.failed_by_workers = std::vector<protocol::FailedByWorker>{{"w2", "w2 (host)"}};
+    c.task_progress_percentage = 40;
+    c.current_command_index = 1;
+    c.command_progress_percentage = 60;
+    c.updated = FromUnixMicros(1'700'000'000'000'000);
+    c.revision = 4321;
+    tx.UpdateTaskState(c);
+
+    TaskStateChange same;  // no status change, one field
+    same.id = "a-t1";
+    same.job = "a";
+    same.stored_status = "queued";
+    same.status = TaskStatus::kQueued;
+    same.activity = "waiting";
+    tx.UpdateTaskState(same);
+    return Ok();
+  });
+  ASSERT_TRUE(st) << st.error().message;
   ASSERT_TRUE(store_->Read([&](JobStoreTx& tx) -> Status {
     const auto t = tx.GetTask("a-t0");
     EXPECT_EQ(t->task.status, TaskStatus::kActive);
     EXPECT_EQ(t->task.log, "line");
     EXPECT_EQ(t->task.activity, "rendering");
     EXPECT_EQ(t->task.worker, "w1");
+    EXPECT_EQ(t->task.metrics, (nlohmann::json{{"ms", 5}}));
+    EXPECT_EQ(FailedBy(t->task), std::vector<std::string>{"w2"});
     EXPECT_EQ(t->task.task_progress_percentage, 40);
-    EXPECT_NE(t->task.priority, 99);
-    EXPECT_NE(t->task.etag, "changed");
-    EXPECT_NE(t->revision, 1234);
+    EXPECT_EQ(t->task.current_command_index, 1);
+    EXPECT_EQ(t->task.command_progress_percentage, 60);
+    EXPECT_EQ(t->task.last_updated, FromUnixMicros(1'700'000'000'000'000));
+    EXPECT_EQ(t->revision, 4321);
+    EXPECT_EQ(t->task.etag, etag);
     const auto same = tx.GetTask("a-t1");
     EXPECT_EQ(same->task.status, TaskStatus::kQueued);
     EXPECT_EQ(same->task.activity, "waiting");
+    EXPECT_EQ(same->task.log, "old line");
+    EXPECT_EQ(same->task.metrics, (nlohmann::json{{"frames", 3}}));
+    EXPECT_EQ(same->task.worker, "w0");
+    EXPECT_EQ(FailedBy(same->task), std::vector<std::string>{"w9"});
+    EXPECT_EQ(same->revision, revision);
+    EXPECT_EQ(same->task.last_updated, FromUnixMicros(1'600'000'000'000'000));
     return Ok();
   }));
   EXPECT_EQ(Counts("a"), Recount("a"));

@@ -5,8 +5,13 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <future>
+#include <latch>
+#include <map>
 #include <memory>
 #include <string>
+#include <tuple>
+#include <vector>
 
 #include "farm_fixture.h"
 #include "jobs/job_service.h"
@@ -25,13 +30,17 @@ using protocol::TaskUpdate;
 class FailAfterApplying final : public SameStoreUpstream {
  public:
   explicit FailAfterApplying(SameStoreUpstream& inner) : inner_(inner) {}
-  Result<std::function<void()>> ApplyInTx(store::SqlConn& conn, const std::string& job_id,
-                                          const TaskUpdate& update) override {
-    auto after = inner_.ApplyInTx(conn, job_id, update);
-    if (fail) throw store::StoreError(SQLITE_IOERR, "disk on fire");
+  Result<std::function<void()>> ApplyInTx(store::SqlConn& conn, const std::string& job_id, const TaskUpdate& update,
+                                          bool batched) override {
+    auto after = inner_.ApplyInTx(conn, job_id, update, batched);
+    if (fail || (!fail_task.empty() && update.task_id == fail_task))
+      throw store::StoreError(SQLITE_IOERR, "disk on fire");
     return after;
   }
+  void BeginBatch() override { inner_.BeginBatch(); }
+  Result<std::function<void()>> FinishBatch(store::SqlConn& conn) override { return inner_.FinishBatch(conn); }
   bool fail = false;
+  std::string fail_task;  // fail only this task's updates
 
  private:
   SameStoreUpstream& inner_;
@@ -65,12 +74,54 @@ class SameStoreUpstreamTest : public FarmTest {
   TaskStatus FarmSideStatus(const std::string& task_id) { return Get(task_id).status; }
   JobStatus JobStatusNow() { return jobs_->GetJob(job_id_)->status; }
   size_t Queued() { return Queue().size(); }
-  std::string Assign() {
-    auto offer = farm_->RequestTask(worker_, seen_);
+  std::string Assign(const std::string& worker = "") {
+    auto offer = farm_->RequestTask(worker.empty() ? worker_ : worker, seen_);
     EXPECT_TRUE(offer && offer->kind == TaskOffer::Kind::kTask);
     return offer ? offer->task.id : "";
   }
   TaskUpdate Completed() { return StatusUpdate(TaskStatus::kCompleted, "done\n"); }
+  // Sends `updates` ({worker, task, update}) so that they run in one batch
+  // of the store's queued writes: the writer is held while they queue.
+  std::vector<Status> InOneBatch(const std::vector<std::tuple<std::string, std::string, TaskUpdate>>& updates) {
+    std::latch started(1), release(1);
+    store_->WriteAsync(
+        [&](FarmTx&) -> Status {
+          started.count_down();
+          release.wait();
+          return Ok();
+        },
+        [](Status) {});
+    started.wait();
+    const uint64_t batches_before = store_->queued_write_batches();
+    std::vector<std::promise<Status>> done(updates.size());
+    for (size_t i = 0; i < updates.size(); ++i) {
+      const auto& [worker, task, update] = updates[i];
+      farm_->UpdateTaskAsync(worker, task, update, seen_, [&p = done[i]](Status st) { p.set_value(st); });
+    }
+    release.count_down();
+    std::vector<Status> out;
+    for (auto& p : done) out.push_back(p.get_future().get());
+    EXPECT_EQ(store_->queued_write_batches() - batches_before, 1u) << "the updates did not share one batch";
+    return out;
+  }
+  // The job's counts as the job side keeps them, and as its tasks say.
+  std::map<std::string, int> KeptCounts() {
+    std::map<std::string, int> out;
+    const auto job = jobs_->GetJob(job_id_);
+    EXPECT_TRUE(job);
+    if (job)
+      for (const auto& [status, n] : job->tasks_status)
+        if (n > 0 && status != "count") out[status] = n;
+    return out;
+  }
+  std::map<std::string, int> Recount() {
+    std::map<std::string, int> out;
+    const auto tasks = jobs_->GetTasks(job_id_);
+    EXPECT_TRUE(tasks);
+    if (tasks)
+      for (const auto& t : *tasks) ++out[std::string(protocol::ToString(t.status))];
+    return out;
+  }
 
   jobs::JobServiceOptions job_options_;
   std::unique_ptr<jobs::JobService> jobs_;
@@ -126,12 +177,56 @@ TEST_F(SameStoreUpstreamTest, AJobStatusChangeAsksTheLinkForCancellations) {
   EXPECT_EQ(job_changes_, 2);
 }
 
+// The updates of one batch of queued writes: the job side moves the counts
+// and derives the job once, before the batch commits. Each worker is
+// answered after that commit, so it sees the job as completed.
+TEST_F(SameStoreUpstreamTest, UpdatesSharingABatchMoveTheCountsAndDeriveTheJobBeforeItCommits) {
+  const std::string w2 = Register("w2", {"sleep"});
+  const std::string t1 = Assign();
+  const std::string t2 = Assign(w2);
+  EXPECT_EQ(KeptCounts(), (std::map<std::string, int>{{"active", 2}}));
+  const int changes_before = job_changes_;
+  const auto outcomes = InOneBatch({{worker_, t1, Completed()}, {w2, t2, Completed()}});
+  for (const auto& st : outcomes) EXPECT_TRUE(st.has_value()) << st.error().message;
+  EXPECT_EQ(JobStatusNow(), JobStatus::kCompleted);
+  EXPECT_EQ(KeptCounts(), (std::map<std::string, int>{{"completed", 2}}));
+  EXPECT_EQ(KeptCounts(), Recount());
+  EXPECT_EQ(job_changes_, changes_before + 1);  // active -> completed, announced once
+  EXPECT_EQ(jobs_->updates_applied(), 4u);
+}
+
+// A write of the batch that fails after the job side applied its update:
+// the batch runs again write by write, and what the failed write left
+// pending for the batch is dropped with it.
+TEST_F(SameStoreUpstreamTest, AFailedWriteOfABatchLeavesNoCountsOrDerivationBehind) {
+  const std::string w2 = Register("w2", {"sleep"});
+  const std::string t1 = Assign();
+  const std::string t2 = Assign(w2);
+  failing_->fail_task = t2;
+  const auto outcomes = InOneBatch({{worker_, t1, Completed()}, {w2, t2, Completed()}});
+  EXPECT_TRUE(outcomes[0].has_value());
+  EXPECT_FALSE(outcomes[1].has_value());
+  EXPECT_EQ(JobSideStatus(t1), TaskStatus::kCompleted);
+  EXPECT_EQ(JobSideStatus(t2), TaskStatus::kActive);
+  EXPECT_EQ(FarmSideStatus(t2), TaskStatus::kActive);
+  EXPECT_EQ(JobStatusNow(), JobStatus::kActive);
+  EXPECT_EQ(KeptCounts(), (std::map<std::string, int>{{"active", 1}, {"completed", 1}}));
+  EXPECT_EQ(KeptCounts(), Recount());
+  EXPECT_EQ(store_->queued_write_reruns(), 1u);
+
+  failing_->fail_task.clear();  // the worker sends it again
+  ASSERT_TRUE(farm_->UpdateTask(w2, t2, Completed(), seen_));
+  EXPECT_EQ(JobStatusNow(), JobStatus::kCompleted);
+  EXPECT_EQ(KeptCounts(), Recount());
+}
+
 // A task that fails the job: the job side cancels the job's other task in
 // the same transaction, and the link fetches that cancellation.
 class SameStoreStrictJobTest : public SameStoreUpstreamTest {
  protected:
   void SetUp() override {
-    job_options_.task_fail_job_percentage = 1;  // one failed task fails the job
+    job_options_.task_fail_job_percentage = 1;    // one failed task fails the job
+    options_.task_fail_after_softfail_count = 1;  // and one failure fails the task
     SameStoreUpstreamTest::SetUp();
   }
 };
@@ -156,6 +251,19 @@ TEST_F(SameStoreStrictJobTest, ATaskFailureThatFailsTheJobAsksForTheCancellation
   ASSERT_TRUE(link_->SyncOnce());  // what the hook's KickCancelFetch starts
   EXPECT_EQ(FarmSideStatus(other), TaskStatus::kCanceled);
   EXPECT_EQ(JobSideStatus(other), TaskStatus::kCanceled);
+}
+
+// In a batch, a task that fails its job is derived at once, with the counts
+// the batch's earlier updates moved.
+TEST_F(SameStoreStrictJobTest, AFailureInABatchFailsTheJobWithTheBatchsCountsSoFar) {
+  const std::string w2 = Register("w2", {"sleep"});
+  const std::string t1 = Assign();
+  const std::string t2 = Assign(w2);
+  const auto outcomes = InOneBatch({{worker_, t1, Completed()}, {w2, t2, StatusUpdate(TaskStatus::kFailed)}});
+  for (const auto& st : outcomes) EXPECT_TRUE(st.has_value()) << st.error().message;
+  EXPECT_EQ(JobStatusNow(), JobStatus::kFailed);
+  EXPECT_EQ(KeptCounts(), (std::map<std::string, int>{{"completed", 1}, {"failed", 1}}));
+  EXPECT_EQ(KeptCounts(), Recount());
 }
 
 }  // namespace

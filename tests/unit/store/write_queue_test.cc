@@ -58,9 +58,11 @@ class WriteQueueTest : public ::testing::Test {
     ThreeWrites out;
     queue_.reset();
     queue_ = std::make_unique<WriteQueue>(*db_, [this] { ++reruns_seen_; });
+    if (with_shared_work_) UseSharedWork();
     std::latch started(1), release(1);
     HoldWriter(started, release);
-    const std::vector<WriteQueue::Run> writes = {InsertRun("a"), std::move(middle), InsertRun("b")};
+    const std::vector<WriteQueue::Run> writes = {with_shared_work_ ? ShareRun("a") : InsertRun("a"), std::move(middle),
+                                                 with_shared_work_ ? ShareRun("b") : InsertRun("b")};
     std::vector<std::promise<Status>> outcomes(writes.size());
     for (size_t i = 0; i < writes.size(); ++i) {
       queue_->Submit(
@@ -87,8 +89,45 @@ class WriteQueueTest : public ::testing::Test {
     return out;
   }
 
+  // Shared work of a batch (WriteQueue::BatchHook): each write made with
+  // ShareRun leaves its value pending; `finish` inserts "shared:V" for each
+  // pending V (and fails on "bad"), and its after-commit function records
+  // "after" in events_.
+  void UseSharedWork() {
+    queue_->SetBatchHook({[this] {
+                            ++begins_;
+                            pending_.clear();
+                          },
+                          [this](Conn& c) -> Result<std::function<void()>> {
+                            ++finishes_;
+                            if (pending_.empty()) return std::function<void()>{};
+                            const auto values = std::move(pending_);
+                            pending_.clear();
+                            for (const auto& v : values) {
+                              if (v == "bad") return Internal("shared work for 'bad' failed");
+                              c.Prepare("INSERT INTO t (v) VALUES (?1)").Bind(1, "shared:" + v).Run();
+                            }
+                            return [this] {
+                              std::lock_guard lock(events_mu_);
+                              events_.push_back("after");
+                            };
+                          }});
+  }
+  WriteQueue::Run ShareRun(std::string v) {
+    return [this, v](Conn& c) -> Status {
+      c.Prepare("INSERT INTO t (v) VALUES (?1)").Bind(1, v).Run();
+      pending_.push_back(v);
+      return Ok();
+    };
+  }
+
   testing::TempDir dir_;
   std::string path_ = dir_ / "db.sqlite";
+  bool with_shared_work_ = false;     // RunThreeInOneBatch: UseSharedWork, and a and b share
+  std::vector<std::string> pending_;  // the writer thread's
+  int begins_ = 0, finishes_ = 0;     // the writer thread's
+  std::mutex events_mu_;
+  std::vector<std::string> events_;
   std::unique_ptr<Database> db_;
   std::unique_ptr<WriteQueue> queue_;
   int reruns_seen_ = 0;  // calls of the rerun hook (RunThreeInOneBatch)
@@ -241,6 +280,62 @@ TEST_F(WriteQueueTest, AWriteThatFailsAfterChangingARowRunsTheBatchAgainWithSave
   EXPECT_EQ(got.runs, (std::vector<int>{2, 2, 1}));
   EXPECT_EQ(queue_->reruns(), 1u);
   EXPECT_EQ(reruns_seen_, 1);
+}
+
+TEST_F(WriteQueueTest, SharedWorkIsDoneOncePerBatchBeforeItsCommitAndItsEffectsRunBeforeTheDones) {
+  UseSharedWork();
+  std::latch started(1), release(1);
+  HoldWriter(started, release);
+  constexpr int kWrites = 3;
+  std::latch done(kWrites);
+  std::vector<bool> shared_committed(kWrites, false);
+  for (int i = 0; i < kWrites; ++i) {
+    const std::string v = "v" + std::to_string(i);
+    queue_->Submit(ShareRun(v), [&, i, v](const Status& st) {
+      EXPECT_TRUE(st.has_value()) << st.error().message;
+      const auto rows = CommittedRows();
+      shared_committed[i] = std::find(rows.begin(), rows.end(), "shared:" + v) != rows.end();
+      {
+        std::lock_guard lock(events_mu_);
+        events_.push_back("done " + v);
+      }
+      done.count_down();
+    });
+  }
+  release.count_down();
+  done.wait();
+  EXPECT_EQ(shared_committed, std::vector<bool>(kWrites, true)) << "a write was done before its shared work committed";
+  EXPECT_EQ(events_, (std::vector<std::string>{"after", "done v0", "done v1", "done v2"}));
+  EXPECT_EQ(queue_->batches(), 2u);
+  EXPECT_EQ(finishes_, 2);  // once for the held write's batch (nothing pending), once for the three
+  EXPECT_EQ(begins_, 2);
+}
+
+// Run again with savepoints, the shared work is done write by write inside
+// each savepoint: the failed write's share is dropped with its changes.
+TEST_F(WriteQueueTest, AWriteRolledBackToItsSavepointTakesItsShareOfTheSharedWorkWithIt) {
+  with_shared_work_ = true;
+  const auto got = RunThreeInOneBatch([this](Conn& c) -> Status {
+    ShareRun("half-done")(c);
+    return Conflict("changed its mind");
+  });
+  EXPECT_TRUE(got.outcomes[0].has_value());
+  EXPECT_FALSE(got.outcomes[1].has_value());
+  EXPECT_TRUE(got.outcomes[2].has_value());
+  EXPECT_EQ(CommittedRows(), (std::vector<std::string>{"a", "b", "shared:a", "shared:b"}));
+  EXPECT_EQ(queue_->reruns(), 1u);
+}
+
+TEST_F(WriteQueueTest, SharedWorkThatFailsFailsOnlyTheWriteWhoseShareItWas) {
+  with_shared_work_ = true;
+  const auto got = RunThreeInOneBatch(ShareRun("bad"));
+  EXPECT_TRUE(got.outcomes[0].has_value());
+  ASSERT_FALSE(got.outcomes[1].has_value());
+  EXPECT_EQ(got.outcomes[1].error().message, "shared work for 'bad' failed");
+  EXPECT_TRUE(got.outcomes[2].has_value());
+  EXPECT_EQ(CommittedRows(), (std::vector<std::string>{"a", "b", "shared:a", "shared:b"}));
+  EXPECT_EQ(got.runs, (std::vector<int>{2, 2, 2}));  // the whole first run, then write by write
+  EXPECT_EQ(queue_->reruns(), 1u);
 }
 
 TEST_F(WriteQueueTest, AFailedTransactionFailsEveryWriteOfItsBatchAndChangesNothing) {
