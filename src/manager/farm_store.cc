@@ -796,77 +796,61 @@ void FarmTx::InsertWorker(const WorkerRecord& w) {
       .Run();
 }
 
-void FarmTx::UpdateWorker(const WorkerRecord& w) {
-  conn_
-      .Prepare(
-          "UPDATE workers SET nickname = ?2, address = ?3, status = ?4, platform = ?5, current_task = ?6, "
-          "last_activity = ?7, supported_task_types = ?8, software = ?9, current_task_status = ?10, "
-          "current_task_updated = ?11, status_requested = ?12, lazy_status_request = ?13 WHERE id = ?1")
-      .Bind(1, w.id)
-      .Bind(2, w.nickname)
-      .Bind(3, w.address)
-      .Bind(4, w.status)
-      .Bind(5, w.platform)
-      .Bind(6, w.current_task)
-      .Bind(7, OptMicros(w.last_activity))
-      .Bind(8, json(w.supported_task_types).dump())
-      .Bind(9, w.software)
-      .Bind(10, w.current_task_status)
-      .Bind(11, OptMicros(w.current_task_updated))
-      .Bind(12, w.status_requested)
-      .Bind(13, w.lazy_status_request ? 1 : 0)
-      .Run();
-}
+void FarmTx::UpdateWorker(const WorkerRecord& w) { WriteWorkerColumns(w, WorkerColumnSet{}.set()); }
 
 void FarmTx::UpdateWorker(const WorkerRecord& before, const WorkerRecord& after) {
-  // Column i is parameter ?i+2, numbered as in the full UPDATE above, so
-  // each set of changed columns is one cached statement.
-  static constexpr std::array<const char*, 12> kSet = {"nickname = ?2",
-                                                       "address = ?3",
-                                                       "status = ?4",
-                                                       "platform = ?5",
-                                                       "current_task = ?6",
-                                                       "last_activity = ?7",
-                                                       "supported_task_types = ?8",
-                                                       "software = ?9",
-                                                       "current_task_status = ?10",
-                                                       "current_task_updated = ?11",
-                                                       "status_requested = ?12",
-                                                       "lazy_status_request = ?13"};
-  const std::array<bool, 12> changed = {before.nickname != after.nickname,
-                                        before.address != after.address,
-                                        before.status != after.status,
-                                        before.platform != after.platform,
-                                        before.current_task != after.current_task,
-                                        before.last_activity != after.last_activity,
-                                        before.supported_task_types != after.supported_task_types,
-                                        before.software != after.software,
-                                        before.current_task_status != after.current_task_status,
-                                        before.current_task_updated != after.current_task_updated,
-                                        before.status_requested != after.status_requested,
-                                        before.lazy_status_request != after.lazy_status_request};
+  WorkerColumnSet changed;
+  changed[0] = before.nickname != after.nickname;
+  changed[1] = before.address != after.address;
+  changed[2] = before.status != after.status;
+  changed[3] = before.platform != after.platform;
+  changed[4] = before.current_task != after.current_task;
+  changed[5] = before.last_activity != after.last_activity;
+  changed[6] = before.supported_task_types != after.supported_task_types;
+  changed[7] = before.software != after.software;
+  changed[8] = before.current_task_status != after.current_task_status;
+  changed[9] = before.current_task_updated != after.current_task_updated;
+  changed[10] = before.status_requested != after.status_requested;
+  changed[11] = before.lazy_status_request != after.lazy_status_request;
+  if (changed.any()) WriteWorkerColumns(after, changed);
+}
+
+void FarmTx::WriteWorkerColumns(const WorkerRecord& w, const WorkerColumnSet& columns) {
+  // Column i is parameter ?i+2 whichever columns are written, so each set
+  // of columns is one cached statement.
+  static constexpr std::array<const char*, kWorkerWritableColumns> kSet = {"nickname = ?2",
+                                                                           "address = ?3",
+                                                                           "status = ?4",
+                                                                           "platform = ?5",
+                                                                           "current_task = ?6",
+                                                                           "last_activity = ?7",
+                                                                           "supported_task_types = ?8",
+                                                                           "software = ?9",
+                                                                           "current_task_status = ?10",
+                                                                           "current_task_updated = ?11",
+                                                                           "status_requested = ?12",
+                                                                           "lazy_status_request = ?13"};
   std::string sql;
   for (size_t i = 0; i < kSet.size(); ++i) {
-    if (!changed[i]) continue;
+    if (!columns[i]) continue;
     sql += sql.empty() ? "UPDATE workers SET " : ", ";
     sql += kSet[i];
   }
-  if (sql.empty()) return;
   sql += " WHERE id = ?1";
   auto& q = conn_.Prepare(sql);
-  q.Bind(1, after.id);
-  if (changed[0]) q.Bind(2, after.nickname);
-  if (changed[1]) q.Bind(3, after.address);
-  if (changed[2]) q.Bind(4, after.status);
-  if (changed[3]) q.Bind(5, after.platform);
-  if (changed[4]) q.Bind(6, after.current_task);
-  if (changed[5]) q.Bind(7, OptMicros(after.last_activity));
-  if (changed[6]) q.Bind(8, json(after.supported_task_types).dump());
-  if (changed[7]) q.Bind(9, after.software);
-  if (changed[8]) q.Bind(10, after.current_task_status);
-  if (changed[9]) q.Bind(11, OptMicros(after.current_task_updated));
-  if (changed[10]) q.Bind(12, after.status_requested);
-  if (changed[11]) q.Bind(13, after.lazy_status_request ? 1 : 0);
+  q.Bind(1, w.id);
+  if (columns[0]) q.Bind(2, w.nickname);
+  if (columns[1]) q.Bind(3, w.address);
+  if (columns[2]) q.Bind(4, w.status);
+  if (columns[3]) q.Bind(5, w.platform);
+  if (columns[4]) q.Bind(6, w.current_task);
+  if (columns[5]) q.Bind(7, OptMicros(w.last_activity));
+  if (columns[6]) q.Bind(8, json(w.supported_task_types).dump());
+  if (columns[7]) q.Bind(9, w.software);
+  if (columns[8]) q.Bind(10, w.current_task_status);
+  if (columns[9]) q.Bind(11, OptMicros(w.current_task_updated));
+  if (columns[10]) q.Bind(12, w.status_requested);
+  if (columns[11]) q.Bind(13, w.lazy_status_request ? 1 : 0);
   q.Run();
 }
 

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <atomic>
+#include <bitset>
 #include <functional>
 #include <map>
 #include <memory>
@@ -260,6 +261,11 @@ class FarmTx {
 
  private:
   WorkerRecord ReadWorkerRow(store::Statement& q) const;
+  // The worker columns UpdateWorker writes, in the order of WriteWorkerColumns.
+  static constexpr size_t kWorkerWritableColumns = 12;
+  using WorkerColumnSet = std::bitset<kWorkerWritableColumns>;
+  // One UPDATE of `w`'s row naming the `columns` set (at least one).
+  void WriteWorkerColumns(const WorkerRecord& w, const WorkerColumnSet& columns);
   // Marks a task whose index entry SyncIndex must refresh. `leaves_index`:
   // the change left the task in a status that is never schedulable, so its
   // entry is dropped without reading the row back. The last mark of a task
