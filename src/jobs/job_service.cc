@@ -602,6 +602,24 @@ Result<protocol::Depsgraph> JobService::FetchDepsgraphFor(const std::string& man
   const auto since = if_updated_since.empty() ? std::nullopt : ParseRevision(if_updated_since);
   if (!if_updated_since.empty() && !since)
     spdlog::warn("depsgraph: unparsable token '{}', sending the full depsgraph", if_updated_since);
+  if (since && claim_limit <= 0) {
+    // Nothing changed since the token, and nothing to claim: answered by a
+    // read. The standalone link asks every few seconds; a write there could
+    // be the one waiting while another process holds the database's write
+    // lock, and make the workers' writes fail meanwhile.
+    bool unchanged = false;
+    auto st = impl_->store->Read([&](JobStoreTx& tx) -> Status {
+      const int64_t current = tx.CurrentRevision();
+      unchanged = current <= *since;
+      out.last_updated = std::to_string(current);
+      return Ok();
+    });
+    if (!st) return std::unexpected(st.error());
+    if (unchanged) {
+      out.kind = protocol::Depsgraph::Kind::kNotModified;
+      return out;
+    }
+  }
   auto st = impl_->store->Write([&](JobStoreTx& tx) -> Status {
     const int64_t current = tx.CurrentRevision();
     // The revisions this answer covers: all, or (chunked) whole revisions
@@ -684,6 +702,17 @@ Result<protocol::BatchResponse> JobService::PushTaskUpdates(const std::vector<pr
 Result<protocol::BatchResponse> JobService::PushTaskUpdatesFor(const std::string& manager,
                                                                const std::vector<protocol::TaskUpdate>& updates) {
   protocol::BatchResponse resp;
+  if (updates.empty()) {
+    // A Manager asking only for its cancellations and log requests (its
+    // standalone link does so after every job status change): a read.
+    auto st = impl_->store->Read([&](JobStoreTx& tx) -> Status {
+      resp.cancel_task_ids = tx.TaskIdsInStatus(manager, TaskStatus::kCancelRequested);
+      resp.upload_task_file_queue = tx.LogRequests(manager);
+      return Ok();
+    });
+    if (!st) return std::unexpected(st.error());
+    return resp;
+  }
   uint64_t applied = 0, duplicate = 0;
   std::vector<JobStatusChange> changes;
   auto st = impl_->store->Write([&](JobStoreTx& tx) -> Status {

@@ -106,11 +106,16 @@ Result<int> UpstreamLink::Push(bool allow_empty) {
   if (!response) return std::unexpected(response.error());
   if (response->handled_update_ids.size() < batch->size())
     spdlog::warn("upstream accepted {} of {} task updates", response->handled_update_ids.size(), batch->size());
-  auto st = store_.Write([&](FarmTx& tx) -> Status {
-    tx.RemoveUpdates(response->handled_update_ids);
-    return Ok();
-  });
-  if (!st) return std::unexpected(st.error());
+  // A cancellation fetch (an empty push) has nothing to remove: no write,
+  // which could otherwise be the one waiting while another process holds
+  // the database's write lock, and make the workers' writes fail meanwhile.
+  if (!response->handled_update_ids.empty()) {
+    auto st = store_.Write([&](FarmTx& tx) -> Status {
+      tx.RemoveUpdates(response->handled_update_ids);
+      return Ok();
+    });
+    if (!st) return std::unexpected(st.error());
+  }
   delivered_.fetch_add(response->handled_update_ids.size(), std::memory_order_relaxed);
   last_push_ = clock_.SteadyNow();
   upstream_down_ = false;

@@ -87,6 +87,13 @@ inline void RunManagerOutage(std::chrono::seconds outage) {
                j["tasks_status"].value("completed", 0) >= kWorkers;
       },
       60s));
+  // The job shows a task active once its assignment commits; the answer
+  // that gives the worker its task goes out just after. The four second
+  // tasks start together (the first four ended together), so the job can
+  // show them all active while some answers are still on their way: a
+  // worker killed out of its answer has no task to finish, and nothing for
+  // its outbox. The tasks take 2 s; 300 ms lets every answer arrive.
+  std::this_thread::sleep_for(300ms);
   manager->Kill();
   const auto down_at = std::chrono::steady_clock::now();
   // The running tasks end during the outage: their updates wait in the

@@ -220,6 +220,19 @@ TEST_F(SameStoreUpstreamTest, AFailedWriteOfABatchLeavesNoCountsOrDerivationBehi
   EXPECT_EQ(KeptCounts(), Recount());
 }
 
+// The link's cycle with nothing to download or push (what it runs after
+// every job status change) writes nothing: a write there could be the one
+// waiting while another process holds the database's write lock, and make
+// the workers' writes fail with 503 meanwhile.
+TEST_F(SameStoreUpstreamTest, AnIdleLinkCycleWritesNothing) {
+  const std::string t = Assign();
+  ASSERT_TRUE(link_->SyncOnce());  // tells the job side of the new worker's task types
+  const uint64_t commits = db_->commits();
+  ASSERT_TRUE(link_->SyncOnce());
+  EXPECT_EQ(db_->commits(), commits);
+  EXPECT_EQ(FarmSideStatus(t), TaskStatus::kActive);
+}
+
 // A task that fails the job: the job side cancels the job's other task in
 // the same transaction, and the link fetches that cancellation.
 class SameStoreStrictJobTest : public SameStoreUpstreamTest {
