@@ -164,9 +164,9 @@ std::optional<int64_t> OptMicros(const std::optional<SystemTime>& t) {
   return ToUnixMicros(*t);
 }
 
-// `whole`: also the commands (parsed), the parents and the workers that
-// failed it (two more queries).
-Task ReadTask(store::Conn& conn, store::Statement& q, bool whole = true) {
+// With the commands (parsed), the parents and the workers that failed it
+// (two more queries).
+Task ReadTask(store::Conn& conn, store::Statement& q) {
   Task t;
   t.id = q.Text(0);
   t.etag = q.Text(1);
@@ -180,29 +180,30 @@ Task ReadTask(store::Conn& conn, store::Statement& q, bool whole = true) {
   t.job_priority = static_cast<int>(q.Int(9));
   t.job_type = q.Text(10);
   t.task_type = q.Text(11);
-  if (whole) {
-    for (const auto& c : json::parse(q.Text(12), nullptr, false))
-      if (c.is_object()) t.commands.push_back({c.value("name", ""), c.value("settings", json::object())});
-  }
+  for (const auto& c : json::parse(q.Text(12), nullptr, false))
+    if (c.is_object()) t.commands.push_back({c.value("name", ""), c.value("settings", json::object())});
   t.log = q.Text(13);
   t.activity = q.Text(14);
   t.worker = q.Text(15);
-  t.metrics = json::parse(q.Text(16), nullptr, false);
-  if (t.metrics.is_discarded()) t.metrics = json::object();
+  // Most tasks have none: "{}" needs no parser.
+  if (const std::string metrics = q.Text(16); metrics != "{}" && !metrics.empty()) {
+    t.metrics = json::parse(metrics, nullptr, false);
+    if (t.metrics.is_discarded()) t.metrics = json::object();
+  } else {
+    t.metrics = json::object();
+  }
   t.task_progress_percentage = static_cast<int>(q.Int(17));
   t.current_command_index = static_cast<int>(q.Int(18));
   t.command_progress_percentage = static_cast<int>(q.Int(19));
   t.worker_id = q.Text(20);
   t.last_worker_ping = OptTime(q, 21);
   t.last_updated = OptTime(q, 22);
-  if (whole) {
-    auto& p = conn.Prepare("SELECT parent_id FROM task_parents WHERE task_id = ?1");
-    p.Bind(1, t.id);
-    while (p.Step()) t.parents.push_back(p.Text(0));
-    auto& f = conn.Prepare("SELECT worker_id, identifier FROM task_failures WHERE task_id = ?1 ORDER BY seq");
-    f.Bind(1, t.id);
-    while (f.Step()) t.failed_by_workers.push_back({f.Text(0), f.Text(1)});
-  }
+  auto& p = conn.Prepare("SELECT parent_id FROM task_parents WHERE task_id = ?1");
+  p.Bind(1, t.id);
+  while (p.Step()) t.parents.push_back(p.Text(0));
+  auto& f = conn.Prepare("SELECT worker_id, identifier FROM task_failures WHERE task_id = ?1 ORDER BY seq");
+  f.Bind(1, t.id);
+  while (f.Step()) t.failed_by_workers.push_back({f.Text(0), f.Text(1)});
   return t;
 }
 
@@ -280,15 +281,25 @@ Result<std::unique_ptr<FarmStore>> FarmStore::Open(store::Database& db, Clock& c
 
 // --- tasks ------------------------------------------------------------------
 
-std::optional<Task> FarmTx::GetTask(const std::string& id) { return TaskById(id, true); }
-
-std::optional<Task> FarmTx::GetTaskForUpdate(const std::string& id) { return TaskById(id, false); }
-
-std::optional<Task> FarmTx::TaskById(const std::string& id, bool whole) {
-  auto& q = conn_.Prepare(std::string("SELECT ") + kTaskColumns + " FROM tasks WHERE id = ?1");
+std::optional<Task> FarmTx::GetTask(const std::string& id) {
+  static const std::string kSql = std::string("SELECT ") + kTaskColumns + " FROM tasks WHERE id = ?1";
+  auto& q = conn_.Prepare(kSql);
   q.Bind(1, id);
   if (!q.Step()) return std::nullopt;
-  Task t = ReadTask(conn_, q, whole);
+  Task t = ReadTask(conn_, q);
+  q.Reset();
+  return t;
+}
+
+std::optional<Task> FarmTx::GetTaskForUpdate(const std::string& id) {
+  auto& q = conn_.Prepare("SELECT job, status, worker_id FROM tasks WHERE id = ?1");
+  q.Bind(1, id);
+  if (!q.Step()) return std::nullopt;
+  Task t;
+  t.id = id;
+  t.job = q.Text(0);
+  t.status = protocol::TaskStatusFromString(q.Text(1)).value_or(TaskStatus::kQueued);
+  t.worker_id = q.Text(2);
   q.Reset();
   return t;
 }

@@ -150,10 +150,11 @@ class FarmTx {
 
   // --- tasks
   std::optional<protocol::Task> GetTask(const std::string& id);
-  // GetTask without the commands, parents and failed_by_workers (left
-  // empty): a worker's task update changes none of them and needs them only
-  // to fail the task, and parsing the commands was a tenth of the store
-  // writer's time under load.
+  // Only what a worker's task update checks and names: the id, job, status
+  // and worker_id (the other fields are left empty). Failing the task
+  // reads it whole (GetTask). Parsing the commands was a tenth of the store
+  // writer's time under load, and the other columns most of the rest of
+  // this read.
   std::optional<protocol::Task> GetTaskForUpdate(const std::string& id);
   // Whole-document replace of a task from upstream, keeping local-only fields
   // (worker_id, last_worker_ping) of an existing copy.
@@ -277,7 +278,6 @@ class FarmTx {
   // Refreshes (or drops) the index entry of one task from its row.
   void RefreshIndexEntry(const std::string& task_id);
 
-  std::optional<protocol::Task> TaskById(const std::string& id, bool whole);
   store::Conn& conn_;
   SystemTime now_;
   const SeenCache* seen_;
