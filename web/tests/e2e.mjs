@@ -295,9 +295,17 @@ test('watch a job go from queued to completed in the jobs table', async () => {
 });
 
 test("open a task's log and see lines arrive live", async () => {
+  // The task prints six lines, then waits for the test to have seen them
+  // before printing six more: lines arrive while the page watches, however
+  // slowly the page came up on a busy machine.
+  const gate = path.join(TMP, 'log-gate');
   const job = await submit({
     name: 'browser-log', job_type: 'exec-command',
-    settings: { cmd: "sh -c 'for i in 1 2 3 4 5 6 7 8 9 10 11 12; do echo live-line-$i; sleep 0.4; done'" },
+    settings: {
+      cmd: `sh -c 'for i in 1 2 3 4 5 6; do echo live-line-$i; sleep 0.2; done; ` +
+        `while [ ! -e ${gate} ]; do sleep 0.1; done; ` +
+        `for i in 7 8 9 10 11 12; do echo live-line-$i; sleep 0.2; done'`,
+    },
   });
   const tasks = (await apiGet(`/api/jobs/${job._id}/tasks`)).tasks;
   const task = tasks[0];
@@ -310,6 +318,7 @@ test("open a task's log and see lines arrive live", async () => {
   const text = page.getByTestId('log-text');
   await waitFor('first lines', async () => (await text.textContent()).includes('live-line-2'));
   const before = (await text.textContent()).match(/live-line-\d+/g).length;
+  fs.writeFileSync(gate, '');
   await waitFor('later lines', async () => (await text.textContent()).includes('live-line-12'), 20000);
   const after = (await text.textContent()).match(/live-line-\d+/g).length;
   assert(before < 12 && after === 12, `lines grew while watching: ${before} → ${after}`);
