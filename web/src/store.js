@@ -26,6 +26,13 @@ export function isServer() {
   return state.manager.mode === 'server';
 }
 
+// Served by a Manager. What only a Manager has (workers, blacklists, task
+// logs) shows once GET /api/manager said so: on a Server it never shows,
+// not even while that first answer is on its way.
+export function isManager() {
+  return !!state.manager.mode && !isServer();
+}
+
 // May this role do operator things (job and worker actions)?
 export function canOperate() {
   return state.auth.role === 'operator' || state.auth.role === 'admin';
@@ -43,7 +50,7 @@ export function showError(e) {
 export async function loadAll() {
   try {
     if (!state.manager.mode) state.manager = await api.manager();
-    const [jobs, workers] = await Promise.all([api.jobs(), isServer() ? [] : api.workers()]);
+    const [jobs, workers] = await Promise.all([api.jobs(), isManager() ? api.workers() : []]);
     state.jobs = Object.fromEntries(jobs.map((j) => [j._id, j]));
     state.workers = Object.fromEntries(workers.map((w) => [w._id, w]));
     if (state.openJob) await loadJobTasks(state.openJob);
