@@ -28,6 +28,7 @@ constexpr char kWorkerTaskTypesKey[] = "worker_task_types";
 constexpr char kManagerUrlKey[] = "manager_url";
 constexpr char kNrOfWorkersKey[] = "nr_of_workers";
 constexpr size_t kLogTailLines = 10;
+const std::string kNoText;  // an update's log tail left out
 
 TasksStatus ToTasksStatus(const TaskStatusCounts& counts) {
   TasksStatus out;
@@ -222,10 +223,14 @@ struct JobService::Impl {
 
   // `pending` (may be null): moves the job's counts and defers the
   // derivation there instead of doing them now.
+  // `decisive_only`: the update is this Manager's own in standalone mode,
+  // whose farm keeps what workers report (JobServiceOptions::
+  // reported_fields_table): only the status, the failures and the
+  // starvation mark are written, and nothing when none of them changes.
   bool ApplyUpdate(JobStoreTx& tx, const std::string& manager, const protocol::TaskUpdate& u, TxEffects& fx,
-                   DeriveList& derive, Pending* pending = nullptr) {
-    const std::string& tail = !u.log_tail.empty() ? u.log_tail : u.log;
-    const bool metrics = u.metrics && u.metrics->is_object();
+                   DeriveList& derive, Pending* pending = nullptr, bool decisive_only = false) {
+    const std::string& tail = decisive_only ? kNoText : !u.log_tail.empty() ? u.log_tail : u.log;
+    const bool metrics = !decisive_only && u.metrics && u.metrics->is_object();
     auto t = tx.GetTaskForUpdate(u.task_id, /*with_log=*/!tail.empty(), /*with_metrics=*/metrics);
     if (!t) {
       spdlog::warn("task update {} for unknown task {} ignored", u.id, u.task_id);
@@ -267,18 +272,24 @@ struct JobService::Impl {
         spdlog::info("task {}: status {} -> {} from manager ignored", t->id, t->stored_status, ToString(to));
       }
     }
-    if (u.activity) c.activity = *u.activity;
-    if (u.worker) c.worker = *u.worker;
-    if (u.task_progress_percentage) c.task_progress_percentage = *u.task_progress_percentage;
-    if (u.current_command_index) c.current_command_index = *u.current_command_index;
-    if (u.command_progress_percentage) c.command_progress_percentage = *u.command_progress_percentage;
     if (u.failed_by_workers) c.failed_by_workers = *u.failed_by_workers;
+    if (u.blocked_reason) tx.SetBlockedReason(t->id, *u.blocked_reason);
+    if (decisive_only) {
+      if (!c.status && !c.failed_by_workers) return true;
+      // The task's time stays the job side's last change of it: the farm's
+      // row is newer and is what reads show (JobStoreOptions).
+      c.updated.reset();
+    }
+    if (u.activity && !decisive_only) c.activity = *u.activity;
+    if (u.worker && !decisive_only) c.worker = *u.worker;
+    if (u.task_progress_percentage && !decisive_only) c.task_progress_percentage = *u.task_progress_percentage;
+    if (u.current_command_index && !decisive_only) c.current_command_index = *u.current_command_index;
+    if (u.command_progress_percentage && !decisive_only) c.command_progress_percentage = *u.command_progress_percentage;
     if (metrics) {
       if (!t->metrics.is_object()) t->metrics = json::object();
       t->metrics.update(*u.metrics);
       c.metrics = std::move(t->metrics);
     }
-    if (u.blocked_reason) tx.SetBlockedReason(t->id, *u.blocked_reason);
     if (!tail.empty()) c.log = protocol::LogTail(t->log + "\n" + tail, kLogTailLines);
     c.count_later = pending != nullptr;
     tx.UpdateTaskState(c);
@@ -352,7 +363,7 @@ JobService::~JobService() = default;
 Result<std::unique_ptr<JobService>> JobService::Open(store::SqlDatabase& db, Clock& clock, JobServiceOptions options) {
   if (options.task_fail_job_percentage < 1 || options.task_fail_job_percentage > 100)
     return InvalidArgument("task_fail_job_percentage must be 1..100");
-  auto store = OpenSqlJobStore(db);
+  auto store = OpenSqlJobStore(db, JobStoreOptions{options.reported_fields_table});
   if (!store) return std::unexpected(store.error().WithContext("opening job store"));
   auto impl = std::make_unique<Impl>(clock, std::move(options), std::move(*store));
   std::set<std::string> types;
@@ -477,6 +488,9 @@ Result<protocol::Task> JobService::GetTask(const std::string& task_id) {
     return Ok();
   });
   if (!st) return std::unexpected(st.error());
+  if (impl_->options.log_tail) {
+    if (auto log = impl_->options.log_tail(task.job, task.id)) task.log = protocol::LogTail(*log, kLogTailLines);
+  }
   return task;
 }
 
@@ -753,7 +767,8 @@ Result<JobService::OwnUpdateEffects> JobService::ApplyOwnUpdateIn(store::SqlConn
   auto st = impl_->store->WriteIn(conn, [&](JobStoreTx& tx) -> Status {
     TxEffects fx(tx, changes);
     Impl::DeriveList derive;
-    impl_->ApplyUpdate(tx, impl_->options.manager_id, update, fx, derive, deferred ? &impl_->pending : nullptr);
+    impl_->ApplyUpdate(tx, impl_->options.manager_id, update, fx, derive, deferred ? &impl_->pending : nullptr,
+                       /*decisive_only=*/!impl_->options.reported_fields_table.empty());
     for (const auto& [job, became] : derive) impl_->DeriveJob(tx, job, became, fx);
     out.job_status_changed = fx.job_status_changed();
     return Ok();

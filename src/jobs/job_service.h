@@ -56,6 +56,18 @@ struct JobServiceOptions {
   // Built-in and data-defined job types (must outlive the service). Null:
   // the built-in compilers only (CompileJob).
   const JobTypeRegistry* job_types = nullptr;
+  // A Manager's standalone mode: the farm's task table in the same
+  // database (JobStoreOptions::reported_fields_table). Its own Manager's
+  // updates (ApplyOwnUpdateIn) then write only what the job side decides
+  // with: the status, the failures and the starvation marks; an update that
+  // changes none of them writes nothing here. Reads take what workers
+  // report from the farm's row (newest wins).
+  std::string reported_fields_table;
+  // With it, the task's full log is on the same Manager: GetTask takes the
+  // task's `log` (its last ten lines) from the end of the log this returns
+  // (nullopt when the task has no log there: the job side's own lines are
+  // shown then).
+  std::function<std::optional<std::string>(const std::string& job_id, const std::string& task_id)> log_tail;
 };
 
 // A job whose status changed, as committed (tasks_status filled).

@@ -186,8 +186,23 @@ class JobStore {
   virtual Status WriteIn(store::SqlConn& conn, const std::function<Status(JobStoreTx&)>& fn) = 0;
 };
 
+struct JobStoreOptions {
+  // A Manager's standalone mode, where the farm's tables share the job
+  // side's database: the farm's task table, which keeps what workers report
+  // (activity, worker, metrics and the three progress fields) and the time
+  // of its last change (`last_updated`, microseconds like `updated_us`).
+  // The job side then keeps only the statuses (and failures) of its own
+  // Manager's updates, and every read of a task takes each reported field
+  // from that table's row when it changed after the job side last changed
+  // the task: the newer copy wins. A job-side change (a requeue, a
+  // cancellation) writes back the copy it read, so it keeps what the workers
+  // reported and what it changed itself wins. Empty: the job side keeps
+  // every field it is sent (duende-server, a linked Manager).
+  std::string reported_fields_table;
+};
+
 // Applies the "jobs" migrations to `db` (SQLite or PostgreSQL) and returns a
 // store on it. `db` must outlive the store.
-Result<std::unique_ptr<JobStore>> OpenSqlJobStore(store::SqlDatabase& db);
+Result<std::unique_ptr<JobStore>> OpenSqlJobStore(store::SqlDatabase& db, const JobStoreOptions& options = {});
 
 }  // namespace duende::jobs

@@ -213,11 +213,38 @@ Job ReadJob(store::SqlStatement& q) {
   return j;
 }
 
-// The columns ReadTask reads, in order.
-const std::string kTaskColumns =
-    "t.id, t.job_id, t.manager, t.name, t.status, t.priority, t.job_priority, t.job_type, t.task_type, t.commands, "
-    "t.parents, t.log, t.activity, t.worker, t.failed_by_workers, t.metrics, t.task_progress_percentage, "
-    "t.current_command_index, t.command_progress_percentage, t.etag, t.revision, t.updated_us";
+// How the store reads tasks: the columns ReadTask reads, in order, and the
+// table(s) they come from (`t` is job_tasks). With a table of reported
+// fields (JobStoreOptions), each reported field comes from that table's row
+// when it changed after the job side last changed the task (newest wins),
+// and the task's time is the later of the two.
+struct TaskSql {
+  std::string columns;
+  std::string from;
+};
+
+TaskSql MakeTaskSql(const std::string& reported) {
+  if (reported.empty())
+    return {
+        "t.id, t.job_id, t.manager, t.name, t.status, t.priority, t.job_priority, t.job_type, t.task_type, "
+        "t.commands, t.parents, t.log, t.activity, t.worker, t.failed_by_workers, t.metrics, "
+        "t.task_progress_percentage, t.current_command_index, t.command_progress_percentage, t.etag, t.revision, "
+        "t.updated_us",
+        " FROM job_tasks t"};
+  // NULL when the reported row is missing or not newer: then job_tasks'.
+  const std::string newer = "f.last_updated > COALESCE(t.updated_us, 0)";
+  auto pick = [&](const std::string& col) {
+    return "CASE WHEN " + newer + " THEN f." + col + " ELSE t." + col + " END";
+  };
+  return {
+      "t.id, t.job_id, t.manager, t.name, t.status, t.priority, t.job_priority, t.job_type, t.task_type, "
+      "t.commands, t.parents, t.log, " +
+          pick("activity") + ", " + pick("worker") + ", t.failed_by_workers, " + pick("metrics") + ", " +
+          pick("task_progress_percentage") + ", " + pick("current_command_index") + ", " +
+          pick("command_progress_percentage") + ", t.etag, t.revision, CASE WHEN " + newer +
+          " THEN f.last_updated ELSE t.updated_us END",
+      " FROM job_tasks t LEFT JOIN " + reported + " f ON f.id = t.id"};
+}
 
 StoredTask ReadTask(store::SqlStatement& q) {
   StoredTask st;
@@ -312,9 +339,10 @@ std::string FailedByJson(const std::vector<protocol::FailedByWorker>& failed_by)
   return arr.dump();
 }
 
-// What RunnableTasks returns: `t` (job_tasks) of manager ?1.
-const char* kRunnableFrom =
-    " FROM job_tasks t JOIN jobs j ON j.id = t.job_id WHERE t.manager = ?1 AND t.status IN "
+// What RunnableTasks returns: `t` (job_tasks) of manager ?1, after the
+// task table(s) (TaskSql::from).
+const char* kRunnableWhere =
+    " JOIN jobs j ON j.id = t.job_id WHERE t.manager = ?1 AND t.status IN "
     "('queued', 'claimed-by-manager', 'soft-failed') AND j.status IN ('queued', 'active', 'cancel-requested')";
 
 std::vector<StoredTask> ReadTasks(store::SqlStatement& q) {
@@ -325,7 +353,7 @@ std::vector<StoredTask> ReadTasks(store::SqlStatement& q) {
 
 class SqlJobStoreTx final : public JobStoreTx {
  public:
-  explicit SqlJobStoreTx(store::SqlConn& c) : c_(c) {}
+  SqlJobStoreTx(store::SqlConn& c, const TaskSql& sql) : c_(c), sql_(sql) {}
 
   std::optional<Job> GetJob(const std::string& id) override {
     auto& q = c_.Prepare(std::string("SELECT ") + kJobColumns + " FROM jobs WHERE id = ?1");
@@ -444,8 +472,7 @@ class SqlJobStoreTx final : public JobStoreTx {
   }
 
   std::vector<StoredTask> TasksOfJob(const std::string& job_id) override {
-    auto& q =
-        c_.Prepare(std::string("SELECT ") + kTaskColumns + " FROM job_tasks t WHERE t.job_id = ?1 ORDER BY t.seq");
+    auto& q = c_.Prepare("SELECT " + sql_.columns + sql_.from + " WHERE t.job_id = ?1 ORDER BY t.seq");
     q.Bind(1, job_id);
     return ReadTasks(q);
   }
@@ -559,7 +586,7 @@ class SqlJobStoreTx final : public JobStoreTx {
   }
 
   std::vector<StoredTask> RunnableTasks(const std::string& manager, int64_t max_revision) override {
-    auto& q = c_.Prepare(std::string("SELECT ") + kTaskColumns + kRunnableFrom +
+    auto& q = c_.Prepare("SELECT " + sql_.columns + sql_.from + kRunnableWhere +
                          " AND t.revision <= ?2 ORDER BY j.priority DESC, t.priority DESC, j.created_us, t.seq");
     q.Bind(1, manager).Bind(2, max_revision);
     return ReadTasks(q);
@@ -567,8 +594,8 @@ class SqlJobStoreTx final : public JobStoreTx {
 
   std::vector<StoredTask> TasksChangedSince(const std::string& manager, int64_t revision,
                                             int64_t max_revision) override {
-    auto& q = c_.Prepare(std::string("SELECT ") + kTaskColumns +
-                         " FROM job_tasks t WHERE t.manager = ?1 AND t.revision > ?2 AND t.revision <= ?3 "
+    auto& q = c_.Prepare("SELECT " + sql_.columns + sql_.from +
+                         " WHERE t.manager = ?1 AND t.revision > ?2 AND t.revision <= ?3 "
                          "ORDER BY t.revision, t.job_id, t.seq");
     q.Bind(1, manager).Bind(2, revision).Bind(3, max_revision);
     return ReadTasks(q);
@@ -586,7 +613,8 @@ class SqlJobStoreTx final : public JobStoreTx {
       if (q.Step()) out = q.Int(0);
       q.Reset();
     } else {
-      auto& q = c_.Prepare(std::string("SELECT t.revision") + kRunnableFrom + " ORDER BY t.revision LIMIT 1 OFFSET ?2");
+      auto& q = c_.Prepare(std::string("SELECT t.revision FROM job_tasks t") + kRunnableWhere +
+                           " ORDER BY t.revision LIMIT 1 OFFSET ?2");
       q.Bind(1, manager).Bind(2, n);
       if (q.Step()) out = q.Int(0);
       q.Reset();
@@ -604,8 +632,8 @@ class SqlJobStoreTx final : public JobStoreTx {
   }
 
   std::vector<StoredTask> UnassignedQueuedTasks() override {
-    auto& q = c_.Prepare(std::string("SELECT ") + kTaskColumns +
-                         " FROM job_tasks t JOIN jobs j ON j.id = t.job_id WHERE t.manager = '' AND t.status = "
+    auto& q = c_.Prepare("SELECT " + sql_.columns + sql_.from +
+                         " JOIN jobs j ON j.id = t.job_id WHERE t.manager = '' AND t.status = "
                          "'queued' AND j.status IN ('queued', 'active') ORDER BY j.priority DESC, t.priority DESC, "
                          "j.created_us, t.seq");
     return ReadTasks(q);
@@ -711,7 +739,7 @@ class SqlJobStoreTx final : public JobStoreTx {
 
  private:
   std::optional<StoredTask> TaskById(const std::string& id) {
-    auto& q = c_.Prepare("SELECT " + kTaskColumns + " FROM job_tasks t WHERE t.id = ?1");
+    auto& q = c_.Prepare("SELECT " + sql_.columns + sql_.from + " WHERE t.id = ?1");
     q.Bind(1, id);
     if (!q.Step()) return std::nullopt;
     return ReadTask(q);
@@ -779,12 +807,13 @@ class SqlJobStoreTx final : public JobStoreTx {
   }
 
   store::SqlConn& c_;
+  const TaskSql& sql_;
 };
 
 // Runs `fn`, letting StoreError through (Database maps its code) and turning
 // any other exception into an error result so the transaction rolls back.
-Status RunGuarded(store::SqlConn& c, const std::function<Status(JobStoreTx&)>& fn) {
-  SqlJobStoreTx tx(c);
+Status RunGuarded(store::SqlConn& c, const TaskSql& sql, const std::function<Status(JobStoreTx&)>& fn) {
+  SqlJobStoreTx tx(c, sql);
   try {
     return fn(tx);
   } catch (const store::StoreError&) {
@@ -796,28 +825,33 @@ Status RunGuarded(store::SqlConn& c, const std::function<Status(JobStoreTx&)>& f
 
 class SqlJobStore final : public JobStore {
  public:
-  explicit SqlJobStore(store::SqlDatabase& db) : db_(db) {}
+  SqlJobStore(store::SqlDatabase& db, const JobStoreOptions& options)
+      : db_(db), sql_(MakeTaskSql(options.reported_fields_table)) {}
 
   Status Write(const std::function<Status(JobStoreTx&)>& fn) override {
-    return db_.SqlWrite([&](store::SqlConn& c) { return RunGuarded(c, fn); });
+    return db_.SqlWrite([&](store::SqlConn& c) { return RunGuarded(c, sql_, fn); });
   }
   Status Read(const std::function<Status(JobStoreTx&)>& fn) override {
-    return db_.SqlRead([&](store::SqlConn& c) { return RunGuarded(c, fn); });
+    return db_.SqlRead([&](store::SqlConn& c) { return RunGuarded(c, sql_, fn); });
   }
   Status WriteIn(store::SqlConn& conn, const std::function<Status(JobStoreTx&)>& fn) override {
-    return RunGuarded(conn, fn);
+    return RunGuarded(conn, sql_, fn);
   }
 
  private:
   store::SqlDatabase& db_;
+  const TaskSql sql_;
 };
 
 }  // namespace
 
-Result<std::unique_ptr<JobStore>> OpenSqlJobStore(store::SqlDatabase& db) {
+Result<std::unique_ptr<JobStore>> OpenSqlJobStore(store::SqlDatabase& db, const JobStoreOptions& options) {
+  const std::string& table = options.reported_fields_table;
+  if (!std::all_of(table.begin(), table.end(), [](char ch) { return (ch >= 'a' && ch <= 'z') || ch == '_'; }))
+    return InvalidArgument("reported_fields_table must be a plain table name, got '" + table + "'");
   const auto& migrations = db.dialect() == store::Dialect::kPostgres ? PostgresMigrations() : Migrations();
   if (auto st = db.Migrate("jobs", migrations); !st) return std::unexpected(st.error());
-  return std::unique_ptr<JobStore>(new SqlJobStore(db));
+  return std::unique_ptr<JobStore>(new SqlJobStore(db, options));
 }
 
 }  // namespace duende::jobs

@@ -120,6 +120,12 @@ Result<uint16_t> ManagerApp::Start() {
   spdlog::info("job types: {} loaded from {}{}, {} skipped", job_types.loaded.size(), c.job_types_dir,
                job_types.dir_exists ? "" : " (no such directory)", job_types.errors.size());
   job_options.job_types = &s.job_types;
+  if (c.upstream_url.empty()) {
+    // Standalone: the job side keeps the statuses of the farm's updates and
+    // reads the rest, and the log tail, from the farm (issue 6).
+    job_options.reported_fields_table = FarmStore::kTaskTable;
+    job_options.log_tail = [&s](const std::string& job, const std::string& task) { return s.logs->Tail(job, task); };
+  }
   auto jobs = jobs::JobService::Open(*s.db, s.clock, job_options);
   if (!jobs) return std::unexpected(jobs.error().WithContext("job store"));
   s.jobs = std::move(*jobs);

@@ -291,6 +291,13 @@ class FarmTx {
 
 class FarmStore {
  public:
+  // The farm's task table. In standalone mode the job side reads what
+  // workers report from it (jobs::JobStoreOptions::reported_fields_table):
+  // its activity, worker, metrics, task_progress_percentage,
+  // current_command_index, command_progress_percentage and last_updated
+  // (microseconds) columns, which every task mutation keeps current.
+  static constexpr const char* kTaskTable = "tasks";
+
   // Applies the farm migrations (component "farm"). `db` outlives the store.
   static Result<std::unique_ptr<FarmStore>> Open(store::Database& db, Clock& clock);
 

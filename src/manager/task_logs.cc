@@ -566,4 +566,49 @@ Result<TaskLogs::Range> TaskLogs::ReadRange(const std::string& job_id, const std
   return r;
 }
 
+std::optional<std::string> TaskLogs::Tail(const std::string& job_id, const std::string& task_id,
+                                          uint64_t max_bytes) const {
+  std::string text;
+  bool cut = false;  // the text starts after the log's start
+  const std::string plain = PathFor(job_id, task_id);
+  const int fd = ::open(plain.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd >= 0) {
+    struct stat st {};
+    const uint64_t size = ::fstat(fd, &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
+    const uint64_t from = size > max_bytes ? size - max_bytes : 0;
+    cut = from > 0;
+    text.resize(static_cast<size_t>(size - from));
+    size_t got = 0;
+    while (got < text.size()) {
+      const ssize_t n = ::pread(fd, text.data() + got, text.size() - got, static_cast<off_t>(from + got));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      got += static_cast<size_t>(n);
+    }
+    text.resize(got);
+    ::close(fd);
+  } else {
+    if (errno != ENOENT) return std::nullopt;
+    const Status st = GunzipFile(plain + ".gz", [&](std::string_view s) -> Status {
+      text.append(s);
+      if (text.size() > 2 * max_bytes) {
+        text.erase(0, text.size() - max_bytes);
+        cut = true;
+      }
+      return Ok();
+    });
+    if (!st) return std::nullopt;
+    if (text.size() > max_bytes) {
+      text.erase(0, text.size() - max_bytes);
+      cut = true;
+    }
+  }
+  // A line cut at the front is left out.
+  if (cut) {
+    const size_t nl = text.find('\n');
+    text.erase(0, nl == std::string::npos ? text.size() : nl + 1);
+  }
+  return text;
+}
+
 }  // namespace duende::manager

@@ -13,6 +13,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -175,6 +176,12 @@ class TaskLogs {
   };
   Result<Range> ReadRange(const std::string& job_id, const std::string& task_id, uint64_t offset,
                           uint64_t length) const;
+
+  // The end of the task's current log, whole lines: at most its last
+  // `max_bytes` (the plain file read from there; a .gz inflated from its
+  // start, keeping only its end). nullopt when the task has no log.
+  std::optional<std::string> Tail(const std::string& job_id, const std::string& task_id,
+                                  uint64_t max_bytes = 16 * 1024) const;
 
  private:
   std::string Key(const std::string& job_id, const std::string& task_id) const { return job_id + "/" + task_id; }

@@ -4,6 +4,7 @@
 // behind the farm, and a change rolls back on both sides or on neither.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <future>
 #include <latch>
@@ -50,6 +51,9 @@ class SameStoreUpstreamTest : public FarmTest {
  protected:
   void SetUp() override {
     FarmTest::SetUp();
+    // As the Manager's standalone mode wires it (ManagerApp::Start).
+    job_options_.reported_fields_table = FarmStore::kTaskTable;
+    job_options_.log_tail = [this](const std::string& job, const std::string& task) { return logs_->Tail(job, task); };
     jobs_ = std::move(*jobs::JobService::Open(*db_, clock_, job_options_));
     upstream_ = std::make_unique<EventingUpstream>(*jobs_, hub_);
     upstream_->SetJobChangedHook([this] { ++job_changes_; });
@@ -121,6 +125,27 @@ class SameStoreUpstreamTest : public FarmTest {
     if (tasks)
       for (const auto& t : *tasks) ++out[std::string(protocol::ToString(t.status))];
     return out;
+  }
+
+  // The job side's own row of the task, as stored: its activity and time.
+  std::pair<std::string, int64_t> JobSideRow(const std::string& task_id) {
+    std::pair<std::string, int64_t> out;
+    EXPECT_TRUE(db_->SqlRead([&](store::SqlConn& c) -> Status {
+      auto& q = c.Prepare("SELECT activity, COALESCE(updated_us, 0) FROM job_tasks WHERE id = ?1");
+      q.Bind(1, task_id);
+      if (q.Step()) out = {q.Text(0), q.Int(1)};
+      q.Reset();
+      return Ok();
+    }));
+    return out;
+  }
+  TaskUpdate Progress(std::string activity, int percent) {
+    TaskUpdate u;
+    u.task_status = TaskStatus::kActive;
+    u.activity = std::move(activity);
+    u.task_progress_percentage = percent;
+    u.metrics = nlohmann::json{{"frames_rendered", 1}};
+    return u;
   }
 
   jobs::JobServiceOptions job_options_;
@@ -218,6 +243,76 @@ TEST_F(SameStoreUpstreamTest, AFailedWriteOfABatchLeavesNoCountsOrDerivationBehi
   ASSERT_TRUE(farm_->UpdateTask(w2, t2, Completed(), seen_));
   EXPECT_EQ(JobStatusNow(), JobStatus::kCompleted);
   EXPECT_EQ(KeptCounts(), Recount());
+}
+
+// What a worker reports and does not change a status (activity, progress,
+// metrics) stays in the farm's row: the job side writes nothing for it, and
+// its reads take those fields from the farm's row, the newer copy.
+TEST_F(SameStoreUpstreamTest, AWorkersReportIsReadFromTheFarmAndTheJobSideWritesOnlyStatuses) {
+  const std::string t = Assign();
+  const auto row_before = JobSideRow(t);
+  const uint64_t applied = jobs_->updates_applied();
+  clock_.Advance(std::chrono::seconds(3));
+  ASSERT_TRUE(farm_->UpdateTask(worker_, t, Progress("Rendering frame 1", 40), seen_));
+  EXPECT_EQ(JobSideRow(t), row_before);  // nothing written on the job side
+  EXPECT_EQ(jobs_->updates_applied(), applied + 1);
+
+  const auto task = jobs_->GetTask(t);
+  ASSERT_TRUE(task);
+  EXPECT_EQ(task->status, TaskStatus::kActive);
+  EXPECT_EQ(task->activity, "Rendering frame 1");
+  EXPECT_EQ(task->task_progress_percentage, 40);
+  EXPECT_EQ(task->metrics.value("frames_rendered", 0), 1);
+  EXPECT_EQ(task->worker, WorkerById(worker_).Identifier());
+  EXPECT_EQ(task->last_updated, clock_.Now());
+  const auto listed = jobs_->GetTasks(job_id_);
+  ASSERT_TRUE(listed);
+  const auto it = std::find_if(listed->begin(), listed->end(), [&](const auto& x) { return x.id == t; });
+  ASSERT_NE(it, listed->end());
+  EXPECT_EQ(it->activity, "Rendering frame 1");
+  // The log tail of a single task is the end of its log on this Manager.
+  EXPECT_NE(task->log.find("assigned task " + t), std::string::npos) << task->log;
+
+  // A status change is written; what came with it is still the farm's.
+  ASSERT_TRUE(farm_->UpdateTask(worker_, t, Completed(), seen_));
+  EXPECT_EQ(JobSideRow(t).first, row_before.first);
+  EXPECT_EQ(JobSideStatus(t), TaskStatus::kCompleted);
+  EXPECT_NE(jobs_->GetTask(t)->log.find("done"), std::string::npos);
+}
+
+// A change the job side makes (here: the job is canceled) writes back the
+// copy it read, so the worker's report is kept, and sends the task to the
+// farm: the farm's row must not lose that report to an older copy, and
+// what the job side changed itself wins over the farm's older row.
+TEST_F(SameStoreUpstreamTest, AJobSideChangeKeepsTheWorkersReportAndItsOwnChangeWins) {
+  const std::string active = Assign();
+  const auto tasks = jobs_->GetTasks(job_id_);
+  ASSERT_TRUE(tasks);
+  const std::string waiting = (*tasks)[0].id == active ? (*tasks)[1].id : (*tasks)[0].id;
+  clock_.Advance(std::chrono::seconds(3));
+  ASSERT_TRUE(farm_->UpdateTask(worker_, active, Progress("Rendering frame 1", 40), seen_));
+  const auto before = jobs_->FetchDepsgraph("");
+  ASSERT_TRUE(before);
+  clock_.Advance(std::chrono::seconds(3));
+  ASSERT_TRUE(jobs_->ChangeJobStatus(job_id_, JobStatus::kCancelRequested, "test"));
+
+  EXPECT_EQ(JobSideRow(active).first, "Rendering frame 1");  // kept in the job side's own copy
+  EXPECT_EQ(jobs_->GetTask(active)->status, TaskStatus::kCancelRequested);
+  EXPECT_EQ(jobs_->GetTask(active)->task_progress_percentage, 40);
+  const std::string canceled = jobs_->GetTask(waiting)->activity;
+  EXPECT_NE(canceled.find("Server cancelled"), std::string::npos) << canceled;
+
+  // What the farm downloads carries both (the link's own cycle would also
+  // act on the cancellation at once).
+  const auto graph = jobs_->FetchDepsgraph(before->last_updated);
+  ASSERT_TRUE(graph);
+  ASSERT_EQ(graph->tasks.size(), 2u);
+  ASSERT_TRUE(farm_->ApplyDepsgraph(graph->tasks));
+  EXPECT_EQ(Get(active).status, TaskStatus::kCancelRequested);
+  EXPECT_EQ(Get(active).activity, "Rendering frame 1");
+  EXPECT_EQ(Get(active).task_progress_percentage, 40);
+  EXPECT_EQ(Get(waiting).activity, canceled);
+  EXPECT_EQ(jobs_->GetTask(waiting)->activity, canceled);
 }
 
 // The link's cycle with nothing to download or push (what it runs after

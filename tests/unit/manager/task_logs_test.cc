@@ -284,6 +284,24 @@ TEST_F(TaskLogsTest, ReadRangeOfPlainAndCompressedLogs) {
   EXPECT_EQ(missing.error().code, ErrorCode::kNotFound);
 }
 
+// The end of a log in whole lines, plain or compressed, for a task's log
+// tail (the job side's GetTask in standalone mode).
+TEST_F(TaskLogsTest, TailIsTheLogsEndInWholeLines) {
+  EXPECT_FALSE(logs_.Tail(kJob, kTask).has_value());
+  ASSERT_TRUE(logs_.Append(kJob, kTask, "first\nsecond").has_value());
+  EXPECT_EQ(logs_.Tail(kJob, kTask), "first\nsecond\n");
+  std::string lines;
+  for (int i = 0; i < 100; ++i) lines += "line " + std::to_string(i) + "\n";
+  ASSERT_TRUE(logs_.Append(kJob, kTask, lines).has_value());
+  // "line 97\nline 98\nline 99\n" is 24 bytes; from 30 bytes from the end
+  // the partial line in front is left out.
+  EXPECT_EQ(logs_.Tail(kJob, kTask, 30), "line 97\nline 98\nline 99\n");
+  ASSERT_TRUE(logs_.Compress(kJob, kTask).has_value());
+  ASSERT_FALSE(fs::exists(logs_.PathFor(kJob, kTask)));
+  EXPECT_EQ(logs_.Tail(kJob, kTask, 30), "line 97\nline 98\nline 99\n");
+  EXPECT_EQ(logs_.Tail(kJob, kTask)->substr(0, 13), "first\nsecond\n");
+}
+
 TEST_F(TaskLogsTest, GzipForUploadOfExistingLog) {
   const std::string text = SomeLog();
   ASSERT_TRUE(logs_.Append(kJob, kTask, text).has_value());
