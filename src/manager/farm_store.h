@@ -159,6 +159,8 @@ class FarmTx {
   // Whole-document replace of a task from upstream, keeping local-only fields
   // (worker_id, last_worker_ping) of an existing copy.
   void UpsertTask(const protocol::Task& task);
+  // Records a change of the task's status in its history (migration 5:
+  // this and the upsert are the only statements that change a status).
   void ApplyMutation(const std::string& task_id, const TaskMutation& m);
   // The schedulable task for this worker (§5.1 c), or nullopt. Picked from
   // the in-memory index when the transaction has one.
@@ -262,6 +264,11 @@ class FarmTx {
 
  private:
   WorkerRecord ReadWorkerRow(store::Statement& q) const;
+  // The task's status and worker as stored now (nullopt: no such task).
+  std::optional<std::pair<std::string, std::optional<std::string>>> StatusAndWorker(const std::string& task_id);
+  // One row of task_status_history (`from` unset: the task's first status).
+  void RecordStatus(const std::string& task_id, std::optional<std::string_view> from, std::string_view to,
+                    const std::optional<std::string>& worker_id);
   // The worker columns UpdateWorker writes, in the order of WriteWorkerColumns.
   static constexpr size_t kWorkerWritableColumns = 12;
   using WorkerColumnSet = std::bitset<kWorkerWritableColumns>;

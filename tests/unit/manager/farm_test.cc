@@ -375,6 +375,25 @@ TEST_F(FarmTest, StatusHistoryRecordsEachChangeOnceWithItsWorker) {
   EXPECT_EQ(steps, (std::vector<std::string>{">claimed-by-manager@", "claimed-by-manager>active@" + w1,
                                              "active>claimed-by-manager@" + w1, "claimed-by-manager>active@" + w2,
                                              "active>completed@" + w2}));
+
+  // The job side sends the task again with a new status (a requeue): one
+  // more step, with the worker it had. A forgotten job takes its history.
+  t.status = TaskStatus::kQueued;
+  Add({t});
+  Add({t});  // the same again: nothing more
+  auto history_of = [&](const std::string& id) {
+    return *store_->Read([&](FarmTx& tx) -> Result<std::vector<TaskStatusChange>> { return tx.StatusHistory(id); });
+  };
+  ASSERT_EQ(history_of(t.id).size(), 6u);
+  EXPECT_EQ(history_of(t.id).back().from_status, "completed");
+  EXPECT_EQ(history_of(t.id).back().to_status, "queued");
+  EXPECT_EQ(history_of(t.id).back().worker_id, w2);
+  Task other = MakeTask("other job's");
+  other.job = "ffffeeeeddddccccbbbbaaaa";
+  Add({other});
+  ASSERT_TRUE(farm_->ForgetJob(t.job).has_value());
+  EXPECT_TRUE(history_of(t.id).empty());
+  EXPECT_EQ(history_of(other.id).size(), 1u);
 }
 
 TEST_F(FarmTest, MayIRunAnswers) {
