@@ -305,6 +305,9 @@ class FarmStore {
   // (microseconds) columns, which every task mutation keeps current.
   static constexpr const char* kTaskTable = "tasks";
 
+  // The farm's schema migrations, in order (component "farm"; tests start
+  // from an older schema with the first few).
+  static const std::vector<std::string>& Migrations();
   // Applies the farm migrations (component "farm"). `db` outlives the store.
   static Result<std::unique_ptr<FarmStore>> Open(store::Database& db, Clock& clock);
 

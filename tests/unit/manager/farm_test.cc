@@ -396,6 +396,39 @@ TEST_F(FarmTest, StatusHistoryRecordsEachChangeOnceWithItsWorker) {
   EXPECT_EQ(history_of(other.id).size(), 1u);
 }
 
+// A database from before migration 5 (the history written by triggers):
+// its history is kept, and from then on each change is written once.
+TEST(FarmStoreUpgradeTest, TheStatusHistoryOfAnOlderSchemaIsKeptAndWrittenOnceAfterwards) {
+  testing::FakeClock clock;
+  auto db = std::move(*store::Database::Open(":memory:"));
+  const auto& all = FarmStore::Migrations();
+  ASSERT_GE(all.size(), 5u);
+  ASSERT_TRUE(db->Migrate("farm", {all.begin(), all.begin() + 4}).has_value());
+  ASSERT_TRUE(db->SqlWrite([](store::SqlConn& c) -> Status {
+    c.Exec("INSERT INTO tasks (id, status, last_updated) VALUES ('t1', 'queued', 1)");
+    c.Exec("UPDATE tasks SET status = 'active', worker_id = 'w1', last_updated = 2 WHERE id = 't1'");
+    return Ok();
+  }));
+  auto store = FarmStore::Open(*db, clock);
+  ASSERT_TRUE(store.has_value()) << store.error().message;
+  auto steps = [&] {
+    std::vector<std::string> out;
+    const auto history =
+        (*store)->Read([](FarmTx& tx) -> Result<std::vector<TaskStatusChange>> { return tx.StatusHistory("t1"); });
+    for (const auto& h : history.value_or(std::vector<TaskStatusChange>{}))
+      out.push_back(h.from_status + ">" + h.to_status + "@" + h.worker_id);
+    return out;
+  };
+  EXPECT_EQ(steps(), (std::vector<std::string>{">queued@", "queued>active@w1"}));
+  ASSERT_TRUE((*store)->Write([](FarmTx& tx) -> Status {
+    TaskMutation m;
+    m.status = TaskStatus::kCompleted;
+    tx.ApplyMutation("t1", m);
+    return Ok();
+  }));
+  EXPECT_EQ(steps(), (std::vector<std::string>{">queued@", "queued>active@w1", "active>completed@w1"}));
+}
+
 TEST_F(FarmTest, MayIRunAnswers) {
   Task t = MakeTask("t");
   Add({t});
