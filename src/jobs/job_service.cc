@@ -28,7 +28,6 @@ constexpr char kWorkerTaskTypesKey[] = "worker_task_types";
 constexpr char kManagerUrlKey[] = "manager_url";
 constexpr char kNrOfWorkersKey[] = "nr_of_workers";
 constexpr size_t kLogTailLines = 10;
-const std::string kNoText;  // an update's log tail left out
 
 TasksStatus ToTasksStatus(const TaskStatusCounts& counts) {
   TasksStatus out;
@@ -229,7 +228,7 @@ struct JobService::Impl {
   // starvation mark are written, and nothing when none of them changes.
   bool ApplyUpdate(JobStoreTx& tx, const std::string& manager, const protocol::TaskUpdate& u, TxEffects& fx,
                    DeriveList& derive, Pending* pending = nullptr, bool decisive_only = false) {
-    const std::string& tail = decisive_only ? kNoText : !u.log_tail.empty() ? u.log_tail : u.log;
+    const std::string_view tail = decisive_only ? std::string_view() : !u.log_tail.empty() ? u.log_tail : u.log;
     const bool metrics = !decisive_only && u.metrics && u.metrics->is_object();
     auto t = tx.GetTaskForUpdate(u.task_id, /*with_log=*/!tail.empty(), /*with_metrics=*/metrics);
     if (!t) {
@@ -279,18 +278,19 @@ struct JobService::Impl {
       // The task's time stays the job side's last change of it: the farm's
       // row is newer and is what reads show (JobStoreOptions).
       c.updated.reset();
+    } else {
+      if (u.activity) c.activity = *u.activity;
+      if (u.worker) c.worker = *u.worker;
+      if (u.task_progress_percentage) c.task_progress_percentage = *u.task_progress_percentage;
+      if (u.current_command_index) c.current_command_index = *u.current_command_index;
+      if (u.command_progress_percentage) c.command_progress_percentage = *u.command_progress_percentage;
     }
-    if (u.activity && !decisive_only) c.activity = *u.activity;
-    if (u.worker && !decisive_only) c.worker = *u.worker;
-    if (u.task_progress_percentage && !decisive_only) c.task_progress_percentage = *u.task_progress_percentage;
-    if (u.current_command_index && !decisive_only) c.current_command_index = *u.current_command_index;
-    if (u.command_progress_percentage && !decisive_only) c.command_progress_percentage = *u.command_progress_percentage;
     if (metrics) {
       if (!t->metrics.is_object()) t->metrics = json::object();
       t->metrics.update(*u.metrics);
       c.metrics = std::move(t->metrics);
     }
-    if (!tail.empty()) c.log = protocol::LogTail(t->log + "\n" + tail, kLogTailLines);
+    if (!tail.empty()) c.log = protocol::LogTail(t->log + "\n" + std::string(tail), kLogTailLines);
     c.count_later = pending != nullptr;
     tx.UpdateTaskState(c);
     if (c.status && *c.status != was) {

@@ -224,26 +224,21 @@ struct TaskSql {
 };
 
 TaskSql MakeTaskSql(const std::string& reported) {
-  if (reported.empty())
-    return {
-        "t.id, t.job_id, t.manager, t.name, t.status, t.priority, t.job_priority, t.job_type, t.task_type, "
-        "t.commands, t.parents, t.log, t.activity, t.worker, t.failed_by_workers, t.metrics, "
-        "t.task_progress_percentage, t.current_command_index, t.command_progress_percentage, t.etag, t.revision, "
-        "t.updated_us",
-        " FROM job_tasks t"};
   // NULL when the reported row is missing or not newer: then job_tasks'.
   const std::string newer = "f.last_updated > COALESCE(t.updated_us, 0)";
-  auto pick = [&](const std::string& col) {
-    return "CASE WHEN " + newer + " THEN f." + col + " ELSE t." + col + " END";
+  // A reported field: job_tasks' own, or the newer of the two copies.
+  auto pick = [&](const std::string& col, const std::string& reported_col) {
+    if (reported.empty()) return "t." + col;
+    return "CASE WHEN " + newer + " THEN f." + reported_col + " ELSE t." + col + " END";
   };
+  auto same = [&](const std::string& col) { return pick(col, col); };
   return {
       "t.id, t.job_id, t.manager, t.name, t.status, t.priority, t.job_priority, t.job_type, t.task_type, "
       "t.commands, t.parents, t.log, " +
-          pick("activity") + ", " + pick("worker") + ", t.failed_by_workers, " + pick("metrics") + ", " +
-          pick("task_progress_percentage") + ", " + pick("current_command_index") + ", " +
-          pick("command_progress_percentage") + ", t.etag, t.revision, CASE WHEN " + newer +
-          " THEN f.last_updated ELSE t.updated_us END",
-      " FROM job_tasks t LEFT JOIN " + reported + " f ON f.id = t.id"};
+          same("activity") + ", " + same("worker") + ", t.failed_by_workers, " + same("metrics") + ", " +
+          same("task_progress_percentage") + ", " + same("current_command_index") + ", " +
+          same("command_progress_percentage") + ", t.etag, t.revision, " + pick("updated_us", "last_updated"),
+      reported.empty() ? " FROM job_tasks t" : " FROM job_tasks t LEFT JOIN " + reported + " f ON f.id = t.id"};
 }
 
 StoredTask ReadTask(store::SqlStatement& q) {

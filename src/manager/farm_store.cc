@@ -371,8 +371,9 @@ void FarmTx::UpsertTask(const Task& t) {
   bind(insert).Run();
   const bool known = insert.Changes() == 0;
   const std::string_view status = protocol::ToString(t.status);
-  if (!known) RecordStatus(t.id, std::nullopt, status, std::nullopt);
-  if (known) {
+  if (!known) {
+    RecordStatus(t.id, std::nullopt, status, std::nullopt);
+  } else {
     const auto before = StatusAndWorker(t.id);
     // The worker stays (a local field the upsert does not set).
     if (before && before->first != status) RecordStatus(t.id, before->first, status, before->second);

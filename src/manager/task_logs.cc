@@ -57,6 +57,21 @@ Status ReadFdTo(int fd, const std::string& path, uint64_t length, const std::fun
   return Ok();
 }
 
+// Up to `length` bytes of the file open as `fd` from `offset` (fewer at
+// its end or on a read error).
+std::string PreadText(int fd, uint64_t offset, uint64_t length) {
+  std::string text(static_cast<size_t>(length), '\0');
+  size_t got = 0;
+  while (got < text.size()) {
+    const ssize_t n = ::pread(fd, text.data() + got, text.size() - got, static_cast<off_t>(offset + got));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    got += static_cast<size_t>(n);
+  }
+  text.resize(got);
+  return text;
+}
+
 // Writes the gzip of [older .gz text] + [first `plain_size` bytes of the
 // plain log] to `out`. The older .gz is left out when absent or when it was
 // made from this very plain file (`tag`).
@@ -531,15 +546,7 @@ Result<TaskLogs::Range> TaskLogs::ReadRange(const std::string& job_id, const std
     ::fstat(fd, &st);
     r.total = static_cast<uint64_t>(st.st_size);
     r.offset = std::min(offset, r.total);
-    r.text.resize(static_cast<size_t>(std::min(length, r.total - r.offset)));
-    size_t got = 0;
-    while (got < r.text.size()) {
-      const ssize_t n = ::pread(fd, r.text.data() + got, r.text.size() - got, static_cast<off_t>(r.offset + got));
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) break;
-      got += static_cast<size_t>(n);
-    }
-    r.text.resize(got);
+    r.text = PreadText(fd, r.offset, std::min(length, r.total - r.offset));
     ::close(fd);
     return r;
   }
@@ -577,15 +584,7 @@ std::optional<std::string> TaskLogs::Tail(const std::string& job_id, const std::
     const uint64_t size = ::fstat(fd, &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
     const uint64_t from = size > max_bytes ? size - max_bytes : 0;
     cut = from > 0;
-    text.resize(static_cast<size_t>(size - from));
-    size_t got = 0;
-    while (got < text.size()) {
-      const ssize_t n = ::pread(fd, text.data() + got, text.size() - got, static_cast<off_t>(from + got));
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) break;
-      got += static_cast<size_t>(n);
-    }
-    text.resize(got);
+    text = PreadText(fd, from, size - from);
     ::close(fd);
   } else {
     if (errno != ENOENT) return std::nullopt;
