@@ -74,7 +74,11 @@ class SseParser {
 LogCommand::LogCommand(CLI::App& app) {
   sub_ = app.add_subcommand("log", "Print a task's log (--follow: keep printing new lines until the task ends)");
   sub_->add_option("task_id", task_id_, "Task ID")->required();
-  sub_->add_flag("-f,--follow", follow_, "Print new lines as the task writes them, until it ends");
+  auto* follow = sub_->add_flag("-f,--follow", follow_, "Print new lines as the task writes them, until it ends");
+  sub_->add_option("--earlier", earlier_,
+                   "Print the log of an earlier run of the task instead: 1 is the run before the current one")
+      ->check(CLI::Range(0, 1'000'000))
+      ->excludes(follow);
 }
 
 bool LogCommand::parsed() const { return sub_->parsed(); }
@@ -87,6 +91,7 @@ int LogCommand::Run(http::Client& client, const std::string& manager_url, const 
     for (;;) {
       http::ClientRequest req;
       req.url = base + "?offset=" + std::to_string(offset) + "&length=" + std::to_string(kChunkBytes);
+      if (earlier_ > 0) req.url += "&earlier=" + std::to_string(earlier_);
       req.timeout_ms = 60000;
       auto r = client.Send(req);
       if (!r) return Fail(err, kExitUnreachable, "cannot reach manager at " + manager_url + ": " + r.error().message);

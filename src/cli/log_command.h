@@ -31,6 +31,7 @@ class LogCommand {
   CLI::App* sub_ = nullptr;
   std::string task_id_;
   bool follow_ = false;
+  int earlier_ = 0;  // runs back (GET /api/tasks/{id}/log?earlier=)
 };
 
 }  // namespace duende::cli

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "common/file_io.h"
 #include "common/ids.h"
 #include "common/timefmt.h"
 #include "protocol/status.h"
@@ -24,20 +25,6 @@ constexpr uint64_t kDefaultRangeBytes = 1024 * 1024;
 constexpr uint64_t kMaxCompressedRangeBytes = 16 * 1024 * 1024;
 
 bool IsContinuation(char c) { return (static_cast<unsigned char>(c) & 0xC0) == 0x80; }
-
-Result<std::string> PRead(int fd, uint64_t offset, uint64_t length) {
-  std::string buf(static_cast<size_t>(length), '\0');
-  size_t got = 0;
-  while (got < buf.size()) {
-    const ssize_t n = ::pread(fd, buf.data() + got, buf.size() - got, static_cast<off_t>(offset + got));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return Unavailable(std::string("cannot read log: ") + std::strerror(errno));
-    if (n == 0) break;
-    got += static_cast<size_t>(n);
-  }
-  buf.resize(got);
-  return buf;
-}
 
 // Byte index in `window` (which starts at file offset `window_start`,
 // window_start > 0) where the first full line begins. `window[0]` is the
@@ -124,16 +111,22 @@ uint64_t LogRangeStart(std::optional<int64_t> offset, uint64_t size) {
   return 0;
 }
 
-Result<std::string> HeadAndTail(int fd, uint64_t size, const LogServingOptions& o, std::string_view whole_file_url) {
+Result<std::string> HeadAndTail(int fd, uint64_t size, const LogServingOptions& options,
+                                std::string_view whole_file_url) {
+  return HeadAndTail([fd](uint64_t at, uint64_t n) { return ReadAt(fd, at, n); }, size, options, whole_file_url);
+}
+
+Result<std::string> HeadAndTail(const LogReader& read, uint64_t size, const LogServingOptions& o,
+                                std::string_view whole_file_url) {
   // A few bytes past the head show whether the cut splits a character.
-  auto head = PRead(fd, 0, std::min(size, o.head_bytes + 4));
+  auto head = read(0, std::min(size, o.head_bytes + 4));
   if (!head) return std::unexpected(head.error());
   size_t cut = static_cast<size_t>(std::min<uint64_t>(o.head_bytes, head->size()));
   while (cut > 0 && cut < head->size() && IsContinuation((*head)[cut])) --cut;
   head->resize(cut);
 
   const uint64_t tail_window_start = size - o.tail_bytes - 1;  // size > head + tail >= tail + 1
-  auto window = PRead(fd, tail_window_start, o.tail_bytes + 1);
+  auto window = read(tail_window_start, o.tail_bytes + 1);
   if (!window) return std::unexpected(window.error());
   const size_t skip = FirstFullLine(*window);
   const std::string_view tail = std::string_view(*window).substr(skip);
@@ -154,36 +147,61 @@ Result<std::string> HeadAndTail(int fd, uint64_t size, const LogServingOptions& 
   return out;
 }
 
-Response ServeLogFile(const TaskLogs& logs, const std::string& job_id, const std::string& task_id,
+Response ServeLogFile(TaskLogs& logs, const std::string& job_id, const std::string& task_id,
                       std::string_view user_agent, std::string_view host, const LogServingOptions& options) {
-  auto plain = http::FileSlice::Open(logs.PathFor(job_id, task_id));
-  if (plain) {
-    const uint64_t size = (*plain)->length();
+  // A log file compressed between Locate and the open is located again.
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    auto src = logs.Locate(job_id, task_id);
+    if (!src) return Response::FromError(src.error());
     Response r;
     r.content_type = "text/plain; charset=utf-8";
-    if (WantsWholeFile(user_agent) || size <= options.head_bytes + options.tail_bytes) {
-      r.file = std::move(*plain);
-      return r;
-    }
     const std::string url =
         "http://" + std::string(host.empty() ? "MANAGER" : host) + "/logfile/" + job_id + "/" + task_id;
-    auto body = HeadAndTail((*plain)->fd(), size, options, url);
-    if (!body) return Response::FromError(body.error());
-    r.body = std::move(*body);
-    return r;
+    switch (src->kind) {
+      case LogSource::Kind::kNone:
+        return NoLog(task_id);
+      case LogSource::Kind::kPacked:
+      case LogSource::Kind::kFile: {
+        // A run in its own file is sent from it; a packed one from its text.
+        std::shared_ptr<http::FileSlice> plain;
+        if (src->kind == LogSource::Kind::kFile) {
+          auto opened = http::FileSlice::Open(src->path);
+          if (!opened && opened.error().code == ErrorCode::kNotFound) continue;
+          if (!opened) return Response::FromError(opened.error());
+          plain = std::move(*opened);
+        }
+        const uint64_t size = plain ? plain->length() : src->text.size();
+        if (WantsWholeFile(user_agent) || size <= options.head_bytes + options.tail_bytes) {
+          if (plain) {
+            r.file = std::move(plain);
+          } else {
+            r.body = std::move(src->text);
+          }
+          return r;
+        }
+        const std::string& text = src->text;
+        auto body = HeadAndTail(
+            [&](uint64_t at, uint64_t n) -> Result<std::string> {
+              if (plain) return ReadAt(plain->fd(), at, n);
+              return text.substr(static_cast<size_t>(std::min<uint64_t>(at, text.size())), static_cast<size_t>(n));
+            },
+            size, options, url);
+        if (!body) return Response::FromError(body.error());
+        r.body = std::move(*body);
+        return r;
+      }
+      case LogSource::Kind::kCompressed: {
+        auto gz = http::FileSlice::Open(src->path);
+        if (!gz && gz.error().code == ErrorCode::kNotFound) continue;
+        if (!gz) return Response::FromError(gz.error());
+        // The browser saves it instead of inflating it all into one page.
+        r.headers.emplace_back("Content-Encoding", "gzip");
+        r.headers.emplace_back("Content-Disposition", "attachment; filename=\"task-" + task_id + ".txt.gz\"");
+        r.file = std::move(*gz);
+        return r;
+      }
+    }
   }
-  if (plain.error().code != ErrorCode::kNotFound) return Response::FromError(plain.error());
-  auto gz = http::FileSlice::Open(logs.GzPathFor(job_id, task_id));
-  if (gz) {
-    // The browser saves it instead of inflating it all into one page.
-    Response r;
-    r.content_type = "text/plain; charset=utf-8";
-    r.headers.emplace_back("Content-Encoding", "gzip");
-    r.headers.emplace_back("Content-Disposition", "attachment; filename=\"task-" + task_id + ".txt.gz\"");
-    r.file = std::move(*gz);
-    return r;
-  }
-  if (gz.error().code != ErrorCode::kNotFound) return Response::FromError(gz.error());
   return NoLog(task_id);
 }
 
@@ -351,23 +369,43 @@ void RegisterLogApi(http::Router& router, TaskLogs& logs, TaskLogLookup& lookup,
     const auto request = ParseLogRange(r.Query("offset"), r.Query("length"));
     if (!request) return Response::FromError(request.error());
     const auto [offset, length] = *request;
+    bool bad = false;
+    const int64_t earlier_runs = ParseInt(r.Query("earlier"), &bad).value_or(0);
+    if (bad || earlier_runs < 0 || earlier_runs > 1'000'000)
+      return Response::Message(400, "earlier must be a number of runs back (0 to 1000000)");
     auto ref = lookup.FindTaskLog(id);
     if (!ref) return Response::FromError(ref.error());
     const uint64_t len = length ? static_cast<uint64_t>(*length) : kDefaultRangeBytes;
     Response resp;
     resp.content_type = "text/plain; charset=utf-8";
-    auto plain = http::FileSlice::Open(logs.PathFor(ref->job, id));
-    if (plain) {
-      const uint64_t size = (*plain)->length();
-      const uint64_t start = LogRangeStart(offset, size);
-      const uint64_t n = std::min(len, size - start);
-      auto slice = http::FileSlice::Open(logs.PathFor(ref->job, id), start, n);
-      if (!slice) return Response::FromError(slice.error());
+    Result<LogSource> src = LogSource{};
+    if (earlier_runs > 0) {
+      // An earlier run of the task: read whole, served like a packed log.
+      auto text = logs.Text(ref->job, id, static_cast<unsigned>(earlier_runs));
+      if (!text) return Response::FromError(text.error());
+      src->kind = LogSource::Kind::kPacked;
+      src->size = text->size();
+      src->text = std::move(*text);
+    } else {
+      src = logs.Locate(ref->job, id);
+      if (!src) return Response::FromError(src.error());
+    }
+    const uint64_t size = src->size;
+    const uint64_t start = LogRangeStart(offset, size);
+    const uint64_t n = std::min(len, size - start);
+    if (src->kind == LogSource::Kind::kFile) {
+      auto slice = http::FileSlice::Open(src->path, start, n);
+      // Gone meanwhile (compressed): read below, from the .gz.
+      if (!slice && slice.error().code != ErrorCode::kNotFound) return Response::FromError(slice.error());
+      if (slice) resp.file = std::move(*slice);
+    } else if (src->kind == LogSource::Kind::kPacked) {
+      resp.body = src->text.substr(static_cast<size_t>(start), static_cast<size_t>(n));
+    }
+    if (resp.file || src->kind == LogSource::Kind::kPacked) {
       resp.headers.emplace_back("X-Log-Size", std::to_string(size));
       resp.headers.emplace_back("X-Log-Offset", std::to_string(start));
-      resp.headers.emplace_back("X-Log-Next-Offset", std::to_string(start + (*slice)->length()));
+      resp.headers.emplace_back("X-Log-Next-Offset", std::to_string(start + n));
       resp.headers.emplace_back("X-Log-Compressed", "false");
-      resp.file = std::move(*slice);
       return resp;
     }
     if (offset && *offset < 0)

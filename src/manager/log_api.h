@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -38,9 +39,13 @@ struct LogServingOptions {
 // at the first full line of the last tail bytes. Reads only those bytes.
 Result<std::string> HeadAndTail(int fd, uint64_t size, const LogServingOptions& options,
                                 std::string_view whole_file_url);
+// The same over any source of the log's bytes: `read(offset, length)`.
+using LogReader = std::function<Result<std::string>(uint64_t offset, uint64_t length)>;
+Result<std::string> HeadAndTail(const LogReader& read, uint64_t size, const LogServingOptions& options,
+                                std::string_view whole_file_url);
 
 // GET /logfile/{job}/{task} for already validated IDs.
-http::Response ServeLogFile(const TaskLogs& logs, const std::string& job_id, const std::string& task_id,
+http::Response ServeLogFile(TaskLogs& logs, const std::string& job_id, const std::string& task_id,
                             std::string_view user_agent, std::string_view host, const LogServingOptions& options);
 
 // Query parameters of the /api log endpoints, parsed by pure functions

@@ -1,10 +1,24 @@
-// Task log files on the Manager (spec §8.2):
-//   {root}/job-{first 4 of job id}/{job id}/task-{task id}.txt
-// appended as updates arrive and rotated to .txt.1, .txt.2, ... whenever the
-// task becomes active again. Logs of ended tasks may be compressed to
-// task-{task id}.txt.gz (see Compress).
+// Task logs on the Manager, one directory per job:
+//   {root}/job-{first 4 of job id}/{job id}/
+//     logs.pack                 the job's log pack (below)
+//     task-{task id}.run-{N}.txt  run N of a task whose log outgrew the pack
+//     task-{task id}.txt.gz     the task's compressed log (see Compress)
+//     task-{task id}.txt        a log written before the pack (spec §8.2's
+//                               layout; still read, appended and compressed)
+// Each run of a task (StartAttempt begins one) is its own log; readers get
+// the current run (Text reads earlier ones).
 //
-// Thread-safe. Appends to one file never interleave partial lines: each
+// The pack: an append-only file per job holding the text of every run that
+// is small, as records (task ID, run number, text), with an index of each
+// run's extents kept in memory (rebuilt by one read of the pack when the job
+// is first touched after a start). A farm of tiny tasks creates one file per
+// job instead of one per task run; creating a file per run was most of the
+// cost of a task's log (docs/benchmarks.md, fifteenth slice). A run that
+// grows past `pack_max_bytes` moves to a file of its own (copied, synced,
+// then a record says so), so large logs are served and followed from one
+// file as before.
+//
+// Thread-safe. Appends to one log never interleave partial lines: each
 // Append is one write(2) of whole lines under a lock.
 #pragma once
 
@@ -12,6 +26,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -20,6 +35,11 @@
 #include <vector>
 
 #include "common/result.h"
+#include "manager/log_pack.h"
+
+namespace duende {
+class GzipWriter;
+}
 
 namespace duende::manager {
 
@@ -27,7 +47,7 @@ namespace duende::manager {
 struct LogEvent {
   enum class Kind {
     kAppended,  // `text` (whole lines) was written at byte `offset`
-    kRotated,   // the log was rotated away; a new file starts at offset 0
+    kRotated,   // the run ended; a new run's log starts at offset 0
   };
   Kind kind = Kind::kAppended;
   uint64_t offset = 0;
@@ -44,7 +64,7 @@ enum class CompressStep {
   kSyncTemp,     // fsync it
   kRename,       // rename it to task-X.txt.gz
   kSyncDir,      // fsync the directory, making the rename durable
-  kUnlinkPlain,  // remove task-X.txt (and fsync the directory)
+  kUnlinkPlain,  // record that the runs are inside the .gz, remove their files
 };
 std::string_view ToString(CompressStep step);
 // Returns false to simulate a crash just before `step`.
@@ -52,7 +72,7 @@ using CompressStepHook = std::function<bool(CompressStep)>;
 
 // The two caps on task-log text (0 = no cap).
 struct LogCaps {
-  uint64_t max_bytes = 0;        // one log file (task_log_max_bytes)
+  uint64_t max_bytes = 0;        // one run's log (task_log_max_bytes)
   uint64_t max_total_bytes = 0;  // the whole directory (task_logs_max_total_bytes)
 };
 
@@ -75,27 +95,51 @@ struct AppendPlan {
 AppendPlan PlanAppend(const LogCaps& caps, uint64_t task_notice_size, uint64_t log_size, uint64_t dir_total,
                       uint64_t text_size);
 
+// Where the current run of a task's log is (TaskLogs::Locate).
+struct LogSource {
+  enum class Kind {
+    kNone,        // the task has no log
+    kFile,        // `path`: a plain file of `size` bytes (it may grow)
+    kPacked,      // `text`: the whole run, from the job's pack
+    kCompressed,  // `path`: the task's .txt.gz
+  };
+  Kind kind = Kind::kNone;
+  std::string path;
+  std::string text;
+  uint64_t size = 0;
+};
+
 class TaskLogs {
  public:
-  // `max_bytes` caps each log file (0 = no cap; otherwise at least 4096):
+  // `max_bytes` caps each run's log (0 = no cap; otherwise at least 4096):
   // text that would take a log past it is cut there and the log ends with
-  // one line saying so (kCapNotice); later text for that file is dropped
-  // and counted. A rotated log starts a new file with a new budget.
+  // one line saying so (kCapNotice); later text for that run is dropped
+  // and counted. A new run starts with a new budget.
   //
   // `max_total_bytes` caps the whole directory (0 = no cap): the bytes of
-  // its log files are measured once here (one walk of `root`), then kept up
-  // to date by Append, Compress and DeleteJobLogs (Rotate only renames).
-  // Text that does not fit is dropped and counted, and the log gets one
-  // line saying so (kTotalCapNotice) until it stores text again; appending
-  // resumes as soon as deleted jobs or compression free space. Files removed
-  // by other means are noticed at the next start. Transient *.tmp files of a
-  // compression in progress are not counted.
-  explicit TaskLogs(std::string root, uint64_t max_bytes = 0, uint64_t max_total_bytes = 0);
+  // its files are measured once here (one walk of `root`), then kept up to
+  // date by Append, Compress and DeleteJobLogs. Text that does not fit is
+  // dropped and counted, and the log gets one line saying so
+  // (kTotalCapNotice) until it stores text again; appending resumes as soon
+  // as deleted jobs or compression free space (a pack is freed when every
+  // task in it is compressed). Files removed by other means are noticed at
+  // the next start. Transient *.tmp files of a compression in progress are
+  // not counted.
+  //
+  // `pack_max_bytes`: a run whose log grows past it moves from the pack to
+  // a file of its own (0 = every run has its own file).
+  explicit TaskLogs(std::string root, uint64_t max_bytes = 0, uint64_t max_total_bytes = 0,
+                    uint64_t pack_max_bytes = kDefaultPackMaxBytes);
+  ~TaskLogs();
+  TaskLogs(const TaskLogs&) = delete;
+  TaskLogs& operator=(const TaskLogs&) = delete;
+  static constexpr uint64_t kDefaultPackMaxBytes = 64 * 1024;
 
-  // The plain log; GzPathFor is the compressed one. IDs are not validated
-  // here (callers pass IDs from the store, or validate untrusted ones).
-  std::string PathFor(const std::string& job_id, const std::string& task_id) const;
+  // The compressed log of a task, and the directory of a job's logs. IDs
+  // are not validated here (callers pass IDs from the store, or validate
+  // untrusted ones).
   std::string GzPathFor(const std::string& job_id, const std::string& task_id) const;
+  std::string JobDir(const std::string& job_id) const;
 
   // Appends `text`, adding a trailing newline if missing, and tells the
   // task's followers. Empty text is a no-op. Tasks without a job are not
@@ -103,23 +147,22 @@ class TaskLogs {
   // still Ok (the update itself was fine; see `max_bytes`).
   Status Append(const std::string& job_id, const std::string& task_id, std::string_view text);
 
-  // Renames the current log to .txt.1 (older ones shift up). Only plain text
-  // logs take part; a compressed .txt.gz is never renamed (fixes v2 quirk
-  // §15.9, which turned it into .txt.gz.0).
+  // Ends the task's current run: later text starts a new log, and the
+  // earlier run stays readable (Text). A compressed .txt.gz is never renamed
+  // (fixes v2 quirk §15.9, which turned it into .txt.gz.0). A task without
+  // a log is left alone.
   Status Rotate(const std::string& job_id, const std::string& task_id);
 
-  // Rotate, then Append: the first lines of a new run of the task. The new
-  // log is created exclusively, which finds an earlier run's log to rotate
-  // in the same system call (Rotate alone looks first). Empty text only
-  // rotates.
+  // Rotate, then Append: the first lines of a new run of the task, in one
+  // record. Empty text only rotates.
   Status StartAttempt(const std::string& job_id, const std::string& task_id, std::string_view text);
 
   // Removes every log of a deleted job (its directory). Missing is fine.
   Status DeleteJobLogs(const std::string& job_id);
 
   // Followers: `listener` hears every later Append/Rotate of the task.
-  // `size` is the plain log's size at subscription, so a follower can read
-  // [offset, size) from the file and miss nothing and repeat nothing.
+  // `size` is the current run's size at subscription, so a follower can
+  // read [offset, size) with ReadRange and miss nothing and repeat nothing.
   struct Subscription {
     uint64_t id = 0;
     uint64_t size = 0;
@@ -128,23 +171,24 @@ class TaskLogs {
   void Unsubscribe(uint64_t id);
   size_t FollowerCount() const;
 
-  // Compresses the plain log of an ended task to task-X.txt.gz: the gzip is
-  // written to a temp file, fsynced, renamed over the .gz, the directory
-  // fsynced, and only then the plain file removed. A crash at any point
-  // leaves the plain log or a complete .gz; running Compress again finishes
-  // the job without duplicating text (the .gz header records which plain
-  // file it was made from). When an older .gz exists (the task ran again
-  // after being compressed) its text is kept in front of the new text.
-  // Returns true when it compressed, false when there was no plain log.
-  // Busy when the log grew meanwhile (late lines): try again later.
-  // The directory fsyncs run outside the log lock: between the rename and
-  // the unlink only this task's appends and rotations wait, every other
-  // log goes on.
+  // Compresses the logs of an ended task to task-X.txt.gz: the text of the
+  // older .gz (when the task ran again after being compressed) and of every
+  // run since, in order. The gzip is written to a temp file, fsynced,
+  // renamed over the .gz and the directory fsynced; only then does a record
+  // in the pack say the runs are inside it, and their files are removed. A
+  // crash at any point leaves the runs readable or a complete .gz; running
+  // Compress again finishes the job without duplicating text (the .gz header
+  // records which runs it was made from). Returns true when it compressed,
+  // false when there was nothing to compress. Busy when the log grew
+  // meanwhile (late lines): try again later. The directory fsync runs
+  // outside the log lock: until the record is written only this task's
+  // appends wait, every other log goes on.
   Result<bool> Compress(const std::string& job_id, const std::string& task_id, const CompressStepHook& hook = {});
 
-  // The task's log as gzip bytes for upload to a Server (spec §8.4). When
-  // there is no log at all it first writes one saying so (`kMissingLogText`)
-  // and compresses that, so the Server stops asking.
+  // The task's log as gzip bytes for upload to a Server (spec §8.4): the
+  // compressed text and every run since. When there is no log at all it
+  // first writes one saying so (`kMissingLogText`), so the Server stops
+  // asking.
   Result<std::string> GzipForUpload(const std::string& job_id, const std::string& task_id);
   static constexpr std::string_view kMissingLogText = "log file does not exist on Duende Manager";
   // The line that ends a log cut at the cap (the byte count follows it).
@@ -154,7 +198,7 @@ class TaskLogs {
   static constexpr std::string_view kTotalCapNotice =
       "--- Duende Manager: the task-log directory reached task_logs_max_total_bytes (";
 
-  // Since start: bytes of log text dropped at the cap, and log files that
+  // Since start: bytes of log text dropped at the cap, and logs that
   // reached it. Thread-safe.
   uint64_t dropped_bytes() const;
   uint64_t capped_logs() const;
@@ -164,45 +208,84 @@ class TaskLogs {
   uint64_t total_bytes() const;
   uint64_t total_cap_dropped_bytes() const;
 
-  // Bytes [offset, offset+length) of the current log: the plain file, else
+  // Where the task's current log is. Serving a kFile opens `path`; when it
+  // is gone by then (compressed meanwhile), Locate again.
+  Result<LogSource> Locate(const std::string& job_id, const std::string& task_id);
+
+  // Bytes [offset, offset+length) of the current log: the current run, else
   // the decompressed .gz (read from its start: cost grows with `offset`).
   // NotFound when neither exists. `total` gets the full (uncompressed) size
-  // for plain logs, or 0 when it is unknown without reading everything.
+  // of a run, or 0 for a .gz (unknown without reading everything).
   struct Range {
     std::string text;
     uint64_t offset = 0;
     uint64_t total = 0;
     bool compressed = false;
   };
-  Result<Range> ReadRange(const std::string& job_id, const std::string& task_id, uint64_t offset,
-                          uint64_t length) const;
+  Result<Range> ReadRange(const std::string& job_id, const std::string& task_id, uint64_t offset, uint64_t length);
+
+  // The whole text of the run `earlier` runs before the current one (0:
+  // the current log, which is the .gz when every run is compressed).
+  // NotFound when there is no such run (runs inside the .gz are not kept
+  // apart).
+  Result<std::string> Text(const std::string& job_id, const std::string& task_id, unsigned earlier = 0);
 
   // The end of the task's current log, whole lines: at most its last
-  // `max_bytes` (the plain file read from there; a .gz inflated from its
-  // start, keeping only its end). nullopt when the task has no log.
+  // `max_bytes` (a .gz inflated from its start, keeping only its end).
+  // nullopt when the task has no log.
   std::optional<std::string> Tail(const std::string& job_id, const std::string& task_id,
-                                  uint64_t max_bytes = 16 * 1024) const;
+                                  uint64_t max_bytes = 16 * 1024);
 
  private:
+  struct Run;
+  struct TaskIndex;
+  struct JobIndex;
+  // A copy of a task's runs taken under mu_, read outside it (Compress,
+  // GzipForUpload).
+  struct Snapshot;
+
   std::string Key(const std::string& job_id, const std::string& task_id) const { return job_id + "/" + task_id; }
+  std::string RunPath(const std::string& job_id, const std::string& task_id, uint32_t run) const;
+  // The job's index, read from its directory on first use (and after it
+  // was dropped to bound memory). Called under mu_.
+  Result<JobIndex*> Job(const std::string& job_id);
+  Status LoadJob(const std::string& job_id, JobIndex& job);
+  // Appends one record to the job's pack (created on first use); returns
+  // the pack offset of its text. Called under mu_.
+  Result<uint64_t> AppendRecord(JobIndex& job, const std::string& job_id, log_pack::Kind kind,
+                                const std::string& task_id, uint32_t run, std::string_view text);
+  // The text of a packed run. Called under mu_.
+  Result<std::string> Gather(const JobIndex& job, const Run& run) const;
   // Append and StartAttempt (`new_attempt`).
   Status Write(const std::string& job_id, const std::string& task_id, std::string_view text, bool new_attempt);
-  // Rotate's renames, for a plain log that exists. Called under mu_.
-  Status RotateLocked(const std::string& job_id, const std::string& task_id, const std::string& path);
+  // Appends `buf` to a run's own file (cut under the caps when `capped`);
+  // `offset` gets the file's size before it.
+  Status WriteToFile(const std::string& path, std::string& buf, bool capped, uint64_t* offset);
+  // Moves a packed run and `buf` after it to the run's own file.
+  Status Spill(const std::string& job_id, const std::string& task_id, JobIndex& job, Run& run, const std::string& buf);
+  // `with_text`: also gather the packed runs' text (else only the tag).
+  Result<Snapshot> Take(const std::string& job_id, const std::string& task_id, TaskIndex& task, JobIndex& job,
+                        bool with_text);
+  // Writes the gzip of [the older .gz's text] + [the snapshot's runs].
+  static Status WriteSnapshot(const std::string& gz_path, const Snapshot& snapshot, GzipWriter& out);
   // Waits (releasing `lock` on mu_) while Compress is between the rename
-  // and the unlink of this task's plain log.
+  // and its record for this task.
   void WaitWhileCompressing(std::unique_lock<std::mutex>& lock, const std::string& job_id, const std::string& task_id);
+  void Notify(const std::string& job_id, const std::string& task_id, const LogEvent& event);
 
-  // What of `buf` (whole lines) goes into the log open as `fd` (of `size`
-  // bytes) under both caps (PlanAppend), with the notices; counts what is
-  // dropped and logs the cuts. Called under mu_.
-  std::string FitUnderCaps(std::string buf, int fd, uint64_t size, const std::string& path);
+  // What of `buf` (whole lines) goes into a log of `size` bytes under both
+  // caps (PlanAppend), with the notices; counts what is dropped and logs the
+  // cuts. `ends_with` tells whether the log ends with a text. Called under
+  // mu_.
+  std::string FitUnderCaps(std::string buf, uint64_t size, const std::function<bool(std::string_view)>& ends_with,
+                           const std::string& name);
   // After space was freed: leaves the "directory full" state once the
   // total is well under the cap. Called under mu_.
   void NoteFreed();
 
   std::string root_;
   const LogCaps caps_;
+  const uint64_t pack_max_bytes_;
   const std::string task_notice_;
   const std::string total_notice_;
   uint64_t dropped_bytes_ = 0;            // guarded by mu_
@@ -214,8 +297,16 @@ class TaskLogs {
   // cap does not warn on every request). Guarded by mu_.
   bool dir_full_ = false;
   mutable std::mutex mu_;
-  // Tasks (Key) whose plain log Compress has renamed into the .gz but not
-  // yet removed; guarded by mu_. compressed_cv_ tells when one leaves.
+  // The jobs whose index is in memory (each with its pack open); the least
+  // recently used are dropped while more than kMaxIndexedTasks tasks or
+  // kMaxIndexedJobs jobs are indexed. Guarded by mu_.
+  std::map<std::string, std::unique_ptr<JobIndex>> jobs_;
+  uint64_t indexed_tasks_ = 0;
+  uint64_t use_clock_ = 0;
+  static constexpr uint64_t kMaxIndexedTasks = 500'000;
+  static constexpr size_t kMaxIndexedJobs = 256;
+  // Tasks (Key) whose runs Compress has put into the .gz but not yet marked
+  // so in the pack; guarded by mu_. compressed_cv_ tells when one leaves.
   std::set<std::string> compressing_;
   std::condition_variable compressed_cv_;
   uint64_t next_subscription_ = 1;

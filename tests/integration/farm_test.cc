@@ -1,5 +1,7 @@
 // Integration tests: the real duende-manager and duende-worker binaries on
 // loopback, with temp directories.
+#include "support/farm.h"
+
 #include <gtest/gtest.h>
 #include <signal.h>
 
@@ -9,7 +11,6 @@
 #include <sstream>
 #include <thread>
 
-#include "support/farm.h"
 #include "support/temp_dir.h"
 
 namespace duende::testing {
@@ -29,13 +30,6 @@ std::vector<std::string> WorkerArgs() {
   return {"--task-types", "sleep debug", "--may-i-run-interval", "1s", "--poll-interval", "500ms"};
 }
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 TEST(FarmIntegrationTest, JobCompletesOnTwoWorkers) {
   TempDir dir;
   ManagerProcess manager(dir / "manager");
@@ -44,8 +38,8 @@ TEST(FarmIntegrationTest, JobCompletesOnTwoWorkers) {
   WorkerProcess w2(manager.url(), dir / "w2", "w2", WorkerArgs());
   const std::string job = manager.SubmitJob(SleepJob("1-8", 0.2));
   ASSERT_FALSE(job.empty());
-  ASSERT_TRUE(manager.WaitForJobStatus(job, "completed", 60s))
-      << manager.Get("/api/jobs/" + job).dump() << "\n" << w1.process().Log();
+  ASSERT_TRUE(manager.WaitForJobStatus(job, "completed", 60s)) << manager.Get("/api/jobs/" + job).dump() << "\n"
+                                                               << w1.process().Log();
   auto tasks = manager.Get("/api/jobs/" + job + "/tasks")["tasks"];
   ASSERT_EQ(tasks.size(), 8u);
   std::set<std::string> workers_used;
@@ -59,8 +53,7 @@ TEST(FarmIntegrationTest, JobCompletesOnTwoWorkers) {
   // Every task's log on the Manager holds what its worker said.
   for (const auto& t : tasks) {
     const std::string id = t["_id"];
-    const std::string log =
-        ReadFile(dir / ("manager/task-logs/job-" + job.substr(0, 4) + "/" + job + "/task-" + id + ".txt"));
+    const std::string log = manager.TaskLog(id);
     EXPECT_NE(log.find("Manager assigned task"), std::string::npos) << id;
     EXPECT_NE(log.find("sleep"), std::string::npos) << log;
   }
@@ -94,9 +87,8 @@ TEST(FarmIntegrationTest, KilledWorkersTaskIsFinishedByTheOther) {
   auto task = manager.Get("/api/tasks/" + victim_task);
   EXPECT_EQ(task["status"], "completed");
   EXPECT_NE(task["worker"].get<std::string>().find("survivor"), std::string::npos) << task.dump();
-  // The doomed worker's run was rotated to .txt.1 when the survivor took over.
-  const std::string log = ReadFile(dir / ("manager/task-logs/job-" + job.substr(0, 4) + "/" + job + "/task-" +
-                                          victim_task + ".txt.1"));
+  // The doomed worker's run is kept as the run before the survivor's.
+  const std::string log = manager.TaskLog(victim_task, 1);
   EXPECT_NE(log.find("(doomed) timed out"), std::string::npos) << log;
   auto workers = manager.Get("/api/workers")["workers"];
   bool doomed_timed_out = false;

@@ -44,13 +44,6 @@ using namespace std::chrono_literals;
 
 constexpr const char* kUserAgent = "Flamenco-Worker/2.5";
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 std::set<std::string> Keys(const json& j) {
   std::set<std::string> out;
   for (auto it = j.begin(); it != j.end(); ++it) out.insert(it.key());
@@ -178,10 +171,6 @@ json SleepJob(double seconds) {
           {"settings", {{"frames", "1"}, {"chunk_size", 1}, {"time_in_seconds", seconds}}}};
 }
 
-std::string TaskLogPath(const std::string& data_dir, const std::string& job_id, const std::string& task_id) {
-  return data_dir + "/task-logs/job-" + job_id.substr(0, 4) + "/" + job_id + "/task-" + task_id + ".txt";
-}
-
 class FlamencoWorkerProtocolTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -246,7 +235,7 @@ TEST_F(FlamencoWorkerProtocolTest, RegisterSignOnRunAndCompleteASleepTask) {
   EXPECT_EQ(t["activity"], "Task completed");
   EXPECT_EQ(t["current_command_index"], 1) << t;
 
-  const std::string log = ReadFile(TaskLogPath(data_dir_, job_id, task_id));
+  const std::string log = manager_->TaskLog(task_id);
   for (const char* line : {"+00:00: echo: Starting", "+00:00: Sleeping for 1 seconds", "+00:00: sleep: Finished"})
     EXPECT_NE(log.find(line), std::string::npos) << line << " missing from:\n" << log;
 
@@ -326,7 +315,7 @@ TEST_F(FlamencoWorkerProtocolTest, StoppedWorkerLateLogsAreKept) {
   EXPECT_EQ(w.Update(task_id, json{{"log", LogLine("Worker late returned this task to the Manager queue.")}}).status,
             204);
   EXPECT_EQ(Task(task_id)["status"], "canceled");
-  const std::string log = ReadFile(TaskLogPath(data_dir_, job_id, task_id));
+  const std::string log = manager_->TaskLog(task_id);
   EXPECT_NE(log.find("stopped running this task"), std::string::npos) << log;
   EXPECT_NE(log.find("returned this task to the Manager queue."), std::string::npos) << log;
 }

@@ -158,6 +158,15 @@ nlohmann::json ManagerProcess::Get(const std::string& path) {
   return nlohmann::json::parse(resp->body, nullptr, false);
 }
 
+std::string ManagerProcess::TaskLog(const std::string& task_id, unsigned earlier) {
+  http::ClientRequest r;
+  r.url = url_ + "/api/tasks/" + task_id + "/log?length=1073741824&earlier=" + std::to_string(earlier);
+  Authorize(r);
+  auto resp = client_->Send(r);
+  if (!resp || resp->status != 200) return "";
+  return resp->body;
+}
+
 http::ClientResponse ManagerProcess::Post(const std::string& path, const nlohmann::json& body) {
   http::ClientRequest r;
   r.method = "POST";

@@ -76,6 +76,9 @@ class ManagerProcess {
 
   // Convenience API calls (authenticated with token()); abort the test with a clear message on failure.
   nlohmann::json Get(const std::string& path);
+  // The whole log of a task's current run, or of the run `earlier` runs
+  // before it ("" when there is none).
+  std::string TaskLog(const std::string& task_id, unsigned earlier = 0);
   http::ClientResponse Post(const std::string& path, const nlohmann::json& body);
   std::string SubmitJob(const nlohmann::json& body);  // returns job ID
   // Waits for the job to reach `status`; returns false on timeout.

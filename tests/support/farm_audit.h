@@ -5,6 +5,7 @@
 // first. Header-only: used by the e2e and long test executables.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -54,19 +55,40 @@ inline void Problem(FarmAudit& a, const std::string& what) {
   if (a.problems.size() < 20) a.problems.push_back(what);
 }
 
-// Every task's Manager-side log text (task-T.txt and its rotations), by task.
+// Every task's Manager-side log text, all runs, by task: the records of each
+// job's log pack (read here on their own, from the format documented in
+// src/manager/log_pack.h) and the files of runs that have their own
+// (task-T.txt, task-T.run-N.txt).
 inline std::map<std::string, std::string> TaskLogs(const std::string& root) {
   std::map<std::string, std::string> out;
   std::error_code ec;
   for (auto it = std::filesystem::recursive_directory_iterator(root, ec);
        !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
     const std::string name = it->path().filename().string();
-    const auto dot = name.find(".txt");
-    if (!name.starts_with("task-") || dot == std::string::npos) continue;
-    std::ifstream in(it->path());
+    std::ifstream in(it->path(), std::ios::binary);
     std::stringstream text;
     text << in.rdbuf();
-    out[name.substr(5, dot - 5)] += text.str();
+    const std::string bytes = text.str();
+    if (name == "logs.pack") {
+      // A 32-byte header, then records: magic, kind, ID length, 0, run
+      // number and text length (little-endian u32), the ID, the text.
+      auto u32 = [&](size_t at) {
+        uint32_t v = 0;
+        for (int i = 3; i >= 0; --i) v = (v << 8) | static_cast<unsigned char>(bytes[at + i]);
+        return v;
+      };
+      for (size_t at = 32; at + 12 <= bytes.size();) {
+        const size_t id_size = static_cast<unsigned char>(bytes[at + 2]);
+        const size_t text_size = u32(at + 8);
+        if (at + 12 + id_size + text_size > bytes.size()) break;
+        if (bytes[at + 1] == 'T') out[bytes.substr(at + 12, id_size)] += bytes.substr(at + 12 + id_size, text_size);
+        at += 12 + id_size + text_size;
+      }
+      continue;
+    }
+    const auto dot = name.find('.');
+    if (!name.starts_with("task-") || dot == std::string::npos || name.find(".txt") == std::string::npos) continue;
+    out[name.substr(5, dot - 5)] += bytes;
   }
   return out;
 }

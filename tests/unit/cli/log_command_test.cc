@@ -11,8 +11,8 @@
 namespace duende::cli {
 namespace {
 
-using ::testing::HasSubstr;
 using testing::FakeManager;
+using ::testing::HasSubstr;
 
 constexpr const char* kTask = "6a7b8c9d0e1f2a3b4c5d6e7f";
 
@@ -46,6 +46,28 @@ TEST(LogCommandTest, PrintsWholeLogInRanges) {
   EXPECT_EQ(RunLog(m, {"log", kTask}, &out, &err), kExitOk) << err;
   EXPECT_EQ(out, log);
   EXPECT_EQ(m.requests("GET").size(), 5u);
+}
+
+// --earlier asks for the log of an earlier run of the task; with --follow
+// it is a usage error.
+TEST(LogCommandTest, EarlierRunsLog) {
+  FakeManager m;
+  m.On("GET", "/api/tasks/{id}/log", [](http::Request& r) {
+    const std::string text = "run " + r.Query("earlier").value_or("current") + "\n";
+    const uint64_t offset = std::stoull(r.Query("offset").value_or("0"));
+    http::Response resp = http::Response::Text(200, offset < text.size() ? text.substr(offset) : "");
+    resp.headers.emplace_back("X-Log-Size", std::to_string(text.size()));
+    resp.headers.emplace_back("X-Log-Next-Offset", std::to_string(text.size()));
+    return resp;
+  });
+  m.Start();
+  std::string out, err;
+  EXPECT_EQ(RunLog(m, {"log", "--earlier", "2", kTask}, &out, &err), kExitOk) << err;
+  EXPECT_EQ(out, "run 2\n");
+  EXPECT_EQ(RunLog(m, {"log", kTask}, &out, &err), kExitOk) << err;
+  EXPECT_EQ(out, "run current\n");
+  EXPECT_NE(RunLog(m, {"log", "--earlier", "1", "--follow", kTask}, &out, &err), kExitOk);
+  EXPECT_NE(RunLog(m, {"log", "--earlier", "-1", kTask}, &out, &err), kExitOk);
 }
 
 TEST(LogCommandTest, MissingLogIsOneErrorLine) {

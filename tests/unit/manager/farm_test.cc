@@ -89,10 +89,8 @@ TEST_F(FarmTest, AssignmentQueuesActiveUpdateAndLogsIt) {
   EXPECT_EQ(queue[0].task_status, TaskStatus::kActive);
   EXPECT_EQ(queue[0].worker, "10.0.0.1 (w1)");
   EXPECT_NE(queue[0].log_tail.find("Manager assigned task " + t.id), std::string::npos);
-  std::ifstream log(logs_->PathFor(t.job, t.id));
-  std::string line;
-  std::getline(log, line);
-  EXPECT_NE(line.find("Manager assigned task"), std::string::npos);
+  const std::string log = logs_->Text(t.job, t.id).value_or("");
+  EXPECT_TRUE(log.starts_with("Manager assigned task") || log.find(": Manager assigned task") < log.find('\n')) << log;
 }
 
 TEST_F(FarmTest, ActiveTaskIsServedAgainToItsWorker) {
@@ -193,8 +191,7 @@ TEST_F(FarmTest, UpdateAppendsLogAndQueuesTailOnly) {
   EXPECT_EQ(queue[1].log_tail.find("line 4\n"), std::string::npos);
   EXPECT_EQ(Get(t.id).activity, "rendering");
   EXPECT_EQ(Get(t.id).task_progress_percentage, 40);
-  std::ifstream in(logs_->PathFor(t.job, t.id));
-  std::string all((std::istreambuf_iterator<char>(in)), {});
+  const std::string all = logs_->Text(t.job, t.id).value_or("");
   EXPECT_NE(all.find("line 0\n"), std::string::npos);
   EXPECT_NE(all.find("line 14\n"), std::string::npos);
 }
@@ -333,12 +330,8 @@ TEST_F(FarmTest, ReturnRequeuesForAnotherWorker) {
   EXPECT_EQ(Queue().back().task_status, TaskStatus::kClaimedByManager);
   EXPECT_EQ(Fetch(w2).task.id, t.id);
   // w2's run has a log of its own; w1's (assignment and return) was rotated.
-  auto read = [](const std::string& path) {
-    std::ifstream in(path);
-    return std::string((std::istreambuf_iterator<char>(in)), {});
-  };
-  const std::string now_log = read(logs_->PathFor(t.job, t.id));
-  const std::string earlier = read(logs_->PathFor(t.job, t.id) + ".1");
+  const std::string now_log = logs_->Text(t.job, t.id).value_or("");
+  const std::string earlier = logs_->Text(t.job, t.id, 1).value_or("");
   EXPECT_NE(now_log.find("to worker 10.0.0.1 (w2)"), std::string::npos) << now_log;
   EXPECT_EQ(now_log.find("(w1)"), std::string::npos) << now_log;
   EXPECT_NE(earlier.find("to worker 10.0.0.1 (w1)"), std::string::npos) << earlier;

@@ -68,10 +68,9 @@ class LogApiTest : public ::testing::Test {
     return r ? *r : http::ClientResponse{};
   }
   std::string LogFileUrl() const { return std::string("/logfile/") + kJob + "/" + kTask; }
-  void WriteLog(const std::string& text) {
-    fs::create_directories(fs::path(logs_.PathFor(kJob, kTask)).parent_path());
-    std::ofstream(logs_.PathFor(kJob, kTask), std::ios::binary) << text;
-  }
+  // A new run of the task whose log is `text`: in the job's pack when it is
+  // small, in a file of its own when it is not.
+  void WriteLog(const std::string& text) { ASSERT_TRUE(logs_.StartAttempt(kJob, kTask, text).has_value()); }
 
   testing::TempDir dir_;
   TaskLogs logs_{dir_ / "logs"};
@@ -163,8 +162,9 @@ TEST_F(LogApiTest, CurlAndWgetGetTheWholeFile) {
 }
 
 TEST_F(LogApiTest, LargeWholeFileIsStreamedFromDisk) {
-  // A sparse 64 MiB file: sent in chunks from the open file.
-  const std::string path = logs_.PathFor(kJob, kTask);
+  // A sparse 64 MiB file: sent in chunks from the open file. (Written as a
+  // log from before the job's pack, task-X.txt, which is served the same.)
+  const std::string path = logs_.JobDir(kJob) + "/task-" + kTask + ".txt";
   fs::create_directories(fs::path(path).parent_path());
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   ASSERT_GE(fd, 0);
@@ -255,6 +255,23 @@ TEST_F(LogApiTest, ByteRangeEndpoint) {
   r = Get(std::string("/api/tasks/") + kTask + "/log?offset=4&length=6");
   EXPECT_EQ(r.body, "456789");
   EXPECT_EQ(r.Header("x-log-compressed"), "true");
+}
+
+// An earlier run's log stays readable after the task ran again.
+TEST_F(LogApiTest, EarlierRunsOfATask) {
+  WriteLog("first run, a small log\n");
+  WriteLog(Lines(1000));  // in a file of its own
+  WriteLog("third run\n");
+  const std::string url = std::string("/api/tasks/") + kTask + "/log";
+  EXPECT_EQ(Get(url).body, "third run\n");
+  EXPECT_EQ(Get(url + "?earlier=0").body, "third run\n");
+  EXPECT_EQ(Get(url + "?earlier=1").body, Lines(1000));
+  auto r = Get(url + "?earlier=2&offset=6&length=5");
+  EXPECT_EQ(r.body, "run, ");
+  EXPECT_EQ(r.Header("x-log-size"), "23");
+  EXPECT_EQ(Get(url + "?earlier=3").status, 404);
+  EXPECT_EQ(Get(url + "?earlier=-1").status, 400);
+  EXPECT_EQ(Get(url + "?earlier=x").status, 400);
 }
 
 // Reads an SSE stream on a thread, collecting `data:` lines and events.
@@ -417,9 +434,8 @@ TEST(LogCompressorTest, CompressesLogsOfTasksEndedLongEnoughAgo) {
                  {kJob, new_task, clock.Now() - std::chrono::hours(1)}};
   LogCompressor compressor(logs, ended, clock, {std::chrono::hours(24), {}});
   EXPECT_EQ(compressor.RunOnce().value(), 1);
-  EXPECT_TRUE(fs::exists(logs.GzPathFor(kJob, old_task)));
-  EXPECT_FALSE(fs::exists(logs.PathFor(kJob, old_task)));
-  EXPECT_TRUE(fs::exists(logs.PathFor(kJob, new_task)));
+  EXPECT_EQ(logs.Locate(kJob, old_task)->kind, LogSource::Kind::kCompressed);
+  EXPECT_EQ(logs.Locate(kJob, new_task)->kind, LogSource::Kind::kPacked);
   clock.Advance(std::chrono::hours(24));
   EXPECT_EQ(compressor.RunOnce().value(), 1);
   EXPECT_TRUE(fs::exists(logs.GzPathFor(kJob, new_task)));
@@ -435,7 +451,7 @@ TEST(LogCompressorTest, ZeroMeansNever) {
   ended.tasks = {{kJob, kTask, clock.Now() - std::chrono::hours(1000)}};
   LogCompressor compressor(logs, ended, clock, {});
   EXPECT_EQ(compressor.RunOnce().value(), 0);
-  EXPECT_TRUE(fs::exists(logs.PathFor(kJob, kTask)));
+  EXPECT_EQ(logs.Locate(kJob, kTask)->kind, LogSource::Kind::kPacked);
 }
 
 TEST(LogCompressorTest, FailedCompressionIsRetriedOnTheNextPass) {
@@ -450,11 +466,11 @@ TEST(LogCompressorTest, FailedCompressionIsRetriedOnTheNextPass) {
                                                   return !(crash && s == CompressStep::kRename);
                                                 }});
   EXPECT_EQ(compressor.RunOnce().value(), 0);
-  EXPECT_TRUE(fs::exists(logs.PathFor(kJob, kTask)));
+  EXPECT_EQ(logs.Locate(kJob, kTask)->kind, LogSource::Kind::kPacked);
   crash = false;
   clock.Advance(std::chrono::minutes(1));
   EXPECT_EQ(compressor.RunOnce().value(), 1);
-  EXPECT_FALSE(fs::exists(logs.PathFor(kJob, kTask)));
+  EXPECT_EQ(logs.Locate(kJob, kTask)->kind, LogSource::Kind::kCompressed);
 }
 
 }  // namespace

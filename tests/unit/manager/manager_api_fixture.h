@@ -56,6 +56,12 @@ class ManagerApiTest : public ::testing::Test {
     return resp.value_or(http::ClientResponse{});
   }
 
+  // The whole log of a task's current run ("" when it has none).
+  std::string LogOf(const std::string& task_id) {
+    auto r = Call("GET", "/api/tasks/" + task_id + "/log?length=1073741824");
+    return r.status == 200 ? r.body : "";
+  }
+
   // Registers and signs on a worker; returns its ID (secret = "secret-" + nick).
   std::string Worker(const std::string& nick, nlohmann::json types = {"sleep", "debug"}) {
     auto r = Call(

@@ -274,11 +274,8 @@ TEST_F(ManagerApiTest, LateLogsOfAReturnedTaskAreKeptNot409) {
   EXPECT_EQ(late.status, 204) << late.body;
 
   // The log line is kept on disk; status, activity and worker are not taken over.
-  const std::string path =
-      dir_.path() + "/task-logs/job-" + job_id.substr(0, 4) + "/" + job_id + "/task-" + task_id + ".txt";
-  std::ifstream in(path);
-  std::string log((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  EXPECT_NE(log.find("Worker w1 returned this task"), std::string::npos) << path << ":\n" << log;
+  const std::string log = LogOf(task_id);
+  EXPECT_NE(log.find("Worker w1 returned this task"), std::string::npos) << log;
   // Claimed by the depsgraph download before it ran, so wait for the
   // return itself (worker "-"), not just the status.
   auto task = WaitForTaskStatus(task_id, "claimed-by-manager", "-");
@@ -302,9 +299,7 @@ TEST_F(ManagerApiTest, RunawayWorkerLogStopsAtTheCapAndItsUpdatesStillSucceed) {
                   json{{"activity", "step " + std::to_string(i)}, {"log", chunk}}.dump(), w, "secret-w1");
     EXPECT_EQ(u.status, 204) << u.body;
   }
-  EXPECT_EQ(std::filesystem::file_size(dir_.path() + "/task-logs/job-" + job_id.substr(0, 4) + "/" + job_id + "/task-" +
-                                       task_id + ".txt"),
-            16384u);
+  EXPECT_EQ(LogOf(task_id).size(), 16384u);
   EXPECT_EQ(
       Call("POST", "/tasks/" + task_id + "/update", json{{"task_status", "completed"}}.dump(), w, "secret-w1").status,
       204);
@@ -447,11 +442,6 @@ class TaskLogDirCapTest : public ManagerApiTest {
     for (const auto& id : ids) EXPECT_EQ(WaitForTaskStatus(id, "completed")["status"], "completed") << id;
     return ids;
   }
-  std::string LogOf(const std::string& job_id, const std::string& task_id) {
-    std::ifstream in(dir_.path() + "/task-logs/job-" + job_id.substr(0, 4) + "/" + job_id + "/task-" + task_id +
-                     ".txt");
-    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  }
   uint64_t Metric(const std::string& name) {
     const std::string metrics = Call("GET", "/metrics").body;
     const size_t at = metrics.find("\n" + name + " ");
@@ -475,7 +465,7 @@ TEST_F(TaskLogDirCapTest, ManySmallLogsFillTheDirectoryUpdatesStillCountAndDelet
   const std::string w = Worker("w1");
   const std::string old_job = SubmitSleepJob(3)["_id"];
   const auto old_tasks = RunJob(w, old_job, 3, 3);  // 3 x 12 kB: under the cap
-  for (const auto& id : old_tasks) EXPECT_EQ(Notices(LogOf(old_job, id)), 0u);
+  for (const auto& id : old_tasks) EXPECT_EQ(Notices(LogOf(id)), 0u);
   EXPECT_EQ(Metric("duende_task_log_total_cap_dropped_bytes_total"), 0u);
 
   const std::string job = SubmitSleepJob(4)["_id"];
@@ -483,7 +473,7 @@ TEST_F(TaskLogDirCapTest, ManySmallLogsFillTheDirectoryUpdatesStillCountAndDelet
   ASSERT_EQ(tasks.size(), 4u);
   // The directory filled during this job: its last task's log lost its
   // updates and says so, once.
-  const std::string last = LogOf(job, tasks.back());
+  const std::string last = LogOf(tasks.back());
   EXPECT_EQ(Notices(last), 1u) << last;
   EXPECT_EQ(last.find(std::string(100, 'c')), std::string::npos) << "the third update was dropped";
   EXPECT_GE(Metric("duende_task_logs_bytes"), 40960u);
@@ -501,7 +491,7 @@ TEST_F(TaskLogDirCapTest, ManySmallLogsFillTheDirectoryUpdatesStillCountAndDelet
   const std::string next = SubmitSleepJob(1)["_id"];
   const auto next_tasks = RunJob(w, next, 1, 2);
   ASSERT_EQ(next_tasks.size(), 1u);
-  const std::string log = LogOf(next, next_tasks[0]);
+  const std::string log = LogOf(next_tasks[0]);
   EXPECT_EQ(Notices(log), 0u) << log;
   EXPECT_NE(log.find(std::string(3999, 'b')), std::string::npos);
   EXPECT_EQ(Metric("duende_task_log_total_cap_dropped_bytes_total"), dropped);
