@@ -64,6 +64,19 @@ Status ReadFdTo(int fd, const std::string& path, uint64_t length, const std::fun
 // its end or on a read error).
 std::string PreadText(int fd, uint64_t offset, uint64_t length) { return ReadAt(fd, offset, length).value_or(""); }
 
+// Writes `text` to `fd` (retried on EINTR and short writes); returns how
+// many bytes were written, fewer than asked on an error (errno says which).
+size_t WriteFully(int fd, std::string_view text) {
+  size_t off = 0;
+  while (off < text.size()) {
+    const ssize_t n = ::write(fd, text.data() + off, text.size() - off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    off += static_cast<size_t>(n);
+  }
+  return off;
+}
+
 // The whole of a file, as it is now.
 Result<std::string> ReadWholeFile(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -523,20 +536,11 @@ Status TaskLogs::WriteToFile(const std::string& path, std::string& buf, bool cap
     buf = FitUnderCaps(
         std::move(buf), *offset, [fd, size = *offset](std::string_view end) { return EndsWith(fd, size, end); }, path);
   }
-  size_t off = 0;
-  while (off < buf.size()) {
-    const ssize_t n = ::write(fd, buf.data() + off, buf.size() - off);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      const std::string msg = Errno("cannot write", path);
-      ::close(fd);
-      total_bytes_ += off;
-      return Unavailable(msg);
-    }
-    off += static_cast<size_t>(n);
-  }
+  const size_t written = WriteFully(fd, buf);
+  const std::string msg = written == buf.size() ? "" : Errno("cannot write", path);
   ::close(fd);
-  total_bytes_ += buf.size();
+  total_bytes_ += written;
+  if (written != buf.size()) return Unavailable(msg);
   return Ok();
 }
 
@@ -550,14 +554,7 @@ Status TaskLogs::Spill(const std::string& job_id, const std::string& task_id, Jo
   const std::string path = RunPath(job_id, task_id, run.number);
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return Unavailable(Errno("cannot create", path));
-  size_t off = 0;
-  while (off < text->size()) {
-    const ssize_t n = ::write(fd, text->data() + off, text->size() - off);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    off += static_cast<size_t>(n);
-  }
-  const bool written = off == text->size() && ::fdatasync(fd) == 0;
+  const bool written = WriteFully(fd, *text) == text->size() && ::fdatasync(fd) == 0;
   const std::string msg = written ? "" : Errno("cannot write", path);
   ::close(fd);
   if (!written) {
